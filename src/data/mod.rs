@@ -1,0 +1,3 @@
+//! The data stage: reading data files into a schema (and, later, tensors).
+
+pub mod schema;

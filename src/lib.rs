@@ -1,0 +1,8 @@
+//! galen turns a declarative model spec, written by a domain expert, into a checked, trained, evaluated model.
+//!
+//! The pipeline reads top to bottom: [`spec`] turns source text (the `.galen` DSL or YAML) into an AST,
+//! [`data`] reads the data files into a schema, and [`check`] verifies names, values and shapes against it.
+
+pub mod diagnostics;
+pub mod spec;
+pub mod data;
