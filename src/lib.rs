@@ -2,7 +2,11 @@
 //!
 //! The pipeline reads top to bottom: [`spec`] turns source text (the `.galen` DSL or YAML) into an AST,
 //! [`data`] reads the data files into a schema, and [`check`] verifies names, values and shapes against it.
+//! [`pipeline`] runs them in order for one file.
 
-pub mod diagnostics;
-pub mod spec;
+pub mod check;
+pub mod cli;
 pub mod data;
+pub mod diagnostics;
+pub mod pipeline;
+pub mod spec;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `galen` binary: the command line of the galen library.
+
+fn main() -> std::process::ExitCode {
+    galen::cli::main()
+}

@@ -1,3 +1,12 @@
-//! The data stage: reading data files into a schema (and, later, tensors).
+//! The data stage: reading data files once into a [`Table`] and inferring the [`Schema`] the checker reads.
+//!
+//! `csv_table` reads a CSV file into compact column-wise storage, `schema` infers each column's kind and summary,
+//! and `images` scans an image folder or a manifest without decoding any image.
 
+pub mod csv_table;
+pub mod images;
 pub mod schema;
+
+pub use csv_table::{is_missing, read_csv, read_csv_bytes, Column, CsvOptions, Table};
+pub use images::{read_manifest, scan_image_folder, ImageClass, ImageFolder, Manifest};
+pub use schema::{infer_schema, ColumnInfo, IdReason, NumericSummary, Schema};

@@ -1,0 +1,147 @@
+//! Shape inference through every layer of DESIGN.md, with the number of parameters of each layer.
+
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::spec::ast::{Layer, Padding, Spanned};
+
+/// One row of the model summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerSummary {
+    /// The layer's spec name.
+    pub kind: &'static str,
+    /// The output shape without the batch axis.
+    pub output: Vec<usize>,
+    /// All parameters, trainable or not.
+    pub params: usize,
+    /// Parameters updated by the optimizer (batch norm's running statistics are not).
+    pub trainable: usize,
+}
+
+/// Infers the output shape of every layer from the input shape. Stops at the first layer whose input does not
+/// fit, since every later shape would be wrong too; that layer's error says how to fix it.
+pub fn infer(input: &[usize], layers: &[Spanned<Layer>], diagnostics: &mut Diagnostics) -> Option<Vec<LayerSummary>> {
+    let mut shape = input.to_vec();
+    let mut summaries = Vec::with_capacity(layers.len());
+    let mut previous = "the input";
+    for layer in layers {
+        let summary = match layer_shape(&shape, &layer.value, previous) {
+            Ok(summary) => summary,
+            Err(diagnostic) => {
+                diagnostics.push(diagnostic.at(layer.span));
+                return None;
+            }
+        };
+        shape = summary.output.clone();
+        previous = layer.value.name();
+        summaries.push(summary);
+    }
+    Some(summaries)
+}
+
+/// A shape as the summary writes it: `(8, 8, 1)`.
+pub fn format_shape(shape: &[usize]) -> String {
+    let sizes: Vec<String> = shape.iter().map(usize::to_string).collect();
+    format!("({})", sizes.join(", "))
+}
+
+fn layer_shape(input: &[usize], layer: &Layer, previous: &str) -> Result<LayerSummary, Diagnostic> {
+    let kind = layer.name();
+    let summary = |output: Vec<usize>, params: usize| LayerSummary { kind, output, params, trainable: params };
+    match layer {
+        Layer::Dense { units, .. } => {
+            let [features] = *flat(input, kind, previous)?;
+            Ok(summary(vec![units.value], features * units.value + units.value))
+        }
+        Layer::Conv2d { filters, kernel, stride, padding, .. } => {
+            let [height, width, channels] = *image(input, kind, previous)?;
+            let out_height = window(height, kernel.value[0], stride.value[0], padding.value, kind, "height")?;
+            let out_width = window(width, kernel.value[1], stride.value[1], padding.value, kind, "width")?;
+            let params = kernel.value[0] * kernel.value[1] * channels * filters.value + filters.value;
+            Ok(summary(vec![out_height, out_width, filters.value], params))
+        }
+        Layer::MaxPool2d { size, stride } | Layer::AvgPool2d { size, stride } => {
+            let [height, width, channels] = *image(input, kind, previous)?;
+            let out_height = window(height, size.value[0], stride.value[0], Padding::Valid, kind, "height")?;
+            let out_width = window(width, size.value[1], stride.value[1], Padding::Valid, kind, "width")?;
+            Ok(summary(vec![out_height, out_width, channels], 0))
+        }
+        Layer::GlobalAvgPool2d => {
+            let [_, _, channels] = *image(input, kind, previous)?;
+            Ok(summary(vec![channels], 0))
+        }
+        Layer::Flatten => Ok(summary(vec![input.iter().product()], 0)),
+        Layer::Dropout { .. } | Layer::Activation { .. } => Ok(summary(input.to_vec(), 0)),
+        Layer::BatchNorm { .. } => {
+            let channels = input.last().copied().unwrap_or(1);
+            // Scale and offset are trained; the running mean and variance are not (Keras counts all four).
+            Ok(LayerSummary { kind, output: input.to_vec(), params: 4 * channels, trainable: 2 * channels })
+        }
+        Layer::Lstm { units, return_sequences } | Layer::Gru { units, return_sequences } => {
+            let [steps, features] = *sequence(input, kind, previous)?;
+            let units = units.value;
+            // LSTM: four gates, each with input and recurrent kernels and a bias. GRU as Keras builds it by
+            // default (reset_after): three gates with separate input and recurrent biases.
+            let params = match layer {
+                Layer::Lstm { .. } => 4 * (features * units + units * units + units),
+                _ => 3 * (features * units + units * units + 2 * units),
+            };
+            let output = if return_sequences.value { vec![steps, units] } else { vec![units] };
+            Ok(summary(output, params))
+        }
+    }
+}
+
+fn flat<'a>(input: &'a [usize], kind: &str, previous: &str) -> Result<&'a [usize; 1], Diagnostic> {
+    input.try_into().map_err(|_| {
+        Diagnostic::error("shape::needs_flatten", format!("`{kind}` takes a flat input but gets {} from {}", format_shape(input), describe(previous)))
+            .with_label(format!("input is {}", format_shape(input)))
+            .with_help(format!("add `flatten` (or `global_avg_pool2d` after convolutions) before this `{kind}`"))
+    })
+}
+
+fn image<'a>(input: &'a [usize], kind: &str, previous: &str) -> Result<&'a [usize; 3], Diagnostic> {
+    input.try_into().map_err(|_| {
+        let help = if previous == "the input" {
+            "give each row an image shape with `data.shape`, for example `shape [8, 8, 1]` for 64 pixel columns".to_string()
+        } else {
+            format!("`{kind}` works on images (height, width, channels); it cannot follow a layer with output {}", format_shape(input))
+        };
+        Diagnostic::error("shape::needs_image", format!("`{kind}` needs an image input (height, width, channels) but gets {} from {}", format_shape(input), describe(previous)))
+            .with_label(format!("input is {}", format_shape(input)))
+            .with_help(help)
+    })
+}
+
+fn sequence<'a>(input: &'a [usize], kind: &str, previous: &str) -> Result<&'a [usize; 2], Diagnostic> {
+    input.try_into().map_err(|_| {
+        let help = if previous == "the input" {
+            "give each row a sequence shape with `data.shape`, for example `shape [180, 1]` for 180 steps of one value".to_string()
+        } else {
+            format!("a recurrent layer needs (steps, features); the layer before it gives {}; set `return_sequences` on a previous recurrent layer", format_shape(input))
+        };
+        Diagnostic::error("shape::needs_sequence", format!("`{kind}` needs a sequence input (steps, features) but gets {} from {}", format_shape(input), describe(previous)))
+            .with_label(format!("input is {}", format_shape(input)))
+            .with_help(help)
+    })
+}
+
+/// Output size of a sliding window along one axis.
+fn window(size: usize, kernel: usize, stride: usize, padding: Padding, kind: &str, axis: &str) -> Result<usize, Diagnostic> {
+    match padding {
+        Padding::Same => Ok(size.div_ceil(stride)),
+        Padding::Valid if kernel <= size => Ok((size - kernel) / stride + 1),
+        Padding::Valid => Err(Diagnostic::error(
+            "shape::window_too_large",
+            format!("the `{kind}` window ({kernel}) is larger than the input {axis} ({size})"),
+        )
+        .with_label(format!("{axis} is only {size} here"))
+        .with_help("use a smaller kernel or pooling size, remove a pooling layer before it, or use `padding=same`")),
+    }
+}
+
+fn describe(previous: &str) -> String {
+    if previous == "the input" {
+        "the input data".to_string()
+    } else {
+        format!("the `{previous}` before it")
+    }
+}

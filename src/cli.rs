@@ -1,0 +1,154 @@
+//! The command line: `galen check`, `galen convert` and `galen schema`.
+//!
+//! Exit codes: 0 when all is well, 1 when the user's input (spec or data) is wrong, 2 for a usage mistake
+//! (clap reports those). Diagnostics go to standard error, results to standard output.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::diagnostics::{render, Diagnostic, Diagnostics};
+use crate::pipeline;
+use crate::spec::{convert, Form, SpecFile};
+
+/// galen: from a model spec to a checked, trained, reproducible model.
+#[derive(Debug, Parser)]
+#[command(name = "galen", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a spec and its data; print the model and data summary or every problem found.
+    Check {
+        /// The spec file (`.galen`, `.yaml` or `.yml`).
+        spec: PathBuf,
+    },
+    /// Convert a spec between the spec language and YAML.
+    Convert {
+        /// The spec file to convert.
+        spec: PathBuf,
+        /// The form to write.
+        #[arg(long, value_enum)]
+        to: FormArg,
+        /// Write to this file instead of standard output (refuses to overwrite the input).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of the YAML form of a spec, for editors.
+    Schema,
+}
+
+/// A spec form on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormArg {
+    /// YAML.
+    Yaml,
+    /// The spec language (`.galen`).
+    Galen,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { spec } => check(&spec),
+        Command::Convert { spec, to, output } => convert(&spec, to, output.as_deref()),
+        Command::Schema => {
+            let schema = crate::spec::json_schema::json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn plain_output() -> bool {
+    !std::io::stderr().is_terminal() || std::env::var_os("NO_COLOR").is_some()
+}
+
+/// Prints diagnostics to standard error; returns whether any was an error.
+fn report(diagnostics: &Diagnostics, file: Option<&SpecFile>, path: &Path) -> bool {
+    if diagnostics.is_empty() {
+        return false;
+    }
+    let name = path.display().to_string();
+    let text = file.map_or("", |file| file.text.as_str());
+    let rendered = render(&diagnostics.items, &name, text, plain_output());
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(rendered.as_bytes());
+    let errors = diagnostics.error_count();
+    if errors > 0 {
+        let plural = if errors == 1 { "" } else { "s" };
+        let _ = writeln!(stderr, "{name}: {errors} error{plural}");
+    }
+    diagnostics.has_errors()
+}
+
+fn check(path: &Path) -> ExitCode {
+    let outcome = pipeline::check_file(path);
+    let failed = report(&outcome.diagnostics, outcome.file.as_ref(), path);
+    match (&outcome.checked, &outcome.lowered) {
+        (Some(checked), Some(lowered)) if !failed => {
+            let data_path = outcome.data_path.as_ref().map_or(String::new(), |p| p.display().to_string());
+            print!("{}", crate::check::summary(&lowered.spec, checked, &data_path));
+            ExitCode::SUCCESS
+        }
+        _ => ExitCode::from(1),
+    }
+}
+
+fn convert(path: &Path, to: FormArg, output: Option<&Path>) -> ExitCode {
+    let mut diagnostics = Diagnostics::new();
+    let form = match to {
+        FormArg::Yaml => Form::Yaml,
+        FormArg::Galen => Form::Dsl,
+    };
+    let file = match SpecFile::read(path) {
+        Ok(file) => file,
+        Err(diagnostic) => {
+            diagnostics.push(diagnostic);
+            report(&diagnostics, None, path);
+            return ExitCode::from(1);
+        }
+    };
+    let lowered = file.parse(&mut diagnostics);
+    if report(&diagnostics, Some(&file), path) {
+        return ExitCode::from(1);
+    }
+    let Some(lowered) = lowered else { return ExitCode::from(1) };
+    let text = convert::to_text(&lowered.spec, form);
+    match output {
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Some(target) if same_file(target, path) => {
+            let diagnostic = Diagnostic::error("cli::overwrite", "the output would overwrite the spec being converted")
+                .at_file(target)
+                .with_help("choose another output file");
+            report(&Diagnostics { items: vec![diagnostic] }, None, path);
+            ExitCode::from(1)
+        }
+        Some(target) => match std::fs::write(target, text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                let diagnostic = Diagnostic::error("cli::write", format!("cannot write the converted spec: {error}")).at_file(target);
+                report(&Diagnostics { items: vec![diagnostic] }, None, path);
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}

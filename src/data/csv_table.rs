@@ -1,0 +1,998 @@
+//! Reading a CSV file once into a compact, column-wise [`Table`], with every problem reported by line and column.
+//!
+//! Cells are stored trimmed, one text buffer per column plus an end offset per cell, so a table of 1,000,000 rows
+//! by 30 columns costs its text plus 4 bytes a cell. A missing cell (empty, whitespace, `NA`, `NaN` or `?`) is
+//! stored as the empty string, so "missing" needs no separate bitmap.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics};
+
+/// How to read a CSV file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// The byte separating values: `b','` unless the spec says otherwise (`{csv: PATH, delimiter: ";"}`).
+    pub delimiter: u8,
+}
+
+impl Default for CsvOptions {
+    fn default() -> CsvOptions {
+        CsvOptions { delimiter: b',' }
+    }
+}
+
+/// A CSV file read into memory: named columns of trimmed text cells, in file order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    path: PathBuf,
+    columns: Vec<Column>,
+    rows: usize,
+    lines: RowLines,
+}
+
+/// One column of a [`Table`]: its name and its cells, missing cells stored as empty text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    name: String,
+    text: String,
+    ends: Vec<u32>,
+    missing: usize,
+}
+
+/// The physical line of each row: regular (row `i` on `first + i`) unless blank lines or values spanning several
+/// lines break the pattern; then every row's line is stored.
+#[derive(Clone, Debug, PartialEq)]
+enum RowLines {
+    Regular { first: u64 },
+    Explicit(Vec<u64>),
+}
+
+/// Whether a cell counts as missing: empty or whitespace only, or exactly `NA`, `NaN` or `?` once trimmed.
+pub fn is_missing(cell: &str) -> bool {
+    matches!(cell.trim(), "" | "NA" | "NaN" | "?")
+}
+
+/// Reads the CSV file at `path`: one header row, then one row per record. All problems found are returned
+/// together; the table is returned only when there is none.
+pub fn read_csv(path: &Path, options: &CsvOptions) -> Result<Table, Diagnostics> {
+    let file = open_data_file(path, "CSV file")?;
+    let (bom_length, input) = skip_bom(file).map_err(|error| single(unreadable(path, &error)))?;
+    let reading = read_records(path, input, options)?;
+    let tail = reading
+        .last_record
+        .map(|last| read_tail(path, last.byte + bom_length));
+    reading.finish(tail.and_then(Result::ok).as_deref())
+}
+
+/// Reads CSV text already in memory; `path` is only used in messages. Meant for tests and for callers that hold
+/// the bytes already.
+pub fn read_csv_bytes(
+    path: &Path,
+    bytes: &[u8],
+    options: &CsvOptions,
+) -> Result<Table, Diagnostics> {
+    let bom_length = if bytes.starts_with(UTF8_BOM) {
+        UTF8_BOM.len()
+    } else {
+        0
+    };
+    let body = &bytes[bom_length..];
+    let reading = read_records(path, body, options)?;
+    let tail = reading
+        .last_record
+        .and_then(|last| body.get(usize::try_from(last.byte).ok()?..));
+    reading.finish(tail)
+}
+
+impl Table {
+    /// The file the table was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Number of data rows (the header is not a row).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The columns, in file order.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// The column names, in file order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().map(Column::name)
+    }
+
+    /// The column called `name` (exact, after trimming the header).
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|column| column.name == name)
+    }
+
+    /// The position of the column called `name`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|column| column.name == name)
+    }
+
+    /// The 1-based physical line of the file where data row `row` (0-based) starts; the header is line 1.
+    pub fn line_of_row(&self, row: usize) -> u64 {
+        match &self.lines {
+            RowLines::Regular { first } => first + row as u64,
+            RowLines::Explicit(lines) => lines.get(row).copied().unwrap_or(0),
+        }
+    }
+}
+
+impl Column {
+    /// The column's name from the header, trimmed.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of cells (the table's row count).
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the column has no cell.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Number of missing cells.
+    pub fn missing(&self) -> usize {
+        self.missing
+    }
+
+    /// The trimmed text of the cell in `row`; `None` when it is missing (or `row` is out of range).
+    pub fn get(&self, row: usize) -> Option<&str> {
+        let end = *self.ends.get(row)? as usize;
+        let start = if row == 0 {
+            0
+        } else {
+            *self.ends.get(row - 1)? as usize
+        };
+        self.text.get(start..end).filter(|cell| !cell.is_empty())
+    }
+
+    /// Every cell in row order, `None` for a missing one.
+    pub fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let cell = self.text.get(start..end as usize).unwrap_or("");
+            start = end as usize;
+            Some(cell).filter(|cell| !cell.is_empty())
+        })
+    }
+
+    fn new(name: String) -> Column {
+        Column {
+            name,
+            text: String::new(),
+            ends: Vec::new(),
+            missing: 0,
+        }
+    }
+
+    /// Appends a cell; false when the column's text no longer fits 32-bit offsets.
+    fn push(&mut self, cell: &str) -> bool {
+        let cell = cell.trim();
+        if is_missing(cell) {
+            self.missing += 1;
+        } else {
+            self.text.push_str(cell);
+        }
+        match u32::try_from(self.text.len()) {
+            Ok(end) => {
+                self.ends.push(end);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Opens a data file, turning "not found", "is a folder" and other failures into diagnostics. `what` names the
+/// expected kind of file in messages ("CSV file").
+pub(crate) fn open_data_file(path: &Path, what: &str) -> Result<File, Diagnostics> {
+    if path.is_dir() {
+        return Err(single(
+            Diagnostic::error(
+                "data::unreadable",
+                format!("`{}` is a folder, not a {what}", path.display()),
+            )
+            .at_file(path)
+            .with_help(format!("give the path of the {what} itself")),
+        ));
+    }
+    match File::open(path) {
+        Ok(file) => Ok(file),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Err(single(not_found(path, what))),
+        Err(error) => Err(single(unreadable(path, &error))),
+    }
+}
+
+/// The "file not found" diagnostic, suggesting a file of the same folder with a close name.
+pub(crate) fn not_found(path: &Path, what: &str) -> Diagnostic {
+    let wanted = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let folder = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let siblings: Vec<String> = std::fs::read_dir(folder)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let help = match did_you_mean(&wanted, siblings.iter().map(String::as_str)) {
+        Some(close) if close != wanted => {
+            format!("did you mean `{}`?", folder.join(close).display())
+        }
+        _ => "check the path; a path in a spec is relative to the folder of the spec file"
+            .to_string(),
+    };
+    Diagnostic::error(
+        "data::not_found",
+        format!("{what} not found: looked for `{}`", path.display()),
+    )
+    .at_file(path)
+    .with_help(help)
+}
+
+/// The diagnostic for a file that exists but cannot be read.
+pub(crate) fn unreadable(path: &Path, error: &io::Error) -> Diagnostic {
+    Diagnostic::error(
+        "data::unreadable",
+        format!(
+            "cannot read the file: {}",
+            lowercase_first(&error.to_string())
+        ),
+    )
+    .at_file(path)
+    .with_help(
+        "check that the file exists, is not open in another program and that you may read it",
+    )
+}
+
+/// Most problems of one kind reported one by one; the rest are summed up in one more diagnostic.
+const MAX_REPORTED: usize = 10;
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// What reading the records found, before the last record's raw bytes are checked for an open quote.
+struct Reading<'p> {
+    path: &'p Path,
+    delimiter: u8,
+    header_line: u64,
+    columns: Vec<Column>,
+    rows: usize,
+    lines: RowLines,
+    header_errors: Diagnostics,
+    /// Rows with the wrong number of fields: (line, fields found); all of them, for the final count.
+    ragged: Vec<(u64, usize)>,
+    /// Cells that are not UTF-8: (line, column index); at most `MAX_REPORTED` kept, `bad_utf8_total` counts all.
+    bad_utf8: Vec<(u64, usize)>,
+    bad_utf8_total: usize,
+    too_large: Option<String>,
+    /// Where the last record (or the header) is.
+    last_record: Option<LastRecord>,
+}
+
+/// Reads the header and every record, validating UTF-8 per field so that errors carry their line.
+fn read_records<'p, R: Read>(
+    path: &'p Path,
+    input: R,
+    options: &CsvOptions,
+) -> Result<Reading<'p>, Diagnostics> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(options.delimiter)
+        .buffer_capacity(1 << 16)
+        .from_reader(LineCounter::new(input));
+    let mut record = csv::ByteRecord::new();
+    let read_error = |error: csv::Error| {
+        let message = lowercase_first(&error.to_string());
+        single(
+            Diagnostic::error(
+                "data::unreadable",
+                format!("cannot read the file: {message}"),
+            )
+            .at_file(path)
+            .with_help("check that the file is a CSV text file and that you may read it"),
+        )
+    };
+    if !reader.read_byte_record(&mut record).map_err(read_error)? {
+        return Err(single(empty_file(path, "the file is empty")));
+    }
+    let header = LastRecord::of(&mut reader, &record);
+    let (columns, header_errors) =
+        read_header(path, &record, header.start_line, options.delimiter)?;
+    let mut reading = Reading {
+        path,
+        delimiter: options.delimiter,
+        header_line: header.start_line,
+        columns,
+        rows: 0,
+        lines: RowLines::Regular {
+            first: header.start_line + 1,
+        },
+        header_errors,
+        ragged: Vec::new(),
+        bad_utf8: Vec::new(),
+        bad_utf8_total: 0,
+        too_large: None,
+        last_record: Some(header),
+    };
+    while reader.read_byte_record(&mut record).map_err(read_error)? {
+        let last = LastRecord::of(&mut reader, &record);
+        reading.last_record = Some(last);
+        reading.add_record(&record, last.start_line);
+    }
+    Ok(reading)
+}
+
+/// Where a record is in the file.
+#[derive(Clone, Copy)]
+struct LastRecord {
+    /// The csv reader's position for the record: where it started reading it, which may be before blank lines or
+    /// the `\n` of a CRLF that it skips first.
+    byte: u64,
+    line: u64,
+    /// The physical line of the record's first byte.
+    start_line: u64,
+}
+
+impl LastRecord {
+    /// The record just read: its first line is the line where it ends less the line breaks inside its values.
+    fn of<R: Read>(
+        reader: &mut csv::Reader<LineCounter<R>>,
+        record: &csv::ByteRecord,
+    ) -> LastRecord {
+        let (byte, line) = record
+            .position()
+            .map_or((0, 1), |position| (position.byte(), position.line()));
+        let end = reader.position().byte();
+        let end_line = reader.get_mut().line_of_byte(end.saturating_sub(1));
+        let inner_breaks: u64 = record.iter().map(count_line_breaks).sum();
+        LastRecord {
+            byte,
+            line,
+            start_line: end_line.saturating_sub(inner_breaks).max(1),
+        }
+    }
+}
+
+/// A reader that notes where the line breaks are in what it hands on, so that a line can be found from a byte
+/// offset. Offsets are asked in increasing order, so only the breaks still ahead of the last question are kept.
+struct LineCounter<R> {
+    inner: R,
+    offset: u64,
+    pending: VecDeque<u64>,
+    passed: u64,
+}
+
+impl<R> LineCounter<R> {
+    fn new(inner: R) -> LineCounter<R> {
+        LineCounter {
+            inner,
+            offset: 0,
+            pending: VecDeque::new(),
+            passed: 0,
+        }
+    }
+
+    /// The 1-based line of the byte at `offset`; offsets must not decrease from one call to the next.
+    fn line_of_byte(&mut self, offset: u64) -> u64 {
+        while self
+            .pending
+            .front()
+            .is_some_and(|&line_break| line_break < offset)
+        {
+            self.pending.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let count = self.inner.read(buffer)?;
+        let start = self.offset;
+        let filled = buffer.get(..count).unwrap_or_default();
+        let breaks = filled.iter().enumerate().filter(|(_, &byte)| byte == b'\n');
+        self.pending
+            .extend(breaks.map(|(index, _)| start + index as u64));
+        self.offset += count as u64;
+        Ok(count)
+    }
+}
+
+fn count_line_breaks(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&byte| byte == b'\n').count() as u64
+}
+
+/// Checks the header row: UTF-8, no empty name, no name twice, and a plausible delimiter.
+fn read_header(
+    path: &Path,
+    record: &csv::ByteRecord,
+    line: u64,
+    delimiter: u8,
+) -> Result<(Vec<Column>, Diagnostics), Diagnostics> {
+    let mut errors = Diagnostics::new();
+    let mut names = Vec::with_capacity(record.len());
+    for (index, field) in record.iter().enumerate() {
+        match std::str::from_utf8(field) {
+            Ok(name) => names.push(name.trim_start_matches('\u{feff}').trim().to_string()),
+            Err(_) => {
+                errors.push(not_utf8(path, line, &format!("column {}", index + 1), None));
+                names.push(String::new());
+            }
+        }
+    }
+    if names.len() == 1 && names[0].is_empty() && errors.is_empty() {
+        return Err(single(empty_file(path, "the file has no header row")));
+    }
+    if names.len() == 1 {
+        if let Some(other) = [b';', b',', b'\t', b'|']
+            .into_iter()
+            .find(|&c| c != delimiter && names[0].contains(c as char))
+        {
+            return Err(single(wrong_delimiter(
+                path, line, &names[0], delimiter, other,
+            )));
+        }
+    }
+    let mut first_position: HashMap<&str, usize> = HashMap::new();
+    for (index, name) in names.iter().enumerate() {
+        if name.is_empty() {
+            if std::str::from_utf8(&record[index]).is_ok() {
+                errors.push(
+                    Diagnostic::error("data::empty_column_name", format!("column {} has no name", index + 1))
+                        .at_data(path, line, None)
+                        .with_help(format!(
+                            "write a name for column {} in the header row (line {line}), or remove the extra `{}`",
+                            index + 1,
+                            delimiter_text(delimiter)
+                        )),
+                );
+            }
+        } else if let Some(&first) = first_position.get(name.as_str()) {
+            errors.push(
+                Diagnostic::error(
+                    "data::duplicate_column",
+                    format!(
+                        "the column name `{name}` appears twice: columns {} and {}",
+                        first + 1,
+                        index + 1
+                    ),
+                )
+                .at_data(path, line, Some(name))
+                .with_help("give every column a different name in the header row"),
+            );
+        } else {
+            first_position.insert(name, index);
+        }
+    }
+    Ok((names.into_iter().map(Column::new).collect(), errors))
+}
+
+impl Reading<'_> {
+    /// Stores one record's cells, or notes why it cannot be stored. Once any problem is found cells are no
+    /// longer stored (the table will not be returned) but the rest of the file is still checked.
+    fn add_record(&mut self, record: &csv::ByteRecord, line: u64) {
+        let row = self.rows;
+        self.rows += 1;
+        if record.len() != self.columns.len() {
+            self.ragged.push((line, record.len()));
+            return;
+        }
+        let keep = self.ragged.is_empty() && self.bad_utf8_total == 0 && self.too_large.is_none();
+        let mut fields_before = 0;
+        for (index, field) in record.iter().enumerate() {
+            match std::str::from_utf8(field) {
+                Ok(cell) if keep => {
+                    if !self.columns[index].push(cell) {
+                        self.too_large = Some(self.columns[index].name.clone());
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    self.bad_utf8_total += 1;
+                    if self.bad_utf8.len() < MAX_REPORTED {
+                        self.bad_utf8.push((line + fields_before, index));
+                    }
+                }
+            }
+            fields_before += count_line_breaks(field);
+        }
+        if keep {
+            self.note_line(row, line);
+        }
+    }
+
+    fn note_line(&mut self, row: usize, line: u64) {
+        match &mut self.lines {
+            RowLines::Regular { first } if *first + row as u64 == line => {}
+            RowLines::Regular { first } => {
+                let mut lines: Vec<u64> = (0..row as u64).map(|earlier| *first + earlier).collect();
+                lines.push(line);
+                self.lines = RowLines::Explicit(lines);
+            }
+            RowLines::Explicit(lines) => lines.push(line),
+        }
+    }
+
+    /// Turns what was found into the table or the diagnostics. `tail` holds the raw bytes from the start of the
+    /// last record to the end of the file, to find a quote that is never closed.
+    fn finish(self, tail: Option<&[u8]>) -> Result<Table, Diagnostics> {
+        let path = self.path;
+        let mut diagnostics = self.header_errors;
+        let open_quote = tail.and_then(|tail| find_unclosed_quote(tail, self.delimiter));
+        let (position_line, last_line) = self
+            .last_record
+            .map_or((1, 0), |last| (last.line, last.start_line));
+        if let Some((newlines, field)) = open_quote {
+            let column = self
+                .columns
+                .get(field)
+                .map(Column::name)
+                .filter(|name| !name.is_empty());
+            let line = position_line + newlines;
+            diagnostics.push(
+                Diagnostic::error("data::unclosed_quote", format!("the quote `\"` opened on line {line} is never closed"))
+                    .at_data(path, line, column)
+                    .with_help("close the quoted value with `\"`; to write a quote inside a quoted value, double it (`\"\"`)"),
+            );
+        }
+        let ragged: Vec<(u64, usize)> = self
+            .ragged
+            .into_iter()
+            .filter(|&(line, _)| open_quote.is_none() || line != last_line)
+            .collect();
+        let expected = self.columns.len();
+        for &(line, found) in ragged.iter().take(MAX_REPORTED) {
+            diagnostics.push(ragged_row(path, line, expected, found, self.delimiter));
+        }
+        if ragged.len() > MAX_REPORTED {
+            diagnostics.push(
+                Diagnostic::error(
+                    "data::ragged_row",
+                    format!(
+                        "and {} more rows with the wrong number of values",
+                        ragged.len() - MAX_REPORTED
+                    ),
+                )
+                .at_file(path)
+                .with_help(format!(
+                    "every row needs {expected} values, one per column of the header"
+                )),
+            );
+        }
+        for &(line, index) in &self.bad_utf8 {
+            let column = self.columns.get(index).map(Column::name);
+            diagnostics.push(not_utf8(
+                path,
+                line,
+                &format!("column `{}`", column.unwrap_or("?")),
+                column,
+            ));
+        }
+        if self.bad_utf8_total > self.bad_utf8.len() {
+            let more = self.bad_utf8_total - self.bad_utf8.len();
+            diagnostics.push(
+                Diagnostic::error(
+                    "data::not_utf8",
+                    format!("and {more} more values that are not UTF-8 text"),
+                )
+                .at_file(path)
+                .with_help(UTF8_HELP),
+            );
+        }
+        if let Some(name) = self.too_large {
+            diagnostics.push(
+                Diagnostic::error(
+                    "data::too_large",
+                    format!("the column `{name}` holds more than 4 GiB of text"),
+                )
+                .at_file(path)
+                .with_help("split the file or drop the columns you do not need"),
+            );
+        }
+        if self.rows == 0 && diagnostics.is_empty() {
+            diagnostics.push(
+                Diagnostic::error(
+                    "data::no_rows",
+                    "the file has a header row but no data rows",
+                )
+                .at_data(path, self.header_line, None)
+                .with_help("add the data below the header row, one row per line"),
+            );
+        }
+        if diagnostics.has_errors() {
+            return Err(diagnostics);
+        }
+        Ok(Table {
+            path: path.to_path_buf(),
+            columns: self.columns,
+            rows: self.rows,
+            lines: self.lines,
+        })
+    }
+}
+
+/// Scans the raw bytes of the last record (to the end of the file) as the csv crate does and, when a quoted value
+/// is still open at the end, returns the number of line breaks before its opening quote and its field index.
+fn find_unclosed_quote(tail: &[u8], delimiter: u8) -> Option<(u64, usize)> {
+    #[derive(PartialEq)]
+    enum State {
+        StartField,
+        InField,
+        InQuotes,
+        AfterQuote,
+    }
+    let mut state = State::StartField;
+    let (mut field, mut newlines, mut opened) = (0usize, 0u64, (0u64, 0usize));
+    for &byte in tail {
+        let ends_field = byte == delimiter || byte == b'\n' || byte == b'\r';
+        state = match state {
+            State::StartField | State::InField | State::AfterQuote if ends_field => {
+                field = if byte == delimiter { field + 1 } else { 0 };
+                State::StartField
+            }
+            State::StartField if byte == b'"' => {
+                opened = (newlines, field);
+                State::InQuotes
+            }
+            State::AfterQuote if byte == b'"' => State::InQuotes,
+            State::InQuotes if byte == b'"' => State::AfterQuote,
+            State::InQuotes => State::InQuotes,
+            State::StartField | State::InField | State::AfterQuote => State::InField,
+        };
+        newlines += u64::from(byte == b'\n');
+    }
+    (state == State::InQuotes).then_some(opened)
+}
+
+fn skip_bom(file: File) -> io::Result<(u64, impl Read)> {
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut prefix = [0u8; 3];
+    let mut filled = 0;
+    while filled < prefix.len() {
+        match reader.read(&mut prefix[filled..]) {
+            Ok(0) => break,
+            Ok(count) => filled += count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let bom_length = if prefix[..filled] == *UTF8_BOM {
+        filled
+    } else {
+        0
+    };
+    let kept = prefix[bom_length..filled].to_vec();
+    Ok((bom_length as u64, io::Cursor::new(kept).chain(reader)))
+}
+
+fn read_tail(path: &Path, byte: u64) -> io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(byte))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    Ok(tail)
+}
+
+const UTF8_HELP: &str =
+    "save the file with the UTF-8 encoding (in Excel: Save As, then \"CSV UTF-8\")";
+
+fn not_utf8(path: &Path, line: u64, column_text: &str, column: Option<&str>) -> Diagnostic {
+    Diagnostic::error(
+        "data::not_utf8",
+        format!("the value in {column_text} on line {line} is not UTF-8 text"),
+    )
+    .at_data(path, line, column)
+    .with_help(UTF8_HELP)
+}
+
+fn empty_file(path: &Path, message: &str) -> Diagnostic {
+    Diagnostic::error("data::empty", message)
+        .at_file(path)
+        .with_help(
+        "the first line must be a header row naming the columns, followed by one line per data row",
+    )
+}
+
+fn ragged_row(path: &Path, line: u64, expected: usize, found: usize, delimiter: u8) -> Diagnostic {
+    let separator = delimiter_text(delimiter);
+    let help = if found < expected {
+        format!("every row needs one value per column: add the missing `{separator}` (an empty value is fine)")
+    } else {
+        format!("remove the extra `{separator}`, or put quotes around a value that contains `{separator}`")
+    };
+    Diagnostic::error(
+        "data::ragged_row",
+        format!("line {line} has {found} values but the header has {expected} columns"),
+    )
+    .at_data(path, line, None)
+    .with_help(help)
+}
+
+fn wrong_delimiter(path: &Path, line: u64, header: &str, delimiter: u8, seen: u8) -> Diagnostic {
+    let (expected, seen) = (delimiter_text(delimiter), delimiter_text(seen));
+    Diagnostic::error(
+        "data::wrong_delimiter",
+        format!("the header is one single column `{header}`: the file seems separated by `{seen}`, not `{expected}`"),
+    )
+    .at_data(path, line, None)
+    .with_help(format!("say which separator the file uses: `source: {{csv: PATH, delimiter: \"{seen}\"}}`"))
+}
+
+fn delimiter_text(delimiter: u8) -> String {
+    match delimiter {
+        b'\t' => "\\t".to_string(),
+        other => (other as char).to_string(),
+    }
+}
+
+pub(crate) fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first
+            .to_lowercase()
+            .chain(chars)
+            .collect::<String>()
+            .trim_end_matches('.')
+            .to_string(),
+        None => String::new(),
+    }
+}
+
+/// A collection holding one diagnostic, for the functions that stop at their first problem.
+pub(crate) fn single(diagnostic: Diagnostic) -> Diagnostics {
+    Diagnostics {
+        items: vec![diagnostic],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::Location;
+
+    fn test_file(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/csv")
+            .join(name)
+    }
+
+    fn read_error(name: &str) -> Diagnostics {
+        match read_csv(&test_file(name), &CsvOptions::default()) {
+            Ok(table) => panic!("{name} should not read, got {} rows", table.rows()),
+            Err(diagnostics) => diagnostics,
+        }
+    }
+
+    fn codes_and_lines(diagnostics: &Diagnostics) -> Vec<(&'static str, u64)> {
+        let line = |location: &Location| match location {
+            Location::Data { line, .. } => *line,
+            _ => 0,
+        };
+        diagnostics
+            .items
+            .iter()
+            .map(|d| (d.code, line(&d.location)))
+            .collect()
+    }
+
+    fn read_text(text: &str) -> Table {
+        read_csv_bytes(
+            Path::new("test.csv"),
+            text.as_bytes(),
+            &CsvOptions::default(),
+        )
+        .expect("reads")
+    }
+
+    fn cells<'t>(table: &'t Table, name: &str) -> Vec<Option<&'t str>> {
+        table.column(name).expect("column").iter().collect()
+    }
+
+    #[test]
+    fn recognises_exactly_the_missing_tokens() {
+        for missing in ["", "  ", "NA", "NaN", "?", " NA ", "\t"] {
+            assert!(is_missing(missing), "{missing:?}");
+        }
+        for present in ["na", "nan", "N/A", "-", "0", "None", "??"] {
+            assert!(!is_missing(present), "{present:?}");
+        }
+        let table =
+            read_csv(&test_file("missing_tokens.csv"), &CsvOptions::default()).expect("reads");
+        assert_eq!(
+            cells(&table, "a"),
+            [Some("1"), None, None, None, Some("na")]
+        );
+        assert_eq!(cells(&table, "b"), [Some("x"), None, None, None, Some("-")]);
+        assert_eq!(table.column("a").map(Column::missing), Some(3));
+    }
+
+    #[test]
+    fn strips_bom_and_reads_crlf_and_quotes() {
+        let table =
+            read_csv(&test_file("crlf_bom_quoted.csv"), &CsvOptions::default()).expect("reads");
+        assert_eq!(
+            table.names().collect::<Vec<_>>(),
+            ["id", "note, free text", "outcome"]
+        );
+        assert_eq!(table.rows(), 4);
+        assert_eq!(
+            cells(&table, "note, free text"),
+            [
+                Some("hello, world"),
+                Some("she said \"hi\""),
+                Some("two\r\nlines"),
+                None
+            ]
+        );
+        assert_eq!(
+            cells(&table, "outcome"),
+            [Some("yes"), Some("no"), Some("yes"), Some("no")]
+        );
+        assert_eq!(
+            (0..4).map(|row| table.line_of_row(row)).collect::<Vec<_>>(),
+            [2, 3, 4, 6]
+        );
+    }
+
+    #[test]
+    fn reads_another_delimiter_and_suggests_it() {
+        let semicolon = CsvOptions { delimiter: b';' };
+        let table = read_csv(&test_file("semicolon.csv"), &semicolon).expect("reads");
+        assert_eq!(table.names().collect::<Vec<_>>(), ["age", "bmi", "outcome"]);
+        assert_eq!(
+            cells(&table, "bmi"),
+            [Some("22.5"), Some("30.1"), Some("27.0")]
+        );
+        let diagnostics = read_error("semicolon.csv");
+        assert_eq!(
+            codes_and_lines(&diagnostics),
+            [("data::wrong_delimiter", 1)]
+        );
+        assert!(diagnostics.items[0]
+            .help
+            .as_deref()
+            .is_some_and(|help| help.contains("delimiter: \";\"")));
+    }
+
+    #[test]
+    fn blank_lines_keep_line_numbers_right() {
+        let table = read_text("a,b\n1,2\n\n3,4\n");
+        assert_eq!(table.rows(), 2);
+        assert_eq!((table.line_of_row(0), table.line_of_row(1)), (2, 4));
+        assert_eq!(
+            table.column("b").and_then(|column| column.get(1)),
+            Some("4")
+        );
+    }
+
+    #[test]
+    fn reports_missing_empty_and_header_only_files() {
+        let missing = read_error("no_such_file.csv");
+        assert_eq!(missing.items[0].code, "data::not_found");
+        assert!(missing.items[0].message.contains("no_such_file.csv"));
+        let typo = read_error("semicolom.csv");
+        assert!(
+            typo.items[0]
+                .help
+                .as_deref()
+                .is_some_and(|help| help.contains("semicolon.csv")),
+            "{typo:?}"
+        );
+        assert_eq!(read_error("empty.csv").items[0].code, "data::empty");
+        assert_eq!(
+            codes_and_lines(&read_error("header_only.csv")),
+            [("data::no_rows", 1)]
+        );
+        let folder = read_csv(&test_file(""), &CsvOptions::default()).expect_err("a folder");
+        assert_eq!(folder.items[0].code, "data::unreadable");
+        let blank = read_csv_bytes(Path::new("b.csv"), b"  \n\n", &CsvOptions::default())
+            .expect_err("blank");
+        assert_eq!(blank.items[0].code, "data::empty");
+    }
+
+    #[test]
+    fn reports_header_problems() {
+        let duplicate = read_error("duplicate_header.csv");
+        assert_eq!(codes_and_lines(&duplicate), [("data::duplicate_column", 1)]);
+        assert!(duplicate.items[0].message.contains("columns 1 and 3"));
+        assert_eq!(
+            codes_and_lines(&read_error("empty_name.csv")),
+            [("data::empty_column_name", 1)]
+        );
+    }
+
+    #[test]
+    fn reports_ragged_rows_with_lines_and_counts() {
+        let diagnostics = read_error("ragged.csv");
+        assert_eq!(
+            codes_and_lines(&diagnostics),
+            [("data::ragged_row", 3), ("data::ragged_row", 5)]
+        );
+        assert_eq!(
+            diagnostics.items[0].message,
+            "line 3 has 2 values but the header has 3 columns"
+        );
+        let many: String = "a,b\n".to_string() + &"1\n".repeat(25);
+        let diagnostics =
+            read_csv_bytes(Path::new("m.csv"), many.as_bytes(), &CsvOptions::default())
+                .expect_err("ragged");
+        assert_eq!(diagnostics.items.len(), MAX_REPORTED + 1);
+        assert_eq!(
+            diagnostics.items[MAX_REPORTED].message,
+            "and 15 more rows with the wrong number of values"
+        );
+    }
+
+    #[test]
+    fn reports_bytes_that_are_not_utf8() {
+        let diagnostics = read_error("not_utf8.csv");
+        assert_eq!(codes_and_lines(&diagnostics), [("data::not_utf8", 3)]);
+        assert!(
+            matches!(&diagnostics.items[0].location, Location::Data { column: Some(name), .. } if name == "name")
+        );
+        let header = read_csv_bytes(
+            Path::new("h.csv"),
+            b"a,b\xff\n1,2\n",
+            &CsvOptions::default(),
+        )
+        .expect_err("bad");
+        assert_eq!(codes_and_lines(&header), [("data::not_utf8", 1)]);
+    }
+
+    #[test]
+    fn reports_a_quote_that_is_never_closed() {
+        let diagnostics = read_error("unclosed_quote.csv");
+        assert_eq!(codes_and_lines(&diagnostics), [("data::unclosed_quote", 3)]);
+        assert!(
+            matches!(&diagnostics.items[0].location, Location::Data { column: Some(name), .. } if name == "note")
+        );
+        let closed = read_text("a,b\n1,\"x\"\n2,\"y \"\"z\"\"\"\n3,5'11\"\n");
+        assert_eq!(
+            cells(&closed, "b"),
+            [Some("x"), Some("y \"z\""), Some("5'11\"")]
+        );
+        let in_header = read_csv_bytes(Path::new("q.csv"), b"a,\"b\n1,2\n", &CsvOptions::default())
+            .expect_err("open");
+        assert_eq!(codes_and_lines(&in_header), [("data::unclosed_quote", 1)]);
+    }
+
+    #[test]
+    fn never_panics_on_odd_bytes() {
+        let inputs: [&[u8]; 8] = [
+            b"",
+            b"\xEF\xBB",
+            b"\xEF\xBB\xBF",
+            b"\"",
+            b",",
+            b"a\n\"",
+            b"a\r\r\r1",
+            b"\xff\xfe\n\x00",
+        ];
+        for input in inputs {
+            let _ = read_csv_bytes(Path::new("odd.csv"), input, &CsvOptions::default());
+        }
+        let table = read_text("a\n\"\"\n");
+        assert_eq!(cells(&table, "a"), [None]);
+    }
+}

@@ -1,0 +1,565 @@
+//! The data schema: each column's kind, missing count, categories and numeric summary, inferred from a [`Table`]
+//! and the kinds declared in `data.types`.
+//!
+//! Inference rules, applied to the non-missing cells of a column when `data.types` does not declare its kind:
+//! - all cells are numbers: `numeric`, or `id` when the column numbers the rows (at least [`ID_MIN_ROWS`] rows, no
+//!   missing cell, whole numbers rising by exactly 1 in file order from any start); a numeric column with two
+//!   values stays numeric;
+//! - all cells but a few are numbers (at least [`STRAY_MIN_NUMBERS`] numbers and at most 1% of the cells, or one
+//!   cell, not numbers): `numeric`, and each stray value is an error (`data::stray_value`);
+//! - at least 90% of the cells look like dates or times: `date`;
+//! - exactly two different values: `binary`;
+//! - text different on every row (at least [`ID_MIN_ROWS`] cells, so that a small handwritten file is not judged
+//!   an identifier): `id`; continuous measurements are unique too but are numbers, so they stay numeric;
+//! - otherwise `categorical`.
+//!
+//! A declared kind always wins; a column declared `numeric` must hold only numbers (`data::not_numeric`) and one
+//! declared `binary` at most two values (`data::not_binary`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use crate::data::csv_table::{Column, Table};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::spec::ast::ColumnKind;
+
+/// The fewest cells for which "unique per row" or "numbers the rows" makes a column an identifier.
+pub const ID_MIN_ROWS: usize = 20;
+/// The fewest numbers in a column before its few text values are called stray values rather than categories.
+pub const STRAY_MIN_NUMBERS: usize = 10;
+/// At most this many categories are kept per column (the count of distinct values is always complete).
+pub const MAX_CATEGORIES: usize = 1000;
+
+/// What is known about a data file's columns before any model is built; the `check` stage reads only this.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schema {
+    /// The data file.
+    pub path: PathBuf,
+    /// Number of data rows.
+    pub rows: usize,
+    /// One entry per column, in file order.
+    pub columns: Vec<ColumnInfo>,
+}
+
+/// One column of a [`Schema`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnInfo {
+    /// The name from the header row.
+    pub name: String,
+    /// The kind used from now on: the declared one, else the inferred one.
+    pub kind: ColumnKind,
+    /// The kind inferred from the values, whatever was declared.
+    pub inferred: ColumnKind,
+    /// Whether `data.types` declared the kind.
+    pub declared: bool,
+    /// Missing cells (empty, `NA`, `NaN`, `?`).
+    pub missing: usize,
+    /// Non-missing cells that are numbers.
+    pub numbers: usize,
+    /// Number of different non-missing values (numbers compared as numbers when every value is a number).
+    pub distinct: usize,
+    /// The different values, sorted: numerically and in canonical form ("1", "0.5") when every value is a number
+    /// (`labels_numeric`), by text otherwise. At most [`MAX_CATEGORIES`].
+    pub categories: Vec<String>,
+    /// How many cells hold each of `categories`.
+    pub category_counts: Vec<usize>,
+    /// Whether `categories` stops short of `distinct`.
+    pub categories_truncated: bool,
+    /// Whether every non-missing value is a number, so that labels are canonical numbers (`1.0` is `1`).
+    pub labels_numeric: bool,
+    /// Minimum, maximum, mean and standard deviation of the numbers, for a numeric column.
+    pub summary: Option<NumericSummary>,
+    /// Why the column was inferred to be an identifier.
+    pub id_reason: Option<IdReason>,
+    /// Whether at least 90% of the values look like dates or times.
+    pub looks_like_date: bool,
+}
+
+/// Summary statistics of a numeric column over its non-missing cells.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NumericSummary {
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Population standard deviation (divided by the count, as standard scaling does).
+    pub std: f64,
+}
+
+/// Why a column was judged an identifier, so the checker can explain a refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdReason {
+    /// Text that differs on every row.
+    UniqueText,
+    /// Whole numbers rising by one from row to row.
+    RowNumber,
+}
+
+impl IdReason {
+    /// The reason in the user's terms, to follow "the column `x` looks like an identifier: ".
+    pub fn explanation(self) -> &'static str {
+        match self {
+            IdReason::UniqueText => "its values are text and differ on every row",
+            IdReason::RowNumber => {
+                "its values number the rows (whole numbers rising by 1 from row to row)"
+            }
+        }
+    }
+}
+
+impl Schema {
+    /// The column called `name`.
+    pub fn column(&self, name: &str) -> Option<&ColumnInfo> {
+        self.columns.iter().find(|column| column.name == name)
+    }
+
+    /// The column names, in file order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().map(|column| column.name.as_str())
+    }
+}
+
+impl ColumnInfo {
+    /// Number of non-missing cells.
+    pub fn present(&self, rows: usize) -> usize {
+        rows.saturating_sub(self.missing)
+    }
+
+    /// Whether the column holds at most one different value.
+    pub fn is_constant(&self) -> bool {
+        self.distinct <= 1
+    }
+
+    /// A value written by the user (`positive: 1`) in the column's label form: canonical number when the labels
+    /// are numbers, trimmed text otherwise.
+    pub fn label_of(&self, value: &str) -> String {
+        match parse_number(value).filter(|_| self.labels_numeric) {
+            Some(number) => canonical_number(number),
+            None => value.trim().to_string(),
+        }
+    }
+
+    /// The index in `categories` of a user-written value, compared as [`ColumnInfo::label_of`] does.
+    pub fn find_category(&self, value: &str) -> Option<usize> {
+        let label = self.label_of(value);
+        self.categories
+            .iter()
+            .position(|category| *category == label)
+    }
+}
+
+/// Parses a cell as a number: decimal or exponent notation, optional sign (`-2`, `+3.5`, `1e-3`, `.5`); words
+/// like `inf` or `nan` and numbers too large for f64 are not numbers.
+pub fn parse_number(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let legal =
+        |byte: u8| byte.is_ascii_digit() || matches!(byte, b'+' | b'-' | b'.' | b'e' | b'E');
+    if !text.bytes().all(legal) || !text.bytes().any(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<f64>().ok().filter(|number| number.is_finite())
+}
+
+/// The canonical text of a number, so that `1`, `1.0` and `+1` are one label: the shortest form that reads back
+/// as the same f64 ("1", "0.5", "-2"), in exponent form beyond 1e16 or below 1e-6 ("1e20").
+pub fn canonical_number(number: f64) -> String {
+    let number = number + 0.0;
+    if number != 0.0 && !(1e-6..1e16).contains(&number.abs()) {
+        format!("{number:e}")
+    } else {
+        format!("{number}")
+    }
+}
+
+/// Whether a cell looks like a date or a date-time: `2021-03-04`, `2021/03/04`, `04/03/2021`, `03.04.2021`,
+/// `4-3-2021`, optionally followed by a time after `T` or a space (`2021-03-04T10:00`, `2021-03-04 10:00:00`).
+pub fn looks_like_date(text: &str) -> bool {
+    let text = text.trim();
+    let (date, time) = match text.find(['T', ' ']) {
+        Some(at) => (&text[..at], Some(text[at + 1..].trim_start())),
+        None => (text, None),
+    };
+    date_part_ok(date) && time.is_none_or(time_part_ok)
+}
+
+/// Infers the schema of `table`; `declared` holds the kinds from `data.types` (names that are not columns are the
+/// checker's business and are ignored here). Errors are stray text in numeric columns and declared kinds that the
+/// values contradict.
+pub fn infer_schema(
+    table: &Table,
+    declared: &BTreeMap<String, ColumnKind>,
+) -> (Schema, Diagnostics) {
+    let mut diagnostics = Diagnostics::new();
+    let columns = table
+        .columns()
+        .iter()
+        .map(|column| {
+            infer_column(
+                table,
+                column,
+                declared.get(column.name()).copied(),
+                &mut diagnostics,
+            )
+        })
+        .collect();
+    (
+        Schema {
+            path: table.path().to_path_buf(),
+            rows: table.rows(),
+            columns,
+        },
+        diagnostics,
+    )
+}
+
+/// At most this many stray values are reported per column.
+const MAX_STRAY_REPORTED: usize = 5;
+
+/// One pass over a column: its numbers in file order and where its first non-numbers are.
+struct ColumnScan {
+    numbers: Vec<f64>,
+    non_numeric: usize,
+    first_non_numeric: Vec<usize>,
+}
+
+fn scan_column(column: &Column) -> ColumnScan {
+    let mut scan = ColumnScan {
+        numbers: Vec::new(),
+        non_numeric: 0,
+        first_non_numeric: Vec::new(),
+    };
+    for (row, cell) in column.iter().enumerate() {
+        let Some(cell) = cell else { continue };
+        match parse_number(cell) {
+            Some(number) => scan.numbers.push(number + 0.0),
+            None => {
+                scan.non_numeric += 1;
+                if scan.first_non_numeric.len() < MAX_STRAY_REPORTED {
+                    scan.first_non_numeric.push(row);
+                }
+            }
+        }
+    }
+    scan
+}
+
+fn infer_column(
+    table: &Table,
+    column: &Column,
+    declared: Option<ColumnKind>,
+    diagnostics: &mut Diagnostics,
+) -> ColumnInfo {
+    let mut scan = scan_column(column);
+    let present = column.len() - column.missing();
+    let labels_numeric = scan.non_numeric == 0 && present > 0;
+    let row_number = labels_numeric
+        && column.missing() == 0
+        && present >= ID_MIN_ROWS
+        && numbers_rows(&scan.numbers);
+    let summary = summarize(&scan.numbers);
+    let text_counts = if labels_numeric {
+        HashMap::new()
+    } else {
+        count_texts(column)
+    };
+    let date_cells: usize = text_counts
+        .iter()
+        .filter(|(text, _)| looks_like_date(text))
+        .map(|(_, count)| count)
+        .sum();
+    let looks_like_date = present > 0 && !labels_numeric && date_cells * 10 >= present * 9;
+    let (distinct, categories, category_counts) = if labels_numeric {
+        numeric_categories(&mut scan.numbers)
+    } else {
+        text_categories(text_counts)
+    };
+    let stray = !labels_numeric
+        && scan.numbers.len() >= STRAY_MIN_NUMBERS
+        && scan.non_numeric <= (present / 100).max(1);
+    let unique_text =
+        !labels_numeric && !looks_like_date && present >= ID_MIN_ROWS && distinct == present;
+    let inferred = match () {
+        _ if present == 0 => ColumnKind::Numeric,
+        _ if row_number => ColumnKind::Id,
+        _ if labels_numeric || stray => ColumnKind::Numeric,
+        _ if looks_like_date => ColumnKind::Date,
+        _ if distinct == 2 => ColumnKind::Binary,
+        _ if unique_text => ColumnKind::Id,
+        _ => ColumnKind::Categorical,
+    };
+    let id_reason = match inferred {
+        ColumnKind::Id if row_number => Some(IdReason::RowNumber),
+        ColumnKind::Id => Some(IdReason::UniqueText),
+        _ => None,
+    };
+    let kind = declared.unwrap_or(inferred);
+    let info = ColumnInfo {
+        name: column.name().to_string(),
+        kind,
+        inferred,
+        declared: declared.is_some(),
+        missing: column.missing(),
+        numbers: scan.numbers.len(),
+        distinct,
+        categories_truncated: categories.len() < distinct,
+        categories,
+        category_counts,
+        labels_numeric,
+        summary: summary.filter(|_| labels_numeric || kind == ColumnKind::Numeric),
+        id_reason,
+        looks_like_date,
+    };
+    match declared {
+        None if stray => report_strays(table, column, &scan, diagnostics),
+        Some(ColumnKind::Numeric) if scan.non_numeric > 0 => {
+            report_not_numeric(table, column, &scan, diagnostics)
+        }
+        Some(ColumnKind::Binary) if distinct > 2 => {
+            report_not_binary(table, column, &info, diagnostics)
+        }
+        _ => {}
+    }
+    info
+}
+
+/// Whether whole numbers rise by exactly one from each row to the next.
+fn numbers_rows(numbers: &[f64]) -> bool {
+    let Some(&first) = numbers.first() else {
+        return false;
+    };
+    first.fract() == 0.0
+        && first.abs() < 9e15
+        && numbers
+            .iter()
+            .enumerate()
+            .all(|(index, &number)| number == first + index as f64)
+}
+
+fn summarize(numbers: &[f64]) -> Option<NumericSummary> {
+    if numbers.is_empty() {
+        return None;
+    }
+    let count = numbers.len() as f64;
+    let mean = numbers.iter().sum::<f64>() / count;
+    let variance = numbers
+        .iter()
+        .map(|number| (number - mean) * (number - mean))
+        .sum::<f64>()
+        / count;
+    let min = numbers.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some(NumericSummary {
+        min,
+        max,
+        mean,
+        std: variance.sqrt(),
+    })
+}
+
+/// Distinct count, then the first [`MAX_CATEGORIES`] labels in numeric order with their counts. Sorts `numbers`.
+fn numeric_categories(numbers: &mut [f64]) -> (usize, Vec<String>, Vec<usize>) {
+    numbers.sort_unstable_by(f64::total_cmp);
+    let (mut distinct, mut labels, mut counts) = (0, Vec::new(), Vec::new());
+    for (index, &number) in numbers.iter().enumerate() {
+        if index > 0 && numbers[index - 1] == number {
+            if let Some(count) = counts.last_mut().filter(|_| distinct <= MAX_CATEGORIES) {
+                *count += 1;
+            }
+            continue;
+        }
+        distinct += 1;
+        if distinct <= MAX_CATEGORIES {
+            labels.push(canonical_number(number));
+            counts.push(1);
+        }
+    }
+    (distinct, labels, counts)
+}
+
+fn count_texts(column: &Column) -> HashMap<&str, usize> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for cell in column.iter().flatten() {
+        *counts.entry(cell).or_default() += 1;
+    }
+    counts
+}
+
+/// Distinct count, then the first [`MAX_CATEGORIES`] labels in text order with their counts.
+fn text_categories(counts: HashMap<&str, usize>) -> (usize, Vec<String>, Vec<usize>) {
+    let distinct = counts.len();
+    let mut sorted: Vec<(&str, usize)> = counts.into_iter().collect();
+    sorted.sort_unstable();
+    sorted.truncate(MAX_CATEGORIES);
+    let (labels, counts) = sorted
+        .into_iter()
+        .map(|(label, count)| (label.to_string(), count))
+        .unzip();
+    (distinct, labels, counts)
+}
+
+fn report_strays(table: &Table, column: &Column, scan: &ColumnScan, diagnostics: &mut Diagnostics) {
+    let name = column.name();
+    for &row in &scan.first_non_numeric {
+        let value = column.get(row).unwrap_or_default();
+        let line = table.line_of_row(row);
+        diagnostics.push(
+            Diagnostic::error(
+                "data::stray_value",
+                format!("column `{name}` is numeric except for the value `{value}` on line {line}"),
+            )
+            .at_data(table.path(), line, Some(name))
+            .with_label(format!("`{value}` is not a number"))
+            .with_help(format!(
+                "fix the value, leave the cell empty or write NA to mark it missing, or declare the column \
+                 `categorical` in data.types (`types: {{{name}: categorical}}`)"
+            )),
+        );
+    }
+    if scan.non_numeric > scan.first_non_numeric.len() {
+        let more = scan.non_numeric - scan.first_non_numeric.len();
+        diagnostics.push(
+            Diagnostic::error(
+                "data::stray_value",
+                format!("column `{name}` has {more} more values that are not numbers"),
+            )
+            .at_data(table.path(), table.line_of_row(0), Some(name))
+            .with_help(
+                "fix these values too, or leave the cells empty or write NA to mark them missing",
+            ),
+        );
+    }
+}
+
+fn report_not_numeric(
+    table: &Table,
+    column: &Column,
+    scan: &ColumnScan,
+    diagnostics: &mut Diagnostics,
+) {
+    let name = column.name();
+    let mut cells: Vec<String> = scan
+        .first_non_numeric
+        .iter()
+        .map(|&row| {
+            format!(
+                "`{}` on line {}",
+                column.get(row).unwrap_or_default(),
+                table.line_of_row(row)
+            )
+        })
+        .collect();
+    if scan.non_numeric > cells.len() {
+        cells.push(format!("{} more", scan.non_numeric - cells.len()));
+    }
+    let first_line = scan
+        .first_non_numeric
+        .first()
+        .map_or(0, |&row| table.line_of_row(row));
+    diagnostics.push(
+        Diagnostic::error(
+            "data::not_numeric",
+            format!("column `{name}` is declared numeric but has values that are not numbers: {}", cells.join(", ")),
+        )
+        .at_data(table.path(), first_line, Some(name))
+        .with_help(
+            "fix these values, leave the cells empty or write NA to mark them missing, or declare the column \
+             `categorical` in data.types",
+        ),
+    );
+}
+
+fn report_not_binary(
+    table: &Table,
+    column: &Column,
+    info: &ColumnInfo,
+    diagnostics: &mut Diagnostics,
+) {
+    let name = column.name();
+    let mut seen: Vec<String> = Vec::new();
+    let mut third = None;
+    for (row, cell) in column.iter().enumerate() {
+        let Some(cell) = cell else { continue };
+        let label = info.label_of(cell);
+        if !seen.contains(&label) {
+            if seen.len() == 2 {
+                third = Some((row, label));
+                break;
+            }
+            seen.push(label);
+        }
+    }
+    let shown: Vec<String> = info
+        .categories
+        .iter()
+        .take(5)
+        .map(|label| format!("`{label}`"))
+        .collect();
+    let more = if info.distinct > shown.len() {
+        ", ..."
+    } else {
+        ""
+    };
+    let (line, third_text) = match third {
+        Some((row, label)) => (
+            table.line_of_row(row),
+            format!("; the third value `{label}` first appears on this line"),
+        ),
+        None => (table.line_of_row(0), String::new()),
+    };
+    diagnostics.push(
+        Diagnostic::error(
+            "data::not_binary",
+            format!(
+                "column `{name}` is declared binary but has {} different values: {}{more}{third_text}",
+                info.distinct,
+                shown.join(", ")
+            ),
+        )
+        .at_data(table.path(), line, Some(name))
+        .with_help("a binary column holds exactly two values: fix the others, or declare the column `categorical`"),
+    );
+}
+
+/// `YYYY-MM-DD`, `YYYY/MM/DD`, `DD/MM/YYYY`, `MM/DD/YYYY`, `DD.MM.YYYY` (one separator throughout).
+fn date_part_ok(date: &str) -> bool {
+    let Some(separator) = date.chars().find(|c| matches!(c, '-' | '/' | '.')) else {
+        return false;
+    };
+    let parts: Vec<&str> = date.split(separator).collect();
+    if parts.len() != 3
+        || parts
+            .iter()
+            .any(|part| part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
+    let lengths: Vec<usize> = parts.iter().map(|part| part.len()).collect();
+    let values: Vec<u32> = parts.iter().map(|part| part.parse().unwrap_or(0)).collect();
+    let day_month = |day: u32, month: u32| (1..=31).contains(&day) && (1..=12).contains(&month);
+    let year_ok = |year: u32| (1000..=2999).contains(&year);
+    match lengths[..] {
+        [4, 1..=2, 1..=2] if separator != '.' => {
+            year_ok(values[0]) && day_month(values[2], values[1])
+        }
+        [1..=2, 1..=2, 4] => {
+            year_ok(values[2])
+                && (day_month(values[0], values[1]) || day_month(values[1], values[0]))
+        }
+        _ => false,
+    }
+}
+
+/// `HH:MM`, optionally followed by seconds, fractions and a zone (`10:00:00.5Z`, `10:00+02:00`).
+fn time_part_ok(time: &str) -> bool {
+    let mut pieces = time.splitn(2, ':');
+    let hours = pieces.next().unwrap_or("");
+    let rest = pieces.next().unwrap_or("");
+    let minutes: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    (1..=2).contains(&hours.len())
+        && hours.bytes().all(|b| b.is_ascii_digit())
+        && hours.parse::<u32>().is_ok_and(|hours| hours <= 23)
+        && minutes.len() == 2
+        && minutes.parse::<u32>().is_ok_and(|minutes| minutes <= 59)
+}

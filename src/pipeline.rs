@@ -1,0 +1,145 @@
+//! Runs the stages in order for one spec file: read, parse, lower, load the data's schema, check.
+//!
+//! This is the one place that joins the pure stages (`spec`, `check`) with I/O (`data`); the command line and
+//! the tests both go through it.
+
+use std::path::{Path, PathBuf};
+
+use crate::check::{self, Checked, DataView};
+use crate::data::{self, CsvOptions, ImageFolder, Schema};
+use crate::diagnostics::{Diagnostic, Diagnostics, Location, Span};
+use crate::spec::ast::{Source, Split};
+use crate::spec::lower::Lowered;
+use crate::spec::SpecFile;
+
+/// Everything `galen check` learns about a spec.
+#[derive(Debug)]
+pub struct CheckOutcome {
+    /// The spec file, when it could be read.
+    pub file: Option<SpecFile>,
+    /// All errors and warnings, in the order found.
+    pub diagnostics: Diagnostics,
+    /// The AST, when the spec parsed.
+    pub lowered: Option<Lowered>,
+    /// The data source as resolved against the spec's folder.
+    pub data_path: Option<PathBuf>,
+    /// The checked model, when there was no error.
+    pub checked: Option<Checked>,
+}
+
+/// The data as read for checking.
+enum LoadedData {
+    Table(Schema),
+    Folder(ImageFolder),
+    Unavailable,
+}
+
+/// Reads, parses and checks a spec file and its data.
+pub fn check_file(path: &Path) -> CheckOutcome {
+    let mut diagnostics = Diagnostics::new();
+    let file = match SpecFile::read(path) {
+        Ok(file) => file,
+        Err(diagnostic) => {
+            diagnostics.push(diagnostic);
+            return CheckOutcome { file: None, diagnostics, lowered: None, data_path: None, checked: None };
+        }
+    };
+    let Some(lowered) = file.parse(&mut diagnostics) else {
+        return CheckOutcome { file: Some(file), diagnostics, lowered: None, data_path: None, checked: None };
+    };
+    let (data_path, loaded) = if lowered.data_sound {
+        load_data(&file, &lowered, &mut diagnostics)
+    } else {
+        (None, LoadedData::Unavailable)
+    };
+    let view = match &loaded {
+        LoadedData::Table(schema) => DataView::Table(schema),
+        LoadedData::Folder(folder) => DataView::Folder(folder),
+        LoadedData::Unavailable => DataView::Unavailable,
+    };
+    let checked = check::check(&lowered, view, &mut diagnostics);
+    let checked = checked.filter(|_| !diagnostics.has_errors());
+    CheckOutcome { file: Some(file), diagnostics, lowered: Some(lowered), data_path, checked }
+}
+
+/// Resolves a path written in a spec against the spec's folder.
+pub fn resolve(file: &SpecFile, written: &str) -> PathBuf {
+    let written = Path::new(written);
+    if written.is_absolute() {
+        written.to_path_buf()
+    } else {
+        file.dir().join(written)
+    }
+}
+
+fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) -> (Option<PathBuf>, LoadedData) {
+    let data = &lowered.spec.data;
+    let declared = data.types.value.iter().map(|(column, kind)| (column.value.clone(), kind.value)).collect();
+    if let Split::TestFile { path, .. } = &data.split.value {
+        let test_path = resolve(file, &path.value);
+        if !test_path.is_file() {
+            diagnostics.push(
+                Diagnostic::error("data::not_found", format!("the test file {} does not exist", test_path.display()))
+                    .at(path.span)
+                    .with_label("no such file")
+                    .with_help("paths in a spec are relative to the spec file's folder"),
+            );
+        }
+    }
+    match &data.source.value {
+        Source::Csv { path, delimiter } => {
+            let resolved = resolve(file, &path.value);
+            let options = CsvOptions { delimiter: *delimiter.value.encode_utf8(&mut [0; 4]).as_bytes().first().unwrap_or(&b',') };
+            match data::read_csv(&resolved, &options) {
+                Ok(table) => {
+                    let (schema, found) = data::infer_schema(&table, &declared);
+                    diagnostics.extend(found);
+                    (Some(resolved), LoadedData::Table(schema))
+                }
+                Err(found) => {
+                    diagnostics.extend(found.into_iter().map(|d| point_at_spec(d, &resolved, path.span)));
+                    (Some(resolved), LoadedData::Unavailable)
+                }
+            }
+        }
+        Source::Images { dir, manifest: Some(manifest), .. } => {
+            let resolved_dir = resolve(file, &dir.value);
+            let resolved = resolve(file, &manifest.value);
+            match data::read_manifest(&resolved, &resolved_dir, &data.target.value, &CsvOptions::default()) {
+                Ok(found) => {
+                    let (schema, found) = data::infer_schema(&found.table, &declared);
+                    diagnostics.extend(found);
+                    (Some(resolved), LoadedData::Table(schema))
+                }
+                Err(found) => {
+                    diagnostics.extend(found.into_iter().map(|d| point_at_spec(d, &resolved, manifest.span)));
+                    (Some(resolved), LoadedData::Unavailable)
+                }
+            }
+        }
+        Source::Images { dir, manifest: None, .. } => {
+            let resolved = resolve(file, &dir.value);
+            match data::scan_image_folder(&resolved) {
+                Ok(folder) => {
+                    diagnostics.extend(folder.warnings.items.iter().cloned());
+                    (Some(resolved), LoadedData::Folder(folder))
+                }
+                Err(found) => {
+                    diagnostics.extend(found.into_iter().map(|d| point_at_spec(d, &resolved, dir.span)));
+                    (Some(resolved), LoadedData::Unavailable)
+                }
+            }
+        }
+    }
+}
+
+/// A problem with a whole data file is shown at the spec line that names the file.
+fn point_at_spec(diagnostic: Diagnostic, path: &Path, span: Span) -> Diagnostic {
+    match &diagnostic.location {
+        Location::File(found) if found == path => {
+            let message = format!("{}: {}", path.display(), diagnostic.message);
+            Diagnostic { message, ..diagnostic }.at(span)
+        }
+        _ => diagnostic,
+    }
+}

@@ -1,0 +1,984 @@
+//! The YAML front end: YAML text to the generic document tree with byte spans, and the tree back to canonical YAML.
+//!
+//! Parsing looks at the text twice. serde_yaml (libyaml) first decides whether the text is YAML at all, so syntax
+//! errors read as they do in every other YAML tool; yaml-rust2's marked events then build the tree, because they
+//! carry the positions that serde_yaml's `Value` lacks. The scalar typing here copies serde_yaml's (YAML 1.2 core
+//! schema), so both readings agree on what every value is. This module knows only syntax: unknown keys and wrong
+//! kinds of values are reported by `spec::lower`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, Scanner, TScalarStyle, Token, TokenType};
+
+use crate::diagnostics::{line_column, Diagnostic, Diagnostics, Span};
+use crate::spec::tree::{Entry, Node, Value};
+
+const SYNTAX: &str = "syntax::yaml";
+const FEATURE: &str = "syntax::yaml_feature";
+const WRITE_IN_FULL: &str = "write the value out in full";
+
+/// Parses YAML source into the document tree (a Map at the top).
+///
+/// Returns `None` when any error was added to `diagnostics`: a syntax error, a duplicate key, a second document,
+/// a top level that is not a mapping, or a YAML feature the spec language leaves out (anchors, aliases, merge keys,
+/// tags; all of these are reported, not only the first). An empty document is an empty map.
+pub fn parse(source: &str, diagnostics: &mut Diagnostics) -> Option<Node> {
+    let errors_before = diagnostics.error_count();
+    let positions = Positions::new(source);
+    // libyaml misreads a byte-order mark followed by several lines as several documents, so neither reader sees it.
+    let serde_reading = serde_yaml::from_str::<serde_yaml::Value>(positions.body());
+    report_yaml_features(&positions, diagnostics);
+    let fallback = match &serde_reading {
+        // serde_yaml gives no usable place for a duplicate key or a second document; the event pass finds both with
+        // exact spans, so its message is kept only as a fallback. Any other error ends here, unless a feature error
+        // already explains it better (an unknown alias, `!!int x`).
+        Err(error) if error.location().is_some() && !error.to_string().contains("duplicate entry") => {
+            if diagnostics.error_count() == errors_before {
+                diagnostics.push(serde_diagnostic(&positions, error));
+            }
+            return None;
+        }
+        Err(error) => Some(serde_diagnostic(&positions, error)),
+        Ok(_) => None,
+    };
+    let document = build_tree(&positions, fallback, diagnostics);
+    if diagnostics.error_count() > errors_before {
+        return None;
+    }
+    // The readers differ on a few corner cases (`{?a: 1}`, a tab after `:`); a spec must mean one thing to all tools.
+    let serde_value = serde_reading.ok().filter(|value| !value.is_null());
+    if let Some(span) = serde_value.and_then(|value| first_disagreement(&value, &document)) {
+        let message = "yaml readers disagree on what this means";
+        let help = "write it more plainly: put text in quotes and keep a space after `:`, `-` and `?`";
+        diagnostics.push(Diagnostic::error(SYNTAX, message).at(span).with_label("read differently").with_help(help));
+        return None;
+    }
+    Some(document)
+}
+
+/// Builds the tree from yaml-rust2's events and checks that its top is a mapping.
+fn build_tree(positions: &Positions, fallback: Option<Diagnostic>, diagnostics: &mut Diagnostics) -> Node {
+    let mut builder = TreeBuilder { positions, stack: Vec::new(), root: None, documents: 0, found: Vec::new() };
+    let loaded = Parser::new_from_str(positions.body()).load(&mut builder, true);
+    if let Err(error) = &loaded {
+        let span = char_span(positions.source, positions.offset(error.marker()));
+        builder.found.push(Diagnostic::error(SYNTAX, readable(error.info())).at(span));
+    }
+    if !builder.found.iter().any(|found| found.code == SYNTAX) {
+        builder.found.extend(fallback);
+    }
+    diagnostics.extend(builder.found);
+    let document = match builder.root {
+        None => Node::new(Value::Map(Vec::new()), Span::point(positions.skipped)),
+        Some(Node { value: Value::Null, span }) if span.is_empty() => Node::new(Value::Map(Vec::new()), span),
+        Some(root) => root,
+    };
+    if loaded.is_ok() && !matches!(document.value, Value::Map(_)) {
+        let message = "a spec is a mapping of sections (`name`, `data`, `model`, `train`, `metrics`)";
+        let help = "write one `section: value` per line, as in `name: my-model`";
+        diagnostics.push(Diagnostic::error(SYNTAX, message).at(document.span).with_help(help));
+    }
+    document
+}
+
+/// The first place where serde_yaml's reading and the tree differ, if any.
+fn first_disagreement(value: &serde_yaml::Value, node: &Node) -> Option<Span> {
+    use serde_yaml::Value as Yaml;
+    let agrees = match (value, &node.value) {
+        (Yaml::Null, Value::Null) => true,
+        (Yaml::Bool(a), Value::Bool(b)) => a == b,
+        (Yaml::Number(a), Value::Number { value, .. }) => {
+            a.as_f64().is_some_and(|a| a == *value || (a.is_nan() && value.is_nan()))
+        }
+        (Yaml::String(a), Value::Str(b)) => a == b,
+        (Yaml::Sequence(items), Value::List(nodes)) if items.len() == nodes.len() => {
+            return items.iter().zip(nodes).find_map(|(item, node)| first_disagreement(item, node));
+        }
+        (Yaml::Mapping(map), Value::Map(entries)) if map.len() == entries.len() => {
+            return map.iter().zip(entries).find_map(|((key, value), entry)| {
+                let key_value = match key {
+                    Yaml::String(_) => Value::Str(entry.key.clone()),
+                    _ => plain_scalar_value(&entry.key),
+                };
+                match first_disagreement(key, &Node::new(key_value, entry.key_span)) {
+                    Some(span) => Some(span),
+                    None => first_disagreement(value, &entry.value),
+                }
+            });
+        }
+        _ => false,
+    };
+    (!agrees).then_some(node.span)
+}
+
+/// Prints a document tree as canonical YAML that `parse` reads back to an equal tree (spans aside).
+///
+/// Top-level entries are `key: value` lines; a mapping value becomes an indented block of `key: flow` lines, a list
+/// holding a mapping becomes a block sequence (`- key: flow` for a one-entry mapping), anything else is written in
+/// flow style. Block sections are set apart by blank lines. Strings are plain where that reads back as the same
+/// string, double-quoted otherwise. `Value::Args` never comes from YAML: it is a bug to print it here, caught by a
+/// `debug_assert!`; release builds write its keywords as a mapping and drop the positional values.
+pub fn print(document: &Node) -> String {
+    let Value::Map(sections) = &document.value else {
+        return format!("{}\n", flow(document));
+    };
+    if sections.is_empty() {
+        return "{}\n".to_string();
+    }
+    let mut out = String::new();
+    let mut previous_was_block = false;
+    for (index, section) in sections.iter().enumerate() {
+        let (text, is_block) = section_text(section);
+        if index > 0 && (is_block || previous_was_block) {
+            out.push('\n');
+        }
+        out.push_str(&text);
+        previous_was_block = is_block;
+    }
+    out
+}
+
+fn section_text(section: &Entry) -> (String, bool) {
+    let key = scalar_text(&section.key);
+    match &section.value.value {
+        Value::Map(entries) if !entries.is_empty() => {
+            let mut text = format!("{key}:\n");
+            for entry in entries {
+                let _ = writeln!(text, "  {}: {}", scalar_text(&entry.key), flow(&entry.value));
+            }
+            (text, true)
+        }
+        Value::List(items) if items.iter().any(|item| matches!(item.value, Value::Map(_))) => {
+            let mut text = format!("{key}:\n");
+            for item in items {
+                match &item.value {
+                    Value::Map(entries) if entries.len() == 1 => {
+                        let _ = writeln!(text, "  - {}: {}", scalar_text(&entries[0].key), flow(&entries[0].value));
+                    }
+                    _ => {
+                        let _ = writeln!(text, "  - {}", flow(item));
+                    }
+                }
+            }
+            (text, true)
+        }
+        _ => (format!("{key}: {}\n", flow(&section.value)), false),
+    }
+}
+
+fn flow(node: &Node) -> String {
+    match &node.value {
+        Value::Null => "null".to_string(),
+        Value::Bool(value) => value.to_string(),
+        Value::Number { value, text } => number_text(*value, text),
+        Value::Str(text) => scalar_text(text),
+        Value::List(items) => format!("[{}]", items.iter().map(flow).collect::<Vec<_>>().join(", ")),
+        Value::Map(entries) => flow_map(entries),
+        Value::Args { keywords, .. } => {
+            debug_assert!(false, "`Value::Args` comes only from the DSL and has no YAML form");
+            flow_map(keywords)
+        }
+    }
+}
+
+fn flow_map(entries: &[Entry]) -> String {
+    let entries: Vec<String> =
+        entries.iter().map(|entry| format!("{}: {}", scalar_text(&entry.key), flow(&entry.value))).collect();
+    format!("{{{}}}", entries.join(", "))
+}
+
+/// The number as written when that reads back as a number, else a canonical spelling of its value.
+fn number_text(value: f64, text: &str) -> String {
+    if matches!(plain_scalar_value(text), Value::Number { .. }) {
+        text.to_string()
+    } else if value.is_nan() {
+        ".nan".to_string()
+    } else if value.is_infinite() {
+        if value > 0.0 { ".inf" } else { "-.inf" }.to_string()
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// A string or key as a plain scalar when that is safe, else double-quoted.
+fn scalar_text(text: &str) -> String {
+    if plain_is_safe(text) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for character in text.chars() {
+        match character {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if needs_escape(c) && (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if needs_escape(c) => out.push_str(&format!("\\U{:08X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether `text` written bare reads back as the same string, in YAML 1.2 and in the YAML 1.1 readers users have.
+fn plain_is_safe(text: &str) -> bool {
+    const READS_AS_OTHER: [&str; 13] =
+        ["null", "~", "true", "false", "yes", "no", "on", "off", ".inf", "-.inf", "+.inf", ".nan", "<<"];
+    let (Some(first), Some(last)) = (text.chars().next(), text.chars().last()) else {
+        return false;
+    };
+    matches!(plain_scalar_value(text), Value::Str(_))
+        && !READS_AS_OTHER.contains(&text.to_lowercase().as_str())
+        && !"-?:,[]{}#&*!|>'\"%@`".contains(first)
+        && !first.is_whitespace()
+        && !last.is_whitespace()
+        && !text.starts_with("...")
+        && !text.contains(" #")
+        && !text.chars().any(|c| ":,[]{}\n\t\r".contains(c) || needs_escape(c))
+}
+
+fn needs_escape(character: char) -> bool {
+    character.is_control() || matches!(character, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// The value of a plain (unquoted) scalar as serde_yaml types it: null, true/false, an integer (decimal, `0x`, `0o`,
+/// `0b`), a float (`1e-3`, `.inf`, `.nan`), else a string. Quoted scalars are always strings.
+fn plain_scalar_value(text: &str) -> Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => Value::Null,
+        "true" | "True" | "TRUE" => Value::Bool(true),
+        "false" | "False" | "FALSE" => Value::Bool(false),
+        _ => match yaml_integer(text).or_else(|| yaml_float(text)) {
+            Some(value) => Value::Number { value, text: text.to_string() },
+            None => Value::Str(text.to_string()),
+        },
+    }
+}
+
+fn yaml_integer(text: &str) -> Option<f64> {
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (radix, digits) = [("0x", 16), ("0o", 8), ("0b", 2)]
+        .iter()
+        .find_map(|(prefix, radix)| unsigned.strip_prefix(prefix).map(|rest| (*radix, rest)))
+        .unwrap_or((10, unsigned));
+    if digits.starts_with(['+', '-']) || (radix == 10 && leading_zero_digits(text)) {
+        return None;
+    }
+    let magnitude = u128::from_str_radix(digits, radix).ok()? as f64;
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+fn yaml_float(text: &str) -> Option<f64> {
+    let unsigned = match text.strip_prefix('+') {
+        Some(rest) if rest.starts_with(['+', '-']) => return None,
+        Some(rest) => rest,
+        None => text,
+    };
+    match (unsigned, text) {
+        (".inf" | ".Inf" | ".INF", _) => Some(f64::INFINITY),
+        (_, "-.inf" | "-.Inf" | "-.INF") => Some(f64::NEG_INFINITY),
+        (_, ".nan" | ".NaN" | ".NAN") => Some(f64::NAN),
+        _ if leading_zero_digits(text) => None,
+        _ => unsigned.parse::<f64>().ok().filter(|value| value.is_finite()),
+    }
+}
+
+/// Digits with a leading zero (`012`) are a string in YAML 1.2, not an octal or decimal number.
+fn leading_zero_digits(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    digits.len() > 1 && digits.starts_with('0') && digits[1..].bytes().all(|byte| byte.is_ascii_digit())
+}
+
+/// Turns yaml-rust2 markers into byte offsets of the source.
+///
+/// Markers count characters, not bytes, and their `index` drifts after a block scalar holding non-ASCII text
+/// (yaml-rust2 adds byte lengths there), so offsets come from the line and column, which stay exact.
+struct Positions<'a> {
+    source: &'a str,
+    /// Bytes of a leading byte-order mark, which yaml-rust2 does not understand and never sees.
+    skipped: usize,
+    /// Byte offset of the start of each line, split where yaml-rust2 splits (`\n`, `\r\n`, `\r`).
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Positions<'a> {
+    fn new(source: &'a str) -> Positions<'a> {
+        let skipped = if source.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+        let bytes = source.as_bytes();
+        let mut line_starts = vec![skipped];
+        for (index, &byte) in bytes.iter().enumerate().skip(skipped) {
+            if byte == b'\n' || (byte == b'\r' && bytes.get(index + 1) != Some(&b'\n')) {
+                line_starts.push(index + 1);
+            }
+        }
+        Positions { source, skipped, line_starts }
+    }
+
+    fn body(&self) -> &'a str {
+        &self.source[self.skipped..]
+    }
+
+    fn offset(&self, marker: &Marker) -> usize {
+        let line = marker.line().saturating_sub(1);
+        let Some(&line_start) = self.line_starts.get(line) else {
+            return self.source.len();
+        };
+        let line_end = self.line_starts.get(line + 1).copied().unwrap_or(self.source.len());
+        let text = &self.source[line_start..line_end];
+        text.char_indices().nth(marker.col()).map_or(line_end, |(index, _)| line_start + index)
+    }
+
+    fn char_at(&self, offset: usize) -> Option<char> {
+        self.source.get(offset..).and_then(|rest| rest.chars().next())
+    }
+}
+
+/// Reports every anchor, alias and tag, found as tokens so that each points at its own `&`, `*` or `!`.
+fn report_yaml_features(positions: &Positions, diagnostics: &mut Diagnostics) {
+    for Token(marker, token) in Scanner::new(positions.body().chars()) {
+        let (message, what, help) = match token {
+            TokenType::Anchor(_) => ("yaml anchors are not part of the spec language", "anchor", WRITE_IN_FULL),
+            TokenType::Alias(_) => ("yaml aliases are not part of the spec language", "alias", WRITE_IN_FULL),
+            TokenType::Tag(..) => (
+                "yaml tags are not part of the spec language",
+                "tag",
+                "remove the tag; to make a value text, put it in quotes, as in `\"1.0\"`",
+            ),
+            _ => continue,
+        };
+        let start = positions.offset(&marker);
+        let rest = &positions.source[start..];
+        let length = rest.find(|c: char| c.is_whitespace() || ",[]{}".contains(c)).unwrap_or(rest.len());
+        let span = Span::new(start, start + length);
+        let label = format!("{what} `{}`", &rest[..length]);
+        diagnostics.push(Diagnostic::error(FEATURE, message).at(span).with_label(label).with_help(help));
+    }
+}
+
+/// Builds the tree from yaml-rust2's events; collections under construction wait on a stack.
+struct TreeBuilder<'a> {
+    positions: &'a Positions<'a>,
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    documents: usize,
+    found: Vec<Diagnostic>,
+}
+
+enum Frame {
+    Map {
+        start: usize,
+        flow: bool,
+        entries: Vec<Entry>,
+        /// The key whose value comes next; `None` while the key itself is awaited.
+        key: Option<(String, Span)>,
+        seen: HashMap<String, Span>,
+    },
+    List {
+        start: usize,
+        flow: bool,
+        items: Vec<Node>,
+    },
+}
+
+impl MarkedEventReceiver for TreeBuilder<'_> {
+    fn on_event(&mut self, event: Event, marker: Marker) {
+        let offset = self.positions.offset(&marker);
+        match event {
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents == 2 {
+                    let end = if self.positions.source[offset..].starts_with("---") { offset + 3 } else { offset };
+                    let message = "a spec is one yaml document, but a second one starts here";
+                    let help = "remove this `---` and what follows, or merge the two documents into one";
+                    let error = Diagnostic::error(SYNTAX, message).at(Span::new(offset, end));
+                    self.found.push(error.with_label("second document").with_help(help));
+                }
+            }
+            _ if self.documents > 1 => {}
+            Event::Scalar(text, style, _, _) => self.scalar(text, style, offset),
+            Event::Alias(_) if self.awaits_key() => self.set_key(String::new(), Span::point(offset)),
+            Event::Alias(_) => self.value(Node::new(Value::Null, Span::point(offset))),
+            Event::SequenceStart(..) => {
+                let flow = self.positions.char_at(offset) == Some('[');
+                self.stack.push(Frame::List { start: offset, flow, items: Vec::new() });
+            }
+            Event::MappingStart(..) => {
+                let flow = self.positions.char_at(offset) == Some('{');
+                let (entries, seen) = (Vec::new(), HashMap::new());
+                self.stack.push(Frame::Map { start: offset, flow, entries, key: None, seen });
+            }
+            Event::SequenceEnd | Event::MappingEnd => self.close(offset),
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
+        }
+    }
+}
+
+impl TreeBuilder<'_> {
+    fn awaits_key(&self) -> bool {
+        matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
+    }
+
+    fn set_key(&mut self, text: String, span: Span) {
+        if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+            *key = Some((text, span));
+        }
+    }
+
+    fn scalar(&mut self, text: String, style: TScalarStyle, offset: usize) {
+        // yaml-rust2 reports an omitted value as an empty plain scalar placed at the next token.
+        let omitted = text.is_empty() && style == TScalarStyle::Plain;
+        let written = Span::new(offset, scalar_end(self.positions.source, offset, style, &text));
+        if self.awaits_key() {
+            let span = if omitted { Span::point(offset) } else { written };
+            if style == TScalarStyle::Plain && text == "<<" {
+                let message = "yaml merge keys are not part of the spec language";
+                let error = Diagnostic::error(FEATURE, message).at(span).with_label("merge key `<<`");
+                self.found.push(error.with_help("write the merged entries out in full"));
+            }
+            return self.set_key(text, span);
+        }
+        let span = if omitted { Span::point(self.omitted_value_offset(offset)) } else { written };
+        let value = if style == TScalarStyle::Plain { plain_scalar_value(&text) } else { Value::Str(text) };
+        self.value(Node::new(value, span));
+    }
+
+    /// Where an omitted value would have been written: after its key's `:` or its item's `-`.
+    fn omitted_value_offset(&self, marker_offset: usize) -> usize {
+        let source = self.positions.source;
+        match self.stack.last() {
+            Some(Frame::Map { key: Some((_, key_span)), .. }) => match next_significant(source, key_span.end) {
+                Some((colon, ':')) => colon + 1,
+                _ => key_span.end,
+            },
+            Some(Frame::List { start, items, .. }) => {
+                let after = items.last().map_or(*start, |item| item.span.end);
+                match next_significant(source, after) {
+                    Some((dash, '-')) => dash + 1,
+                    _ => marker_offset,
+                }
+            }
+            _ => marker_offset,
+        }
+    }
+
+    fn value(&mut self, node: Node) {
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::List { items, .. }) => items.push(node),
+            Some(Frame::Map { key: key @ None, .. }) => {
+                let message = format!("a key must be a name, not {}", node.kind_name());
+                let help = "write the key as a single word or a quoted text";
+                self.found.push(Diagnostic::error(SYNTAX, message).at(node.span).with_help(help));
+                *key = Some((String::new(), node.span));
+            }
+            Some(Frame::Map { key: key @ Some(_), entries, seen, .. }) => {
+                let Some((key, key_span)) = key.take() else {
+                    return;
+                };
+                match seen.get(&key) {
+                    Some(first) => {
+                        let (line, column) = line_column(self.positions.source, first.start);
+                        let help = format!("the first `{key}` is at line {line}, column {column}; keep one of them");
+                        let error = Diagnostic::error(SYNTAX, format!("duplicate key `{key}`")).at(key_span);
+                        self.found.push(error.with_label("written again here").with_help(help));
+                    }
+                    None => {
+                        seen.insert(key.clone(), key_span);
+                    }
+                }
+                entries.push(Entry { key, key_span, value: node });
+            }
+        }
+    }
+
+    fn close(&mut self, offset: usize) {
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
+        let (start, flow, first, last, value) = match frame {
+            Frame::Map { start, flow, entries, .. } => {
+                let first = entries.first().map(|entry| entry.key_span.start);
+                let last = entries.last().map(|entry| entry.value.span.end.max(entry.key_span.end));
+                (start, flow, first, last, Value::Map(entries))
+            }
+            Frame::List { start, flow, items } => {
+                let first = items.first().map(|item| item.span.start);
+                (start, flow, first, items.last().map(|item| item.span.end), Value::List(items))
+            }
+        };
+        // A block collection's start marker sits on its first `:`; its end marker on the next token.
+        let start = first.map_or(start, |first| first.min(start));
+        let closed = flow && matches!(self.positions.char_at(offset), Some('}' | ']'));
+        let end = if closed { offset + 1 } else { last.unwrap_or(start) };
+        self.value(Node::new(value, Span::new(start, end)));
+    }
+}
+
+/// The end of a scalar written at `start` whose value is `text`.
+fn scalar_end(source: &str, start: usize, style: TScalarStyle, text: &str) -> usize {
+    let rest = source.get(start..).unwrap_or("");
+    let mut written = rest.char_indices().peekable();
+    match style {
+        TScalarStyle::DoubleQuoted | TScalarStyle::SingleQuoted => {
+            let quote = if style == TScalarStyle::DoubleQuoted { '"' } else { '\'' };
+            written.next();
+            while let Some((index, character)) = written.next() {
+                if character == '\\' && quote == '"' {
+                    written.next();
+                } else if character == '\'' && quote == '\'' && written.peek().map(|&(_, c)| c) == Some('\'') {
+                    written.next();
+                } else if character == quote {
+                    return start + index + 1;
+                }
+            }
+            source.len()
+        }
+        _ => {
+            // Plain and block scalars fold their lines, so only the non-blank characters match the source.
+            let mut end = start;
+            for wanted in text.chars().filter(|c| !c.is_whitespace()) {
+                match written.find(|(_, c)| !c.is_whitespace()) {
+                    Some((index, c)) if c == wanted => end = start + index + c.len_utf8(),
+                    _ => return end,
+                }
+            }
+            end
+        }
+    }
+}
+
+/// The next character from `from` that is neither blank nor in a comment.
+fn next_significant(source: &str, from: usize) -> Option<(usize, char)> {
+    let mut characters = source.get(from..)?.char_indices();
+    while let Some((index, character)) = characters.next() {
+        if character == '#' {
+            characters.find(|&(_, c)| c == '\n');
+        } else if !character.is_whitespace() {
+            return Some((from + index, character));
+        }
+    }
+    None
+}
+
+/// Turns a serde_yaml error into a diagnostic at its place: libyaml's `index` is a byte offset into the text it was
+/// given (checked by the tests), and a reader error carries its offset only in the text, as "at position N".
+fn serde_diagnostic(positions: &Positions, error: &serde_yaml::Error) -> Diagnostic {
+    let full = error.to_string();
+    let (problem, context) = match full.split_once(", while ") {
+        Some((problem, context)) => (problem, Some(context)),
+        None => (full.as_str(), None),
+    };
+    let (problem, problem_place) = strip_place(problem);
+    let mut message = readable(problem);
+    let mut help = None;
+    if let Some(number) = problem.split_once("invalid type: integer `").and_then(|(_, rest)| rest.split_once('`')) {
+        message = format!("the number `{}` is too large", number.0);
+        help = Some("write it with a decimal point, as in `1.0e30`, or in quotes to make it text".to_string());
+    } else if let Some(context) = context {
+        let (context, context_place) = strip_place(context);
+        message = format!("{message} while {}", readable(context));
+        if let Some(Place::LineColumn(line, column)) = context_place {
+            let thing = context.trim_start_matches("parsing ").trim_start_matches("scanning ");
+            let thing = thing.strip_prefix("a ").or_else(|| thing.strip_prefix("an ")).unwrap_or(thing);
+            help = Some(format!("the {thing} starts at line {line}, column {column}"));
+        }
+    }
+    let offset = match problem_place {
+        Some(Place::Offset(offset)) => Some(offset),
+        _ => error.location().map(|location| location.index()),
+    };
+    let diagnostic = Diagnostic::error(SYNTAX, message);
+    let diagnostic = match offset {
+        Some(offset) => diagnostic.at(char_span(positions.source, positions.skipped + offset)),
+        None => diagnostic,
+    };
+    match help {
+        Some(help) => diagnostic.with_help(help),
+        None => diagnostic,
+    }
+}
+
+enum Place {
+    LineColumn(usize, usize),
+    Offset(usize),
+}
+
+/// Splits libyaml's " at line L column C" or " at position N" off a message.
+fn strip_place(text: &str) -> (&str, Option<Place>) {
+    if let Some((head, tail)) = text.rsplit_once(" at line ") {
+        if let Some((line, column)) = tail.split_once(" column ") {
+            if let (Ok(line), Ok(column)) = (line.parse(), column.parse()) {
+                return (head, Some(Place::LineColumn(line, column)));
+            }
+        }
+    }
+    if let Some((head, tail)) = text.rsplit_once(" at position ") {
+        if let Ok(offset) = tail.parse() {
+            return (head, Some(Place::Offset(offset)));
+        }
+    }
+    (text, None)
+}
+
+/// A parser's message in house style: lowercase start, `yaml` in lowercase, no final period.
+fn readable(text: &str) -> String {
+    let text = text.replace("EOF", "end of file").replace("YAML", "yaml");
+    let text = text.trim_end_matches('.');
+    let mut characters = text.chars();
+    match characters.next() {
+        Some(first) => first.to_lowercase().chain(characters).collect(),
+        None => String::new(),
+    }
+}
+
+/// The character at `offset` (moved back to a character boundary), or an empty span at a line end.
+fn char_span(source: &str, offset: usize) -> Span {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    match source[offset..].chars().next() {
+        Some(character) if character != '\n' && character != '\r' => Span::new(offset, offset + character.len_utf8()),
+        _ => Span::point(offset),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = "name: breast-cancer-mlp
+seed: 42
+data:
+  source: data/breast_cancer.csv
+  target: diagnosis
+  positive: malignant
+  exclude: []
+  missing: {numeric: median, categorical: mode}
+  scale: standard
+  split: {train: 0.7, val: 0.1, test: 0.2, stratify: true}
+model:
+  - dense: {units: 64, activation: relu}
+  - dropout: 0.1
+  - dense: {units: 64, activation: relu}
+  - dense: {units: 2, activation: softmax}
+train:
+  optimizer: {adam: {lr: 0.001}}
+  loss: categorical_crossentropy
+  epochs: 50
+  batch_size: 32
+  early_stopping: {monitor: val_loss, patience: 10}
+metrics: [accuracy, precision, recall, specificity, f1, auc]
+";
+
+    fn parse_ok(source: &str) -> Node {
+        let mut diagnostics = Diagnostics::new();
+        let tree = parse(source, &mut diagnostics);
+        assert!(diagnostics.is_empty(), "{source:?}: {diagnostics:?}");
+        tree.expect("a tree when nothing was reported")
+    }
+
+    fn get<'a>(node: &'a Node, key: &str) -> &'a Entry {
+        let Value::Map(entries) = &node.value else { panic!("not a map: {node:?}") };
+        entries.iter().find(|entry| entry.key == key).expect("key present")
+    }
+
+    fn item(node: &Node, index: usize) -> &Node {
+        let Value::List(items) = &node.value else { panic!("not a list: {node:?}") };
+        &items[index]
+    }
+
+    fn at(source: &str, span: Span) -> (usize, usize, &str) {
+        let (line, column) = line_column(source, span.start);
+        (line, column, &source[span.start..span.end])
+    }
+
+    /// Whether serde_yaml's reading and the tree agree on every value.
+    fn agrees(value: &serde_yaml::Value, node: &Node) -> bool {
+        use serde_yaml::Value as Yaml;
+        match (value, &node.value) {
+            (Yaml::Null, Value::Null) => true,
+            (Yaml::Bool(a), Value::Bool(b)) => a == b,
+            (Yaml::Number(a), Value::Number { value, .. }) => {
+                a.as_f64().is_some_and(|a| a == *value || (a.is_nan() && value.is_nan()))
+            }
+            (Yaml::String(a), Value::Str(b)) => a == b,
+            (Yaml::Sequence(a), Value::List(b)) => a.len() == b.len() && a.iter().zip(b).all(|(a, b)| agrees(a, b)),
+            (Yaml::Mapping(a), Value::Map(b)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|((key, value), entry)| {
+                        let key_node = match key {
+                            Yaml::String(_) => Node::new(Value::Str(entry.key.clone()), Span::default()),
+                            _ => Node::new(plain_scalar_value(&entry.key), Span::default()),
+                        };
+                        agrees(key, &key_node) && agrees(value, &entry.value)
+                    })
+            }
+            _ => false,
+        }
+    }
+
+    fn check_agreement(source: &str, tree: &Node) {
+        let value: serde_yaml::Value = serde_yaml::from_str(source).expect("serde_yaml reads what parse read");
+        let value = if value.is_null() { serde_yaml::Value::Mapping(Default::default()) } else { value };
+        assert!(agrees(&value, tree), "{source:?}\nserde_yaml: {value:?}\ntree: {tree:?}");
+    }
+
+    #[test]
+    fn reads_the_design_example_with_spans() {
+        let tree = parse_ok(EXAMPLE);
+        check_agreement(EXAMPLE, &tree);
+        assert_eq!(get(&tree, "name").value.value, Value::Str("breast-cancer-mlp".into()));
+        let seed = &get(&tree, "seed").value;
+        assert_eq!(seed.value, Value::Number { value: 42.0, text: "42".into() });
+        let model = &get(&tree, "model").value;
+        let second_dense = &get(item(model, 2), "dense").value;
+        let units = get(second_dense, "units");
+        assert_eq!(at(EXAMPLE, units.key_span), (14, 13, "units"));
+        assert_eq!(at(EXAMPLE, units.value.span), (14, 20, "64"));
+        assert_eq!(at(EXAMPLE, second_dense.span), (14, 12, "{units: 64, activation: relu}"));
+        assert_eq!(at(EXAMPLE, item(model, 1).span), (13, 5, "dropout: 0.1"));
+        assert_eq!(at(EXAMPLE, model.span).0..=at(EXAMPLE, model.span).1, 12..=3);
+        let lr = get(&get(&get(&get(&tree, "train").value, "optimizer").value, "adam").value, "lr");
+        assert_eq!(lr.value.value, Value::Number { value: 0.001, text: "0.001".into() });
+        assert_eq!(at(EXAMPLE, lr.value.span), (17, 25, "0.001"));
+        let stratify = &get(&get(&get(&tree, "data").value, "split").value, "stratify").value;
+        assert_eq!((stratify.value.clone(), at(EXAMPLE, stratify.span)), (Value::Bool(true), (10, 52, "true")));
+        let metrics = &get(&tree, "metrics").value;
+        assert_eq!(at(EXAMPLE, metrics.span).2, "[accuracy, precision, recall, specificity, f1, auc]");
+        assert!(EXAMPLE[tree.span.start..tree.span.end].starts_with("name:"));
+        assert!(EXAMPLE[tree.span.start..tree.span.end].ends_with("auc]"));
+    }
+
+    #[test]
+    fn types_scalars_as_serde_yaml_does() {
+        let source = "a: 0x1F\nb: 1e-3\nc: .inf\nd: -.INF\nf: 012\ng: +5\nh: 1_000\nj: 1.\nk: inf\nl: True\n\
+                      m: yes\nn: NULL\no: 0o17\np: 0b11\nq: -0x1\nr: 1E5\ns: .5\nt: '3'\nu: \"true\"\nv:\nw: ~\n1: x\n\
+                      z: |\n  lié\n  eral\ny: \"a\\tb\" # comment\nx: plain\n  folded\n";
+        let tree = parse_ok(source);
+        check_agreement(source, &tree);
+        assert_eq!(get(&tree, "b").value.value, Value::Number { value: 0.001, text: "1e-3".into() });
+        assert_eq!(get(&tree, "f").value.value, Value::Str("012".into()));
+        assert_eq!(get(&tree, "1").value.value, Value::Str("x".into()));
+        let omitted = get(&tree, "v");
+        assert_eq!((omitted.value.value.clone(), at(source, omitted.value.span)), (Value::Null, (20, 3, "")));
+        assert_eq!(at(source, get(&tree, "z").value.span), (24, 3, "lié\n  eral"));
+        assert_eq!(at(source, get(&tree, "y").value.span), (26, 4, "\"a\\tb\""));
+        assert_eq!(at(source, get(&tree, "x").value.span), (27, 4, "plain\n  folded"));
+    }
+
+    #[test]
+    fn empty_documents_are_empty_maps() {
+        for source in ["", "# only a comment\n", "---\n", "\u{feff}"] {
+            assert_eq!(parse_ok(source).value, Value::Map(Vec::new()), "{source:?}");
+        }
+        let tree = parse_ok("\u{feff}a: [1, é]\nb: x\n");
+        assert_eq!(at("\u{feff}a: [1, é]\nb: x\n", get(&tree, "b").value.span), (2, 4, "x"));
+    }
+
+    fn text_tree(entries: &[(&str, Value)]) -> Node {
+        let entries = entries.iter().map(|(key, value)| Entry {
+            key: key.to_string(),
+            key_span: Span::default(),
+            value: Node::new(value.clone(), Span::default()),
+        });
+        Node::new(Value::Map(entries.collect()), Span::default())
+    }
+
+    #[test]
+    fn printing_reads_back_the_same_tree() {
+        let tree = parse_ok(EXAMPLE);
+        let printed = print(&tree);
+        assert_eq!(parse_ok(&printed), tree, "{printed}");
+        assert!(printed.contains("seed: 42\n\ndata:\n  source: data/breast_cancer.csv\n"), "{printed}");
+        assert!(printed.contains("model:\n  - dense: {units: 64, activation: relu}\n  - dropout: 0.1\n"));
+        assert!(printed.ends_with("\n\nmetrics: [accuracy, precision, recall, specificity, f1, auc]\n"));
+        let awkward = [
+            "yes",
+            "1.0",
+            "a: b",
+            "",
+            "héllo wörld ✓",
+            "No",
+            "~",
+            "-x",
+            "a #b",
+            "x:",
+            " lead",
+            "0x1F",
+            "\t",
+            "line\nbreak",
+            "quote\"d",
+            "back\\slash",
+            "it's",
+            "<<",
+            "[a]",
+            "\u{1}\u{85}\u{2028}\u{feff}",
+            "...",
+            "😀",
+        ];
+        let mut entries: Vec<(&str, Value)> =
+            awkward.iter().map(|text| ("blood pressure", Value::Str(text.to_string()))).collect();
+        entries.dedup_by(|_, _| false);
+        for (index, text) in awkward.iter().enumerate() {
+            let tree =
+                text_tree(&[(text, Value::Str(text.to_string())), ("blood pressure", Value::Str(index.to_string()))]);
+            let printed = print(&tree);
+            assert_eq!(parse_ok(&printed), tree, "{printed}");
+            let list = Value::List(vec![Node::new(Value::Str(text.to_string()), Span::default())]);
+            let nested = text_tree(&[("k", Value::Map(vec![get(&tree, text).clone()])), ("l", list)]);
+            assert_eq!(parse_ok(&print(&nested)), nested, "{}", print(&nested));
+        }
+        assert_eq!(print(&text_tree(&[("blood pressure", Value::Str("yes".into()))])), "blood pressure: \"yes\"\n");
+        assert_eq!(print(&text_tree(&[("x", Value::Str("1.0".into()))])), "x: \"1.0\"\n");
+        assert_eq!(print(&text_tree(&[])), "{}\n");
+    }
+
+    /// The diagnostic for an erroneous source: its code, message and line:column, and the help if any.
+    fn errors(source: &str) -> Vec<(String, String, (usize, usize), Option<String>)> {
+        let mut diagnostics = Diagnostics::new();
+        assert!(parse(source, &mut diagnostics).is_none(), "{source:?} parsed");
+        assert!(diagnostics.has_errors(), "{source:?}");
+        let place = |diagnostic: &Diagnostic| match diagnostic.location {
+            crate::diagnostics::Location::Spec(span) => line_column(source, span.start),
+            _ => (0, 0),
+        };
+        let rendered = crate::diagnostics::render(&diagnostics.items, "spec.yaml", source, true);
+        println!("{source:?}\n{rendered}");
+        diagnostics.items.iter().map(|d| (d.code.to_string(), d.message.clone(), place(d), d.help.clone())).collect()
+    }
+
+    fn assert_error(source: &str, code: &str, message: &str, place: (usize, usize)) {
+        let found = errors(source);
+        assert!(
+            found.iter().any(|(c, m, p, _)| c == code && m.contains(message) && *p == place),
+            "{source:?}: wanted {code} `{message}` at {place:?}, got {found:?}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_name_their_place() {
+        assert_error("data:\n  source: x\n   target: y\n", SYNTAX, "mapping values are not allowed", (3, 10));
+        assert_error(
+            "é: {a: 1\nb: 2\n",
+            SYNTAX,
+            "did not find expected ',' or '}' while parsing a flow mapping",
+            (2, 2),
+        );
+        let found = errors("é: {a: 1\nb: 2\n");
+        assert_eq!(found[0].3.as_deref(), Some("the flow mapping starts at line 1, column 4"));
+        assert_error("name: a\nseed: 1\nname: b\n", SYNTAX, "duplicate key `name`", (3, 1));
+        assert_error("data:\n  target: a\n  target: b\n", SYNTAX, "duplicate key `target`", (3, 3));
+        assert_error("- a\n- b\n", SYNTAX, "a spec is a mapping of sections", (1, 1));
+        assert_error("name: a\n---\nseed: 1\n", SYNTAX, "a second one starts here", (2, 1));
+        assert_error("a: \"é\u{1}\"\n", SYNTAX, "control characters are not allowed", (1, 6));
+        assert_error(
+            "a: 99999999999999999999999\n",
+            SYNTAX,
+            "the number `99999999999999999999999` is too large",
+            (1, 4),
+        );
+        assert_error("a: [1, 2\n", SYNTAX, "did not find expected node content", (2, 1));
+        assert_error("{a: 1}: 2\n", SYNTAX, "a key must be a name, not a mapping", (1, 1));
+    }
+
+    #[test]
+    fn yaml_features_are_refused_all_at_once() {
+        let source = "base: &b {units: 8}\nlayer: *b\nother:\n  <<: {x: 1}\nn: !!str 1\nm: !custom x\n";
+        let found = errors(source);
+        let expected = [
+            ("yaml anchors are not part of the spec language", (1, 7)),
+            ("yaml aliases are not part of the spec language", (2, 8)),
+            ("yaml tags are not part of the spec language", (5, 4)),
+            ("yaml tags are not part of the spec language", (6, 4)),
+            ("yaml merge keys are not part of the spec language", (4, 3)),
+        ];
+        assert_eq!(found.len(), expected.len(), "{found:?}");
+        for ((code, message, place, help), (wanted, wanted_place)) in found.iter().zip(expected) {
+            assert_eq!((code.as_str(), message.as_str(), *place), (FEATURE, wanted, wanted_place));
+            assert!(help.is_some());
+        }
+        assert_error("a: *unknown\n", FEATURE, "yaml aliases", (1, 4));
+    }
+
+    /// A tiny xorshift generator, so the mutation test needs no dependency and repeats exactly.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn below(&mut self, bound: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % bound.max(1) as u64) as usize
+        }
+    }
+
+    #[test]
+    fn mutated_specs_never_panic_and_agree_with_serde_yaml() {
+        const PIECES: [&str; 30] = [
+            ":", "-", " ", "\n", "{", "}", "[", "]", "&a", "*a", "!", "#", "'", "\"", "\t", "é", "?", ",", "|", ">",
+            "%", "@", "`", "<<", "---", "\r\n", "\\", "1e3", "~", "  ",
+        ];
+        let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
+        let (mut accepted, mut round_trips) = (0, 0);
+        for _ in 0..4000 {
+            let mut text: Vec<char> = EXAMPLE.chars().collect();
+            for _ in 0..1 + random.below(3) {
+                let at = random.below(text.len() + 1).min(text.len());
+                match random.below(4) {
+                    0 if at < text.len() => drop(text.remove(at)),
+                    1 => text.splice(at..at, PIECES[random.below(PIECES.len())].chars()).for_each(drop),
+                    2 => text.truncate(at),
+                    _ => text.splice(at..at, ["\n", " ", "  "][random.below(3)].chars()).for_each(drop),
+                }
+            }
+            let source: String = text.into_iter().collect();
+            let mut diagnostics = Diagnostics::new();
+            let tree = parse(&source, &mut diagnostics);
+            for diagnostic in &diagnostics.items {
+                if let crate::diagnostics::Location::Spec(span) = diagnostic.location {
+                    assert!(span.end <= source.len() && source.is_char_boundary(span.start), "{source:?}");
+                    assert!(source.is_char_boundary(span.end), "{source:?}");
+                }
+            }
+            let Some(tree) = tree else {
+                assert!(diagnostics.has_errors(), "{source:?}");
+                continue;
+            };
+            accepted += 1;
+            check_agreement(&source, &tree);
+            let printed = print(&tree);
+            let mut again = Diagnostics::new();
+            if parse(&printed, &mut again).as_ref() == Some(&tree) {
+                round_trips += 1;
+            } else {
+                panic!("{source:?} printed as {printed:?}: {again:?}");
+            }
+        }
+        assert!(accepted > 500 && round_trips == accepted, "{accepted} {round_trips}");
+    }
+
+    #[test]
+    fn random_strings_print_and_read_back() {
+        let alphabet: Vec<char> = "ab1.-+:#,[]{}'\"\\ \t\n&*!|>%@`?~<éx0eE_\u{7f}\u{85}\u{2028}😀".chars().collect();
+        let mut random = XorShift(7);
+        for _ in 0..3000 {
+            let length = random.below(6);
+            let text: String = (0..length).map(|_| alphabet[random.below(alphabet.len())]).collect();
+            let tree = text_tree(&[
+                (&text, Value::Str(text.clone())),
+                ("list", Value::List(vec![Node::new(Value::Str(text.clone()), Span::default())])),
+            ]);
+            let printed = print(&tree);
+            assert_eq!(parse_ok(&printed), tree, "{text:?} printed as {printed:?}");
+        }
+    }
+}
