@@ -37,13 +37,18 @@ enum LoadedData {
 /// Reads, parses and checks a spec file and its data.
 pub fn check_file(path: &Path) -> CheckOutcome {
     let mut diagnostics = Diagnostics::new();
-    let file = match SpecFile::read(path) {
-        Ok(file) => file,
+    match SpecFile::read(path) {
+        Ok(file) => check_spec(file),
         Err(diagnostic) => {
             diagnostics.push(diagnostic);
-            return CheckOutcome { file: None, diagnostics, lowered: None, data_path: None, checked: None };
+            CheckOutcome { file: None, diagnostics, lowered: None, data_path: None, checked: None }
         }
-    };
+    }
+}
+
+/// Parses and checks a spec already in memory; relative paths start from the folder of `file.path`.
+pub fn check_spec(file: SpecFile) -> CheckOutcome {
+    let mut diagnostics = Diagnostics::new();
     let Some(lowered) = file.parse(&mut diagnostics) else {
         return CheckOutcome { file: Some(file), diagnostics, lowered: None, data_path: None, checked: None };
     };

@@ -61,29 +61,17 @@ pub fn read_csv(path: &Path, options: &CsvOptions) -> Result<Table, Diagnostics>
     let file = open_data_file(path, "CSV file")?;
     let (bom_length, input) = skip_bom(file).map_err(|error| single(unreadable(path, &error)))?;
     let reading = read_records(path, input, options)?;
-    let tail = reading
-        .last_record
-        .map(|last| read_tail(path, last.byte + bom_length));
+    let tail = reading.last_record.map(|last| read_tail(path, last.byte + bom_length));
     reading.finish(tail.and_then(Result::ok).as_deref())
 }
 
 /// Reads CSV text already in memory; `path` is only used in messages. Meant for tests and for callers that hold
 /// the bytes already.
-pub fn read_csv_bytes(
-    path: &Path,
-    bytes: &[u8],
-    options: &CsvOptions,
-) -> Result<Table, Diagnostics> {
-    let bom_length = if bytes.starts_with(UTF8_BOM) {
-        UTF8_BOM.len()
-    } else {
-        0
-    };
+pub fn read_csv_bytes(path: &Path, bytes: &[u8], options: &CsvOptions) -> Result<Table, Diagnostics> {
+    let bom_length = if bytes.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
     let body = &bytes[bom_length..];
     let reading = read_records(path, body, options)?;
-    let tail = reading
-        .last_record
-        .and_then(|last| body.get(usize::try_from(last.byte).ok()?..));
+    let tail = reading.last_record.and_then(|last| body.get(usize::try_from(last.byte).ok()?..));
     reading.finish(tail)
 }
 
@@ -151,11 +139,7 @@ impl Column {
     /// The trimmed text of the cell in `row`; `None` when it is missing (or `row` is out of range).
     pub fn get(&self, row: usize) -> Option<&str> {
         let end = *self.ends.get(row)? as usize;
-        let start = if row == 0 {
-            0
-        } else {
-            *self.ends.get(row - 1)? as usize
-        };
+        let start = if row == 0 { 0 } else { *self.ends.get(row - 1)? as usize };
         self.text.get(start..end).filter(|cell| !cell.is_empty())
     }
 
@@ -170,12 +154,7 @@ impl Column {
     }
 
     fn new(name: String) -> Column {
-        Column {
-            name,
-            text: String::new(),
-            ends: Vec::new(),
-            missing: 0,
-        }
+        Column { name, text: String::new(), ends: Vec::new(), missing: 0 }
     }
 
     /// Appends a cell; false when the column's text no longer fits 32-bit offsets.
@@ -201,12 +180,9 @@ impl Column {
 pub(crate) fn open_data_file(path: &Path, what: &str) -> Result<File, Diagnostics> {
     if path.is_dir() {
         return Err(single(
-            Diagnostic::error(
-                "data::unreadable",
-                format!("`{}` is a folder, not a {what}", path.display()),
-            )
-            .at_file(path)
-            .with_help(format!("give the path of the {what} itself")),
+            Diagnostic::error("data::unreadable", format!("`{}` is a folder, not a {what}", path.display()))
+                .at_file(path)
+                .with_help(format!("give the path of the {what} itself")),
         ));
     }
     match File::open(path) {
@@ -218,50 +194,27 @@ pub(crate) fn open_data_file(path: &Path, what: &str) -> Result<File, Diagnostic
 
 /// The "file not found" diagnostic, suggesting a file of the same folder with a close name.
 pub(crate) fn not_found(path: &Path, what: &str) -> Diagnostic {
-    let wanted = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let folder = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let wanted = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let folder = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let siblings: Vec<String> = std::fs::read_dir(folder)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
+        .map(|entries| entries.flatten().map(|entry| entry.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     let help = match did_you_mean(&wanted, siblings.iter().map(String::as_str)) {
         Some(close) if close != wanted => {
             format!("did you mean `{}`?", folder.join(close).display())
         }
-        _ => "check the path; a path in a spec is relative to the folder of the spec file"
-            .to_string(),
+        _ => "check the path; a path in a spec is relative to the folder of the spec file".to_string(),
     };
-    Diagnostic::error(
-        "data::not_found",
-        format!("{what} not found: looked for `{}`", path.display()),
-    )
-    .at_file(path)
-    .with_help(help)
+    Diagnostic::error("data::not_found", format!("{what} not found: looked for `{}`", path.display()))
+        .at_file(path)
+        .with_help(help)
 }
 
 /// The diagnostic for a file that exists but cannot be read.
 pub(crate) fn unreadable(path: &Path, error: &io::Error) -> Diagnostic {
-    Diagnostic::error(
-        "data::unreadable",
-        format!(
-            "cannot read the file: {}",
-            lowercase_first(&error.to_string())
-        ),
-    )
-    .at_file(path)
-    .with_help(
-        "check that the file exists, is not open in another program and that you may read it",
-    )
+    Diagnostic::error("data::unreadable", format!("cannot read the file: {}", lowercase_first(&error.to_string())))
+        .at_file(path)
+        .with_help("check that the file exists, is not open in another program and that you may read it")
 }
 
 /// Most problems of one kind reported one by one; the rest are summed up in one more diagnostic.
@@ -289,11 +242,7 @@ struct Reading<'p> {
 }
 
 /// Reads the header and every record, validating UTF-8 per field so that errors carry their line.
-fn read_records<'p, R: Read>(
-    path: &'p Path,
-    input: R,
-    options: &CsvOptions,
-) -> Result<Reading<'p>, Diagnostics> {
+fn read_records<'p, R: Read>(path: &'p Path, input: R, options: &CsvOptions) -> Result<Reading<'p>, Diagnostics> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -304,29 +253,23 @@ fn read_records<'p, R: Read>(
     let read_error = |error: csv::Error| {
         let message = lowercase_first(&error.to_string());
         single(
-            Diagnostic::error(
-                "data::unreadable",
-                format!("cannot read the file: {message}"),
-            )
-            .at_file(path)
-            .with_help("check that the file is a CSV text file and that you may read it"),
+            Diagnostic::error("data::unreadable", format!("cannot read the file: {message}"))
+                .at_file(path)
+                .with_help("check that the file is a CSV text file and that you may read it"),
         )
     };
     if !reader.read_byte_record(&mut record).map_err(read_error)? {
         return Err(single(empty_file(path, "the file is empty")));
     }
     let header = LastRecord::of(&mut reader, &record);
-    let (columns, header_errors) =
-        read_header(path, &record, header.start_line, options.delimiter)?;
+    let (columns, header_errors) = read_header(path, &record, header.start_line, options.delimiter)?;
     let mut reading = Reading {
         path,
         delimiter: options.delimiter,
         header_line: header.start_line,
         columns,
         rows: 0,
-        lines: RowLines::Regular {
-            first: header.start_line + 1,
-        },
+        lines: RowLines::Regular { first: header.start_line + 1 },
         header_errors,
         ragged: Vec::new(),
         bad_utf8: Vec::new(),
@@ -355,21 +298,12 @@ struct LastRecord {
 
 impl LastRecord {
     /// The record just read: its first line is the line where it ends less the line breaks inside its values.
-    fn of<R: Read>(
-        reader: &mut csv::Reader<LineCounter<R>>,
-        record: &csv::ByteRecord,
-    ) -> LastRecord {
-        let (byte, line) = record
-            .position()
-            .map_or((0, 1), |position| (position.byte(), position.line()));
+    fn of<R: Read>(reader: &mut csv::Reader<LineCounter<R>>, record: &csv::ByteRecord) -> LastRecord {
+        let (byte, line) = record.position().map_or((0, 1), |position| (position.byte(), position.line()));
         let end = reader.position().byte();
         let end_line = reader.get_mut().line_of_byte(end.saturating_sub(1));
         let inner_breaks: u64 = record.iter().map(count_line_breaks).sum();
-        LastRecord {
-            byte,
-            line,
-            start_line: end_line.saturating_sub(inner_breaks).max(1),
-        }
+        LastRecord { byte, line, start_line: end_line.saturating_sub(inner_breaks).max(1) }
     }
 }
 
@@ -384,21 +318,12 @@ struct LineCounter<R> {
 
 impl<R> LineCounter<R> {
     fn new(inner: R) -> LineCounter<R> {
-        LineCounter {
-            inner,
-            offset: 0,
-            pending: VecDeque::new(),
-            passed: 0,
-        }
+        LineCounter { inner, offset: 0, pending: VecDeque::new(), passed: 0 }
     }
 
     /// The 1-based line of the byte at `offset`; offsets must not decrease from one call to the next.
     fn line_of_byte(&mut self, offset: u64) -> u64 {
-        while self
-            .pending
-            .front()
-            .is_some_and(|&line_break| line_break < offset)
-        {
+        while self.pending.front().is_some_and(|&line_break| line_break < offset) {
             self.pending.pop_front();
             self.passed += 1;
         }
@@ -412,8 +337,7 @@ impl<R: Read> Read for LineCounter<R> {
         let start = self.offset;
         let filled = buffer.get(..count).unwrap_or_default();
         let breaks = filled.iter().enumerate().filter(|(_, &byte)| byte == b'\n');
-        self.pending
-            .extend(breaks.map(|(index, _)| start + index as u64));
+        self.pending.extend(breaks.map(|(index, _)| start + index as u64));
         self.offset += count as u64;
         Ok(count)
     }
@@ -445,13 +369,10 @@ fn read_header(
         return Err(single(empty_file(path, "the file has no header row")));
     }
     if names.len() == 1 {
-        if let Some(other) = [b';', b',', b'\t', b'|']
-            .into_iter()
-            .find(|&c| c != delimiter && names[0].contains(c as char))
+        if let Some(other) =
+            [b';', b',', b'\t', b'|'].into_iter().find(|&c| c != delimiter && names[0].contains(c as char))
         {
-            return Err(single(wrong_delimiter(
-                path, line, &names[0], delimiter, other,
-            )));
+            return Err(single(wrong_delimiter(path, line, &names[0], delimiter, other)));
         }
     }
     let mut first_position: HashMap<&str, usize> = HashMap::new();
@@ -472,11 +393,7 @@ fn read_header(
             errors.push(
                 Diagnostic::error(
                     "data::duplicate_column",
-                    format!(
-                        "the column name `{name}` appears twice: columns {} and {}",
-                        first + 1,
-                        index + 1
-                    ),
+                    format!("the column name `{name}` appears twice: columns {} and {}", first + 1, index + 1),
                 )
                 .at_data(path, line, Some(name))
                 .with_help("give every column a different name in the header row"),
@@ -540,27 +457,23 @@ impl Reading<'_> {
         let path = self.path;
         let mut diagnostics = self.header_errors;
         let open_quote = tail.and_then(|tail| find_unclosed_quote(tail, self.delimiter));
-        let (position_line, last_line) = self
-            .last_record
-            .map_or((1, 0), |last| (last.line, last.start_line));
+        let (position_line, last_line) = self.last_record.map_or((1, 0), |last| (last.line, last.start_line));
         if let Some((newlines, field)) = open_quote {
-            let column = self
-                .columns
-                .get(field)
-                .map(Column::name)
-                .filter(|name| !name.is_empty());
+            let column = self.columns.get(field).map(Column::name).filter(|name| !name.is_empty());
             let line = position_line + newlines;
             diagnostics.push(
-                Diagnostic::error("data::unclosed_quote", format!("the quote `\"` opened on line {line} is never closed"))
-                    .at_data(path, line, column)
-                    .with_help("close the quoted value with `\"`; to write a quote inside a quoted value, double it (`\"\"`)"),
+                Diagnostic::error(
+                    "data::unclosed_quote",
+                    format!("the quote `\"` opened on line {line} is never closed"),
+                )
+                .at_data(path, line, column)
+                .with_help(
+                    "close the quoted value with `\"`; to write a quote inside a quoted value, double it (`\"\"`)",
+                ),
             );
         }
-        let ragged: Vec<(u64, usize)> = self
-            .ragged
-            .into_iter()
-            .filter(|&(line, _)| open_quote.is_none() || line != last_line)
-            .collect();
+        let ragged: Vec<(u64, usize)> =
+            self.ragged.into_iter().filter(|&(line, _)| open_quote.is_none() || line != last_line).collect();
         let expected = self.columns.len();
         for &(line, found) in ragged.iter().take(MAX_REPORTED) {
             diagnostics.push(ragged_row(path, line, expected, found, self.delimiter));
@@ -569,66 +482,42 @@ impl Reading<'_> {
             diagnostics.push(
                 Diagnostic::error(
                     "data::ragged_row",
-                    format!(
-                        "and {} more rows with the wrong number of values",
-                        ragged.len() - MAX_REPORTED
-                    ),
+                    format!("and {} more rows with the wrong number of values", ragged.len() - MAX_REPORTED),
                 )
                 .at_file(path)
-                .with_help(format!(
-                    "every row needs {expected} values, one per column of the header"
-                )),
+                .with_help(format!("every row needs {expected} values, one per column of the header")),
             );
         }
         for &(line, index) in &self.bad_utf8 {
             let column = self.columns.get(index).map(Column::name);
-            diagnostics.push(not_utf8(
-                path,
-                line,
-                &format!("column `{}`", column.unwrap_or("?")),
-                column,
-            ));
+            diagnostics.push(not_utf8(path, line, &format!("column `{}`", column.unwrap_or("?")), column));
         }
         if self.bad_utf8_total > self.bad_utf8.len() {
             let more = self.bad_utf8_total - self.bad_utf8.len();
             diagnostics.push(
-                Diagnostic::error(
-                    "data::not_utf8",
-                    format!("and {more} more values that are not UTF-8 text"),
-                )
-                .at_file(path)
-                .with_help(UTF8_HELP),
+                Diagnostic::error("data::not_utf8", format!("and {more} more values that are not UTF-8 text"))
+                    .at_file(path)
+                    .with_help(UTF8_HELP),
             );
         }
         if let Some(name) = self.too_large {
             diagnostics.push(
-                Diagnostic::error(
-                    "data::too_large",
-                    format!("the column `{name}` holds more than 4 GiB of text"),
-                )
-                .at_file(path)
-                .with_help("split the file or drop the columns you do not need"),
+                Diagnostic::error("data::too_large", format!("the column `{name}` holds more than 4 GiB of text"))
+                    .at_file(path)
+                    .with_help("split the file or drop the columns you do not need"),
             );
         }
         if self.rows == 0 && diagnostics.is_empty() {
             diagnostics.push(
-                Diagnostic::error(
-                    "data::no_rows",
-                    "the file has a header row but no data rows",
-                )
-                .at_data(path, self.header_line, None)
-                .with_help("add the data below the header row, one row per line"),
+                Diagnostic::error("data::no_rows", "the file has a header row but no data rows")
+                    .at_data(path, self.header_line, None)
+                    .with_help("add the data below the header row, one row per line"),
             );
         }
         if diagnostics.has_errors() {
             return Err(diagnostics);
         }
-        Ok(Table {
-            path: path.to_path_buf(),
-            columns: self.columns,
-            rows: self.rows,
-            lines: self.lines,
-        })
+        Ok(Table { path: path.to_path_buf(), columns: self.columns, rows: self.rows, lines: self.lines })
     }
 }
 
@@ -677,11 +566,7 @@ fn skip_bom(file: File) -> io::Result<(u64, impl Read)> {
             Err(error) => return Err(error),
         }
     }
-    let bom_length = if prefix[..filled] == *UTF8_BOM {
-        filled
-    } else {
-        0
-    };
+    let bom_length = if prefix[..filled] == *UTF8_BOM { filled } else { 0 };
     let kept = prefix[bom_length..filled].to_vec();
     Ok((bom_length as u64, io::Cursor::new(kept).chain(reader)))
 }
@@ -694,24 +579,18 @@ fn read_tail(path: &Path, byte: u64) -> io::Result<Vec<u8>> {
     Ok(tail)
 }
 
-const UTF8_HELP: &str =
-    "save the file with the UTF-8 encoding (in Excel: Save As, then \"CSV UTF-8\")";
+const UTF8_HELP: &str = "save the file with the UTF-8 encoding (in Excel: Save As, then \"CSV UTF-8\")";
 
 fn not_utf8(path: &Path, line: u64, column_text: &str, column: Option<&str>) -> Diagnostic {
-    Diagnostic::error(
-        "data::not_utf8",
-        format!("the value in {column_text} on line {line} is not UTF-8 text"),
-    )
-    .at_data(path, line, column)
-    .with_help(UTF8_HELP)
+    Diagnostic::error("data::not_utf8", format!("the value in {column_text} on line {line} is not UTF-8 text"))
+        .at_data(path, line, column)
+        .with_help(UTF8_HELP)
 }
 
 fn empty_file(path: &Path, message: &str) -> Diagnostic {
     Diagnostic::error("data::empty", message)
         .at_file(path)
-        .with_help(
-        "the first line must be a header row naming the columns, followed by one line per data row",
-    )
+        .with_help("the first line must be a header row naming the columns, followed by one line per data row")
 }
 
 fn ragged_row(path: &Path, line: u64, expected: usize, found: usize, delimiter: u8) -> Diagnostic {
@@ -749,21 +628,14 @@ fn delimiter_text(delimiter: u8) -> String {
 pub(crate) fn lowercase_first(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
-        Some(first) => first
-            .to_lowercase()
-            .chain(chars)
-            .collect::<String>()
-            .trim_end_matches('.')
-            .to_string(),
+        Some(first) => first.to_lowercase().chain(chars).collect::<String>().trim_end_matches('.').to_string(),
         None => String::new(),
     }
 }
 
 /// A collection holding one diagnostic, for the functions that stop at their first problem.
 pub(crate) fn single(diagnostic: Diagnostic) -> Diagnostics {
-    Diagnostics {
-        items: vec![diagnostic],
-    }
+    Diagnostics { items: vec![diagnostic] }
 }
 
 #[cfg(test)]
@@ -772,9 +644,7 @@ mod tests {
     use crate::diagnostics::Location;
 
     fn test_file(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/csv")
-            .join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/csv").join(name)
     }
 
     fn read_error(name: &str) -> Diagnostics {
@@ -789,20 +659,11 @@ mod tests {
             Location::Data { line, .. } => *line,
             _ => 0,
         };
-        diagnostics
-            .items
-            .iter()
-            .map(|d| (d.code, line(&d.location)))
-            .collect()
+        diagnostics.items.iter().map(|d| (d.code, line(&d.location))).collect()
     }
 
     fn read_text(text: &str) -> Table {
-        read_csv_bytes(
-            Path::new("test.csv"),
-            text.as_bytes(),
-            &CsvOptions::default(),
-        )
-        .expect("reads")
+        read_csv_bytes(Path::new("test.csv"), text.as_bytes(), &CsvOptions::default()).expect("reads")
     }
 
     fn cells<'t>(table: &'t Table, name: &str) -> Vec<Option<&'t str>> {
@@ -817,42 +678,23 @@ mod tests {
         for present in ["na", "nan", "N/A", "-", "0", "None", "??"] {
             assert!(!is_missing(present), "{present:?}");
         }
-        let table =
-            read_csv(&test_file("missing_tokens.csv"), &CsvOptions::default()).expect("reads");
-        assert_eq!(
-            cells(&table, "a"),
-            [Some("1"), None, None, None, Some("na")]
-        );
+        let table = read_csv(&test_file("missing_tokens.csv"), &CsvOptions::default()).expect("reads");
+        assert_eq!(cells(&table, "a"), [Some("1"), None, None, None, Some("na")]);
         assert_eq!(cells(&table, "b"), [Some("x"), None, None, None, Some("-")]);
         assert_eq!(table.column("a").map(Column::missing), Some(3));
     }
 
     #[test]
     fn strips_bom_and_reads_crlf_and_quotes() {
-        let table =
-            read_csv(&test_file("crlf_bom_quoted.csv"), &CsvOptions::default()).expect("reads");
-        assert_eq!(
-            table.names().collect::<Vec<_>>(),
-            ["id", "note, free text", "outcome"]
-        );
+        let table = read_csv(&test_file("crlf_bom_quoted.csv"), &CsvOptions::default()).expect("reads");
+        assert_eq!(table.names().collect::<Vec<_>>(), ["id", "note, free text", "outcome"]);
         assert_eq!(table.rows(), 4);
         assert_eq!(
             cells(&table, "note, free text"),
-            [
-                Some("hello, world"),
-                Some("she said \"hi\""),
-                Some("two\r\nlines"),
-                None
-            ]
+            [Some("hello, world"), Some("she said \"hi\""), Some("two\r\nlines"), None]
         );
-        assert_eq!(
-            cells(&table, "outcome"),
-            [Some("yes"), Some("no"), Some("yes"), Some("no")]
-        );
-        assert_eq!(
-            (0..4).map(|row| table.line_of_row(row)).collect::<Vec<_>>(),
-            [2, 3, 4, 6]
-        );
+        assert_eq!(cells(&table, "outcome"), [Some("yes"), Some("no"), Some("yes"), Some("no")]);
+        assert_eq!((0..4).map(|row| table.line_of_row(row)).collect::<Vec<_>>(), [2, 3, 4, 6]);
     }
 
     #[test]
@@ -860,19 +702,10 @@ mod tests {
         let semicolon = CsvOptions { delimiter: b';' };
         let table = read_csv(&test_file("semicolon.csv"), &semicolon).expect("reads");
         assert_eq!(table.names().collect::<Vec<_>>(), ["age", "bmi", "outcome"]);
-        assert_eq!(
-            cells(&table, "bmi"),
-            [Some("22.5"), Some("30.1"), Some("27.0")]
-        );
+        assert_eq!(cells(&table, "bmi"), [Some("22.5"), Some("30.1"), Some("27.0")]);
         let diagnostics = read_error("semicolon.csv");
-        assert_eq!(
-            codes_and_lines(&diagnostics),
-            [("data::wrong_delimiter", 1)]
-        );
-        assert!(diagnostics.items[0]
-            .help
-            .as_deref()
-            .is_some_and(|help| help.contains("delimiter: \";\"")));
+        assert_eq!(codes_and_lines(&diagnostics), [("data::wrong_delimiter", 1)]);
+        assert!(diagnostics.items[0].help.as_deref().is_some_and(|help| help.contains("delimiter: \";\"")));
     }
 
     #[test]
@@ -880,10 +713,7 @@ mod tests {
         let table = read_text("a,b\n1,2\n\n3,4\n");
         assert_eq!(table.rows(), 2);
         assert_eq!((table.line_of_row(0), table.line_of_row(1)), (2, 4));
-        assert_eq!(
-            table.column("b").and_then(|column| column.get(1)),
-            Some("4")
-        );
+        assert_eq!(table.column("b").and_then(|column| column.get(1)), Some("4"));
     }
 
     #[test]
@@ -892,22 +722,12 @@ mod tests {
         assert_eq!(missing.items[0].code, "data::not_found");
         assert!(missing.items[0].message.contains("no_such_file.csv"));
         let typo = read_error("semicolom.csv");
-        assert!(
-            typo.items[0]
-                .help
-                .as_deref()
-                .is_some_and(|help| help.contains("semicolon.csv")),
-            "{typo:?}"
-        );
+        assert!(typo.items[0].help.as_deref().is_some_and(|help| help.contains("semicolon.csv")), "{typo:?}");
         assert_eq!(read_error("empty.csv").items[0].code, "data::empty");
-        assert_eq!(
-            codes_and_lines(&read_error("header_only.csv")),
-            [("data::no_rows", 1)]
-        );
+        assert_eq!(codes_and_lines(&read_error("header_only.csv")), [("data::no_rows", 1)]);
         let folder = read_csv(&test_file(""), &CsvOptions::default()).expect_err("a folder");
         assert_eq!(folder.items[0].code, "data::unreadable");
-        let blank = read_csv_bytes(Path::new("b.csv"), b"  \n\n", &CsvOptions::default())
-            .expect_err("blank");
+        let blank = read_csv_bytes(Path::new("b.csv"), b"  \n\n", &CsvOptions::default()).expect_err("blank");
         assert_eq!(blank.items[0].code, "data::empty");
     }
 
@@ -916,47 +736,27 @@ mod tests {
         let duplicate = read_error("duplicate_header.csv");
         assert_eq!(codes_and_lines(&duplicate), [("data::duplicate_column", 1)]);
         assert!(duplicate.items[0].message.contains("columns 1 and 3"));
-        assert_eq!(
-            codes_and_lines(&read_error("empty_name.csv")),
-            [("data::empty_column_name", 1)]
-        );
+        assert_eq!(codes_and_lines(&read_error("empty_name.csv")), [("data::empty_column_name", 1)]);
     }
 
     #[test]
     fn reports_ragged_rows_with_lines_and_counts() {
         let diagnostics = read_error("ragged.csv");
-        assert_eq!(
-            codes_and_lines(&diagnostics),
-            [("data::ragged_row", 3), ("data::ragged_row", 5)]
-        );
-        assert_eq!(
-            diagnostics.items[0].message,
-            "line 3 has 2 values but the header has 3 columns"
-        );
+        assert_eq!(codes_and_lines(&diagnostics), [("data::ragged_row", 3), ("data::ragged_row", 5)]);
+        assert_eq!(diagnostics.items[0].message, "line 3 has 2 values but the header has 3 columns");
         let many: String = "a,b\n".to_string() + &"1\n".repeat(25);
         let diagnostics =
-            read_csv_bytes(Path::new("m.csv"), many.as_bytes(), &CsvOptions::default())
-                .expect_err("ragged");
+            read_csv_bytes(Path::new("m.csv"), many.as_bytes(), &CsvOptions::default()).expect_err("ragged");
         assert_eq!(diagnostics.items.len(), MAX_REPORTED + 1);
-        assert_eq!(
-            diagnostics.items[MAX_REPORTED].message,
-            "and 15 more rows with the wrong number of values"
-        );
+        assert_eq!(diagnostics.items[MAX_REPORTED].message, "and 15 more rows with the wrong number of values");
     }
 
     #[test]
     fn reports_bytes_that_are_not_utf8() {
         let diagnostics = read_error("not_utf8.csv");
         assert_eq!(codes_and_lines(&diagnostics), [("data::not_utf8", 3)]);
-        assert!(
-            matches!(&diagnostics.items[0].location, Location::Data { column: Some(name), .. } if name == "name")
-        );
-        let header = read_csv_bytes(
-            Path::new("h.csv"),
-            b"a,b\xff\n1,2\n",
-            &CsvOptions::default(),
-        )
-        .expect_err("bad");
+        assert!(matches!(&diagnostics.items[0].location, Location::Data { column: Some(name), .. } if name == "name"));
+        let header = read_csv_bytes(Path::new("h.csv"), b"a,b\xff\n1,2\n", &CsvOptions::default()).expect_err("bad");
         assert_eq!(codes_and_lines(&header), [("data::not_utf8", 1)]);
     }
 
@@ -964,31 +764,17 @@ mod tests {
     fn reports_a_quote_that_is_never_closed() {
         let diagnostics = read_error("unclosed_quote.csv");
         assert_eq!(codes_and_lines(&diagnostics), [("data::unclosed_quote", 3)]);
-        assert!(
-            matches!(&diagnostics.items[0].location, Location::Data { column: Some(name), .. } if name == "note")
-        );
+        assert!(matches!(&diagnostics.items[0].location, Location::Data { column: Some(name), .. } if name == "note"));
         let closed = read_text("a,b\n1,\"x\"\n2,\"y \"\"z\"\"\"\n3,5'11\"\n");
-        assert_eq!(
-            cells(&closed, "b"),
-            [Some("x"), Some("y \"z\""), Some("5'11\"")]
-        );
-        let in_header = read_csv_bytes(Path::new("q.csv"), b"a,\"b\n1,2\n", &CsvOptions::default())
-            .expect_err("open");
+        assert_eq!(cells(&closed, "b"), [Some("x"), Some("y \"z\""), Some("5'11\"")]);
+        let in_header = read_csv_bytes(Path::new("q.csv"), b"a,\"b\n1,2\n", &CsvOptions::default()).expect_err("open");
         assert_eq!(codes_and_lines(&in_header), [("data::unclosed_quote", 1)]);
     }
 
     #[test]
     fn never_panics_on_odd_bytes() {
-        let inputs: [&[u8]; 8] = [
-            b"",
-            b"\xEF\xBB",
-            b"\xEF\xBB\xBF",
-            b"\"",
-            b",",
-            b"a\n\"",
-            b"a\r\r\r1",
-            b"\xff\xfe\n\x00",
-        ];
+        let inputs: [&[u8]; 8] =
+            [b"", b"\xEF\xBB", b"\xEF\xBB\xBF", b"\"", b",", b"a\n\"", b"a\r\r\r1", b"\xff\xfe\n\x00"];
         for input in inputs {
             let _ = read_csv_bytes(Path::new("odd.csv"), input, &CsvOptions::default());
         }

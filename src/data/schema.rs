@@ -102,9 +102,7 @@ impl IdReason {
     pub fn explanation(self) -> &'static str {
         match self {
             IdReason::UniqueText => "its values are text and differ on every row",
-            IdReason::RowNumber => {
-                "its values number the rows (whole numbers rising by 1 from row to row)"
-            }
+            IdReason::RowNumber => "its values number the rows (whole numbers rising by 1 from row to row)",
         }
     }
 }
@@ -144,9 +142,7 @@ impl ColumnInfo {
     /// The index in `categories` of a user-written value, compared as [`ColumnInfo::label_of`] does.
     pub fn find_category(&self, value: &str) -> Option<usize> {
         let label = self.label_of(value);
-        self.categories
-            .iter()
-            .position(|category| *category == label)
+        self.categories.iter().position(|category| *category == label)
     }
 }
 
@@ -154,8 +150,7 @@ impl ColumnInfo {
 /// like `inf` or `nan` and numbers too large for f64 are not numbers.
 pub fn parse_number(text: &str) -> Option<f64> {
     let text = text.trim();
-    let legal =
-        |byte: u8| byte.is_ascii_digit() || matches!(byte, b'+' | b'-' | b'.' | b'e' | b'E');
+    let legal = |byte: u8| byte.is_ascii_digit() || matches!(byte, b'+' | b'-' | b'.' | b'e' | b'E');
     if !text.bytes().all(legal) || !text.bytes().any(|byte| byte.is_ascii_digit()) {
         return None;
     }
@@ -187,31 +182,14 @@ pub fn looks_like_date(text: &str) -> bool {
 /// Infers the schema of `table`; `declared` holds the kinds from `data.types` (names that are not columns are the
 /// checker's business and are ignored here). Errors are stray text in numeric columns and declared kinds that the
 /// values contradict.
-pub fn infer_schema(
-    table: &Table,
-    declared: &BTreeMap<String, ColumnKind>,
-) -> (Schema, Diagnostics) {
+pub fn infer_schema(table: &Table, declared: &BTreeMap<String, ColumnKind>) -> (Schema, Diagnostics) {
     let mut diagnostics = Diagnostics::new();
     let columns = table
         .columns()
         .iter()
-        .map(|column| {
-            infer_column(
-                table,
-                column,
-                declared.get(column.name()).copied(),
-                &mut diagnostics,
-            )
-        })
+        .map(|column| infer_column(table, column, declared.get(column.name()).copied(), &mut diagnostics))
         .collect();
-    (
-        Schema {
-            path: table.path().to_path_buf(),
-            rows: table.rows(),
-            columns,
-        },
-        diagnostics,
-    )
+    (Schema { path: table.path().to_path_buf(), rows: table.rows(), columns }, diagnostics)
 }
 
 /// At most this many stray values are reported per column.
@@ -225,11 +203,7 @@ struct ColumnScan {
 }
 
 fn scan_column(column: &Column) -> ColumnScan {
-    let mut scan = ColumnScan {
-        numbers: Vec::new(),
-        non_numeric: 0,
-        first_non_numeric: Vec::new(),
-    };
+    let mut scan = ColumnScan { numbers: Vec::new(), non_numeric: 0, first_non_numeric: Vec::new() };
     for (row, cell) in column.iter().enumerate() {
         let Some(cell) = cell else { continue };
         match parse_number(cell) {
@@ -254,32 +228,16 @@ fn infer_column(
     let mut scan = scan_column(column);
     let present = column.len() - column.missing();
     let labels_numeric = scan.non_numeric == 0 && present > 0;
-    let row_number = labels_numeric
-        && column.missing() == 0
-        && present >= ID_MIN_ROWS
-        && numbers_rows(&scan.numbers);
+    let row_number = labels_numeric && column.missing() == 0 && present >= ID_MIN_ROWS && numbers_rows(&scan.numbers);
     let summary = summarize(&scan.numbers);
-    let text_counts = if labels_numeric {
-        HashMap::new()
-    } else {
-        count_texts(column)
-    };
-    let date_cells: usize = text_counts
-        .iter()
-        .filter(|(text, _)| looks_like_date(text))
-        .map(|(_, count)| count)
-        .sum();
+    let text_counts = if labels_numeric { HashMap::new() } else { count_texts(column) };
+    let date_cells: usize = text_counts.iter().filter(|(text, _)| looks_like_date(text)).map(|(_, count)| count).sum();
     let looks_like_date = present > 0 && !labels_numeric && date_cells * 10 >= present * 9;
-    let (distinct, categories, category_counts) = if labels_numeric {
-        numeric_categories(&mut scan.numbers)
-    } else {
-        text_categories(text_counts)
-    };
-    let stray = !labels_numeric
-        && scan.numbers.len() >= STRAY_MIN_NUMBERS
-        && scan.non_numeric <= (present / 100).max(1);
-    let unique_text =
-        !labels_numeric && !looks_like_date && present >= ID_MIN_ROWS && distinct == present;
+    let (distinct, categories, category_counts) =
+        if labels_numeric { numeric_categories(&mut scan.numbers) } else { text_categories(text_counts) };
+    let stray =
+        !labels_numeric && scan.numbers.len() >= STRAY_MIN_NUMBERS && scan.non_numeric <= (present / 100).max(1);
+    let unique_text = !labels_numeric && !looks_like_date && present >= ID_MIN_ROWS && distinct == present;
     let inferred = match () {
         _ if present == 0 => ColumnKind::Numeric,
         _ if row_number => ColumnKind::Id,
@@ -313,12 +271,8 @@ fn infer_column(
     };
     match declared {
         None if stray => report_strays(table, column, &scan, diagnostics),
-        Some(ColumnKind::Numeric) if scan.non_numeric > 0 => {
-            report_not_numeric(table, column, &scan, diagnostics)
-        }
-        Some(ColumnKind::Binary) if distinct > 2 => {
-            report_not_binary(table, column, &info, diagnostics)
-        }
+        Some(ColumnKind::Numeric) if scan.non_numeric > 0 => report_not_numeric(table, column, &scan, diagnostics),
+        Some(ColumnKind::Binary) if distinct > 2 => report_not_binary(table, column, &info, diagnostics),
         _ => {}
     }
     info
@@ -331,10 +285,7 @@ fn numbers_rows(numbers: &[f64]) -> bool {
     };
     first.fract() == 0.0
         && first.abs() < 9e15
-        && numbers
-            .iter()
-            .enumerate()
-            .all(|(index, &number)| number == first + index as f64)
+        && numbers.iter().enumerate().all(|(index, &number)| number == first + index as f64)
 }
 
 fn summarize(numbers: &[f64]) -> Option<NumericSummary> {
@@ -343,19 +294,10 @@ fn summarize(numbers: &[f64]) -> Option<NumericSummary> {
     }
     let count = numbers.len() as f64;
     let mean = numbers.iter().sum::<f64>() / count;
-    let variance = numbers
-        .iter()
-        .map(|number| (number - mean) * (number - mean))
-        .sum::<f64>()
-        / count;
+    let variance = numbers.iter().map(|number| (number - mean) * (number - mean)).sum::<f64>() / count;
     let min = numbers.iter().copied().fold(f64::INFINITY, f64::min);
     let max = numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    Some(NumericSummary {
-        min,
-        max,
-        mean,
-        std: variance.sqrt(),
-    })
+    Some(NumericSummary { min, max, mean, std: variance.sqrt() })
 }
 
 /// Distinct count, then the first [`MAX_CATEGORIES`] labels in numeric order with their counts. Sorts `numbers`.
@@ -392,10 +334,7 @@ fn text_categories(counts: HashMap<&str, usize>) -> (usize, Vec<String>, Vec<usi
     let mut sorted: Vec<(&str, usize)> = counts.into_iter().collect();
     sorted.sort_unstable();
     sorted.truncate(MAX_CATEGORIES);
-    let (labels, counts) = sorted
-        .into_iter()
-        .map(|(label, count)| (label.to_string(), count))
-        .unzip();
+    let (labels, counts) = sorted.into_iter().map(|(label, count)| (label.to_string(), count)).unzip();
     (distinct, labels, counts)
 }
 
@@ -425,38 +364,22 @@ fn report_strays(table: &Table, column: &Column, scan: &ColumnScan, diagnostics:
                 format!("column `{name}` has {more} more values that are not numbers"),
             )
             .at_data(table.path(), table.line_of_row(0), Some(name))
-            .with_help(
-                "fix these values too, or leave the cells empty or write NA to mark them missing",
-            ),
+            .with_help("fix these values too, or leave the cells empty or write NA to mark them missing"),
         );
     }
 }
 
-fn report_not_numeric(
-    table: &Table,
-    column: &Column,
-    scan: &ColumnScan,
-    diagnostics: &mut Diagnostics,
-) {
+fn report_not_numeric(table: &Table, column: &Column, scan: &ColumnScan, diagnostics: &mut Diagnostics) {
     let name = column.name();
     let mut cells: Vec<String> = scan
         .first_non_numeric
         .iter()
-        .map(|&row| {
-            format!(
-                "`{}` on line {}",
-                column.get(row).unwrap_or_default(),
-                table.line_of_row(row)
-            )
-        })
+        .map(|&row| format!("`{}` on line {}", column.get(row).unwrap_or_default(), table.line_of_row(row)))
         .collect();
     if scan.non_numeric > cells.len() {
         cells.push(format!("{} more", scan.non_numeric - cells.len()));
     }
-    let first_line = scan
-        .first_non_numeric
-        .first()
-        .map_or(0, |&row| table.line_of_row(row));
+    let first_line = scan.first_non_numeric.first().map_or(0, |&row| table.line_of_row(row));
     diagnostics.push(
         Diagnostic::error(
             "data::not_numeric",
@@ -470,12 +393,7 @@ fn report_not_numeric(
     );
 }
 
-fn report_not_binary(
-    table: &Table,
-    column: &Column,
-    info: &ColumnInfo,
-    diagnostics: &mut Diagnostics,
-) {
+fn report_not_binary(table: &Table, column: &Column, info: &ColumnInfo, diagnostics: &mut Diagnostics) {
     let name = column.name();
     let mut seen: Vec<String> = Vec::new();
     let mut third = None;
@@ -490,22 +408,12 @@ fn report_not_binary(
             seen.push(label);
         }
     }
-    let shown: Vec<String> = info
-        .categories
-        .iter()
-        .take(5)
-        .map(|label| format!("`{label}`"))
-        .collect();
-    let more = if info.distinct > shown.len() {
-        ", ..."
-    } else {
-        ""
-    };
+    let shown: Vec<String> = info.categories.iter().take(5).map(|label| format!("`{label}`")).collect();
+    let more = if info.distinct > shown.len() { ", ..." } else { "" };
     let (line, third_text) = match third {
-        Some((row, label)) => (
-            table.line_of_row(row),
-            format!("; the third value `{label}` first appears on this line"),
-        ),
+        Some((row, label)) => {
+            (table.line_of_row(row), format!("; the third value `{label}` first appears on this line"))
+        }
         None => (table.line_of_row(0), String::new()),
     };
     diagnostics.push(
@@ -528,11 +436,7 @@ fn date_part_ok(date: &str) -> bool {
         return false;
     };
     let parts: Vec<&str> = date.split(separator).collect();
-    if parts.len() != 3
-        || parts
-            .iter()
-            .any(|part| part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if parts.len() != 3 || parts.iter().any(|part| part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit())) {
         return false;
     }
     let lengths: Vec<usize> = parts.iter().map(|part| part.len()).collect();
@@ -540,13 +444,8 @@ fn date_part_ok(date: &str) -> bool {
     let day_month = |day: u32, month: u32| (1..=31).contains(&day) && (1..=12).contains(&month);
     let year_ok = |year: u32| (1000..=2999).contains(&year);
     match lengths[..] {
-        [4, 1..=2, 1..=2] if separator != '.' => {
-            year_ok(values[0]) && day_month(values[2], values[1])
-        }
-        [1..=2, 1..=2, 4] => {
-            year_ok(values[2])
-                && (day_month(values[0], values[1]) || day_month(values[1], values[0]))
-        }
+        [4, 1..=2, 1..=2] if separator != '.' => year_ok(values[0]) && day_month(values[2], values[1]),
+        [1..=2, 1..=2, 4] => year_ok(values[2]) && (day_month(values[0], values[1]) || day_month(values[1], values[0])),
         _ => false,
     }
 }
@@ -562,4 +461,195 @@ fn time_part_ok(time: &str) -> bool {
         && hours.parse::<u32>().is_ok_and(|hours| hours <= 23)
         && minutes.len() == 2
         && minutes.parse::<u32>().is_ok_and(|minutes| minutes <= 59)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::csv_table::{read_csv, read_csv_bytes, CsvOptions};
+    use crate::diagnostics::Location;
+    use std::path::Path;
+
+    fn infer_file(path: &str, declared: &[(&str, ColumnKind)]) -> (Schema, Diagnostics) {
+        let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        let table = read_csv(&full, &CsvOptions::default()).expect("reads");
+        let declared = declared.iter().map(|(name, kind)| (name.to_string(), *kind)).collect();
+        infer_schema(&table, &declared)
+    }
+
+    fn infer_text(text: &str, declared: &[(&str, ColumnKind)]) -> (Schema, Diagnostics) {
+        let table = read_csv_bytes(Path::new("t.csv"), text.as_bytes(), &CsvOptions::default()).expect("reads");
+        let declared = declared.iter().map(|(name, kind)| (name.to_string(), *kind)).collect();
+        infer_schema(&table, &declared)
+    }
+
+    fn column<'s>(schema: &'s Schema, name: &str) -> &'s ColumnInfo {
+        schema.column(name).expect("column exists")
+    }
+
+    fn located(diagnostic: &Diagnostic) -> (&'static str, u64, Option<&str>) {
+        match &diagnostic.location {
+            Location::Data { line, column, .. } => (diagnostic.code, *line, column.as_deref()),
+            _ => (diagnostic.code, 0, None),
+        }
+    }
+
+    #[test]
+    fn breast_cancer_has_30_numeric_columns_and_a_binary_diagnosis() {
+        let (schema, diagnostics) = infer_file("specs/data/breast_cancer.csv", &[]);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!((schema.rows, schema.columns.len()), (569, 31));
+        let numeric = schema.columns.iter().filter(|c| c.kind == ColumnKind::Numeric).count();
+        assert_eq!(numeric, 30);
+        assert!(schema.columns.iter().all(|c| c.missing == 0 && !c.declared));
+        let diagnosis = column(&schema, "diagnosis");
+        assert_eq!(diagnosis.kind, ColumnKind::Binary);
+        assert_eq!(diagnosis.categories, ["benign", "malignant"]);
+        assert_eq!(diagnosis.category_counts, [357, 212]);
+        assert!(!diagnosis.labels_numeric && diagnosis.summary.is_none());
+        let radius = column(&schema, "mean_radius").summary.expect("numeric summary");
+        assert!(radius.min > 6.0 && radius.max < 30.0 && radius.mean > 13.0 && radius.std > 3.0);
+    }
+
+    #[test]
+    fn diabetes_sex_with_two_numbers_stays_numeric() {
+        let (schema, diagnostics) = infer_file("specs/data/diabetes_progression.csv", &[]);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert!(schema.columns.iter().all(|c| c.kind == ColumnKind::Numeric), "{schema:?}");
+        let sex = column(&schema, "sex");
+        assert_eq!((sex.distinct, sex.categories.clone()), (2, vec!["1".to_string(), "2".to_string()]));
+        let (declared, _) = infer_file("specs/data/diabetes_progression.csv", &[("sex", ColumnKind::Binary)]);
+        let sex = column(&declared, "sex");
+        assert_eq!((sex.kind, sex.inferred, sex.declared), (ColumnKind::Binary, ColumnKind::Numeric, true));
+    }
+
+    #[test]
+    fn digits_label_is_numeric_from_0_to_9() {
+        let (schema, diagnostics) = infer_file("specs/data/digits.csv", &[]);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!((schema.rows, schema.columns.len()), (1797, 65));
+        let label = column(&schema, "label");
+        assert_eq!(label.kind, ColumnKind::Numeric);
+        let expected: Vec<String> = (0..10).map(|digit| digit.to_string()).collect();
+        assert_eq!(label.categories, expected);
+        assert!(column(&schema, "p0").is_constant());
+    }
+
+    #[test]
+    fn counts_missing_cells_and_keeps_facts_of_odd_columns() {
+        let (schema, diagnostics) = infer_file("tests/data/csv/all_missing.csv", &[]);
+        assert!(diagnostics.is_empty());
+        let insulin = column(&schema, "insulin");
+        assert_eq!((insulin.missing, insulin.distinct, insulin.summary), (5, 0, None));
+        let (schema, _) = infer_file("tests/data/csv/single_class.csv", &[]);
+        let outcome = column(&schema, "outcome");
+        assert_eq!((outcome.kind, outcome.distinct), (ColumnKind::Categorical, 1));
+        assert!(outcome.is_constant());
+    }
+
+    #[test]
+    fn reports_a_stray_value_in_a_numeric_column() {
+        let (schema, diagnostics) = infer_file("tests/data/csv/stray_value.csv", &[]);
+        assert_eq!(column(&schema, "glucose").kind, ColumnKind::Numeric);
+        assert_eq!(diagnostics.items.len(), 1);
+        assert_eq!(located(&diagnostics.items[0]), ("data::stray_value", 11, Some("glucose")));
+        assert_eq!(diagnostics.items[0].message, "column `glucose` is numeric except for the value `12,5` on line 11");
+        let (schema, quiet) = infer_file("tests/data/csv/stray_value.csv", &[("glucose", ColumnKind::Categorical)]);
+        assert!(quiet.is_empty());
+        assert_eq!(column(&schema, "glucose").kind, ColumnKind::Categorical);
+        let (_, declared) = infer_file("tests/data/csv/stray_value.csv", &[("glucose", ColumnKind::Numeric)]);
+        assert_eq!(located(&declared.items[0]), ("data::not_numeric", 11, Some("glucose")));
+        assert!(declared.items[0].message.contains("`12,5` on line 11"));
+    }
+
+    #[test]
+    fn few_numbers_with_text_make_a_categorical_column() {
+        let (schema, diagnostics) = infer_text("grade\n1\n2\n3\nhigh\n", &[]);
+        assert!(diagnostics.is_empty());
+        let grade = column(&schema, "grade");
+        assert_eq!((grade.kind, grade.numbers), (ColumnKind::Categorical, 3));
+        assert_eq!(grade.categories, ["1", "2", "3", "high"]);
+    }
+
+    #[test]
+    fn detects_identifiers_but_not_unique_measurements() {
+        let (schema, diagnostics) = infer_file("tests/data/csv/unique_text_id.csv", &[]);
+        assert!(diagnostics.is_empty());
+        let id = column(&schema, "patient_id");
+        assert_eq!((id.kind, id.id_reason), (ColumnKind::Id, Some(IdReason::UniqueText)));
+        assert_eq!(column(&schema, "weight").kind, ColumnKind::Numeric);
+        assert_eq!(column(&schema, "outcome").kind, ColumnKind::Binary);
+        let (schema, _) = infer_file("tests/data/csv/row_number.csv", &[]);
+        let row = column(&schema, "row");
+        assert_eq!((row.kind, row.id_reason), (ColumnKind::Id, Some(IdReason::RowNumber)));
+        assert_eq!(column(&schema, "age").kind, ColumnKind::Numeric);
+        let (declared, _) = infer_file("tests/data/csv/row_number.csv", &[("row", ColumnKind::Numeric)]);
+        assert_eq!(column(&declared, "row").kind, ColumnKind::Numeric);
+        let (small, _) = infer_text("name,age\nann,3\nbob,4\ncid,5\n", &[]);
+        assert_eq!(column(&small, "name").kind, ColumnKind::Categorical);
+        assert_eq!(column(&small, "age").kind, ColumnKind::Numeric);
+    }
+
+    #[test]
+    fn detects_date_columns() {
+        let (schema, diagnostics) = infer_file("tests/data/csv/dates.csv", &[]);
+        assert!(diagnostics.is_empty());
+        let visit = column(&schema, "visit_date");
+        assert_eq!((visit.kind, visit.missing, visit.looks_like_date), (ColumnKind::Date, 1, true));
+        for date in ["2021-03-04", "2021-03-04T10:00", "2021/03/04", "04/03/2021", "03.04.2021", "12/31/2020"] {
+            assert!(looks_like_date(date), "{date}");
+        }
+        for date in ["2021", "2021-13-04", "32/13/2021", "1.5.3", "a-b-c", "2021-03-04T25:00", "03.04.21", "T"] {
+            assert!(!looks_like_date(date), "{date}");
+        }
+    }
+
+    #[test]
+    fn declared_binary_with_three_values_is_an_error() {
+        let text = "smoker,age\nyes,1\nno,2\nyes,3\nformer,4\n";
+        let (schema, diagnostics) = infer_text(text, &[("smoker", ColumnKind::Binary), ("nobody", ColumnKind::Id)]);
+        assert_eq!(column(&schema, "smoker").kind, ColumnKind::Binary);
+        assert_eq!(located(&diagnostics.items[0]), ("data::not_binary", 5, Some("smoker")));
+        assert!(diagnostics.items[0].message.contains("3 different values"));
+    }
+
+    #[test]
+    fn numeric_labels_are_canonical_and_sorted_numerically() {
+        let (schema, _) = infer_text("dose\n10\n1.0\n2\n1\n+2.50\n-0\n", &[("dose", ColumnKind::Categorical)]);
+        let dose = column(&schema, "dose");
+        assert_eq!(dose.categories, ["0", "1", "2", "2.5", "10"]);
+        assert_eq!(dose.category_counts, [1, 2, 1, 1, 1]);
+        assert_eq!((dose.label_of(" 1.00 "), dose.find_category("2.5e0")), ("1".to_string(), Some(3)));
+        assert_eq!(canonical_number(1e20), "1e20");
+        assert_eq!(canonical_number(1.5e-7), "1.5e-7");
+        assert_eq!(canonical_number(-0.0), "0");
+        assert_eq!(canonical_number(0.1), "0.1");
+    }
+
+    #[test]
+    fn parses_numbers_but_not_words() {
+        for (text, number) in [("1e-3", 0.001), ("-2", -2.0), ("+3.5", 3.5), (" 7 ", 7.0), (".5", 0.5)] {
+            assert_eq!(parse_number(text), Some(number), "{text}");
+        }
+        for text in ["inf", "nan", "NaN", "infinity", "1e999", "1,5", "e5", "--1", "", ".", "0x10", "1_000"] {
+            assert_eq!(parse_number(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn keeps_at_most_max_categories() {
+        let text: String = "x\n".to_string() + &(0..1500).map(|n| format!("{}\n", n * 2)).collect::<String>();
+        let (schema, _) = infer_text(&text, &[]);
+        let x = column(&schema, "x");
+        assert_eq!((x.distinct, x.categories.len(), x.categories_truncated), (1500, MAX_CATEGORIES, true));
+        assert_eq!(x.kind, ColumnKind::Numeric);
+    }
+
+    #[test]
+    fn reads_quoted_crlf_file() {
+        let (schema, diagnostics) = infer_file("tests/data/csv/crlf_bom_quoted.csv", &[]);
+        assert!(diagnostics.is_empty());
+        assert_eq!(column(&schema, "id").kind, ColumnKind::Numeric);
+        assert_eq!(column(&schema, "note, free text").missing, 1);
+    }
 }

@@ -413,11 +413,14 @@ impl Reader<'_> {
             None => Spanned::new(Vec::new(), Span::point(node.span.start)),
         };
         let shape = params.get("shape").and_then(|node| self.shape(node));
+        // What follows has legal defaults, so a mistake there cannot mislead the data checks.
+        let sound = self.sound;
         let missing = self.missing(params.get("missing"), node.span);
         let scale = self.param(&params, "scale", Scale::Standard, |r, n| r.choice(n, "scaling", "spec::unknown_name", Scale::ALL));
         let encode = self.param(&params, "encode", Encode::OneHot, |r, n| r.choice(n, "encoding", "spec::unknown_name", Encode::ALL));
         let split = self.split(params.get("split"), node.span);
         let class_weight = params.get("class_weight").and_then(|node| self.class_weight(node));
+        self.sound = sound;
         Data {
             span: node.span,
             source,

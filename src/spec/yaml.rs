@@ -654,6 +654,7 @@ fn char_span(source: &str, offset: usize) -> Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostics::Location;
 
     const EXAMPLE: &str = "name: breast-cancer-mlp
 seed: 42
@@ -679,11 +680,15 @@ train:
 metrics: [accuracy, precision, recall, specificity, f1, auc]
 ";
 
+    /// Parses a source that must be accepted, and checks that serde_yaml reads the same values.
     fn parse_ok(source: &str) -> Node {
         let mut diagnostics = Diagnostics::new();
         let tree = parse(source, &mut diagnostics);
         assert!(diagnostics.is_empty(), "{source:?}: {diagnostics:?}");
-        tree.expect("a tree when nothing was reported")
+        let tree = tree.expect("a tree when nothing was reported");
+        let value: serde_yaml::Value = serde_yaml::from_str(source.trim_start_matches('\u{feff}')).expect("valid");
+        assert!(value.is_null() || first_disagreement(&value, &tree).is_none(), "{value:?}\n{tree:?}");
+        tree
     }
 
     fn get<'a>(node: &'a Node, key: &str) -> &'a Entry {
@@ -696,49 +701,21 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
         &items[index]
     }
 
+    /// Line, column and text of a span.
     fn at(source: &str, span: Span) -> (usize, usize, &str) {
         let (line, column) = line_column(source, span.start);
         (line, column, &source[span.start..span.end])
     }
 
-    /// Whether serde_yaml's reading and the tree agree on every value.
-    fn agrees(value: &serde_yaml::Value, node: &Node) -> bool {
-        use serde_yaml::Value as Yaml;
-        match (value, &node.value) {
-            (Yaml::Null, Value::Null) => true,
-            (Yaml::Bool(a), Value::Bool(b)) => a == b,
-            (Yaml::Number(a), Value::Number { value, .. }) => {
-                a.as_f64().is_some_and(|a| a == *value || (a.is_nan() && value.is_nan()))
-            }
-            (Yaml::String(a), Value::Str(b)) => a == b,
-            (Yaml::Sequence(a), Value::List(b)) => a.len() == b.len() && a.iter().zip(b).all(|(a, b)| agrees(a, b)),
-            (Yaml::Mapping(a), Value::Map(b)) => {
-                a.len() == b.len()
-                    && a.iter().zip(b).all(|((key, value), entry)| {
-                        let key_node = match key {
-                            Yaml::String(_) => Node::new(Value::Str(entry.key.clone()), Span::default()),
-                            _ => Node::new(plain_scalar_value(&entry.key), Span::default()),
-                        };
-                        agrees(key, &key_node) && agrees(value, &entry.value)
-                    })
-            }
-            _ => false,
-        }
-    }
-
-    fn check_agreement(source: &str, tree: &Node) {
-        let value: serde_yaml::Value = serde_yaml::from_str(source).expect("serde_yaml reads what parse read");
-        let value = if value.is_null() { serde_yaml::Value::Mapping(Default::default()) } else { value };
-        assert!(agrees(&value, tree), "{source:?}\nserde_yaml: {value:?}\ntree: {tree:?}");
+    fn number(text: &str) -> Value {
+        plain_scalar_value(text)
     }
 
     #[test]
     fn reads_the_design_example_with_spans() {
         let tree = parse_ok(EXAMPLE);
-        check_agreement(EXAMPLE, &tree);
         assert_eq!(get(&tree, "name").value.value, Value::Str("breast-cancer-mlp".into()));
-        let seed = &get(&tree, "seed").value;
-        assert_eq!(seed.value, Value::Number { value: 42.0, text: "42".into() });
+        assert_eq!(get(&tree, "seed").value.value, Value::Number { value: 42.0, text: "42".into() });
         let model = &get(&tree, "model").value;
         let second_dense = &get(item(model, 2), "dense").value;
         let units = get(second_dense, "units");
@@ -746,25 +723,23 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
         assert_eq!(at(EXAMPLE, units.value.span), (14, 20, "64"));
         assert_eq!(at(EXAMPLE, second_dense.span), (14, 12, "{units: 64, activation: relu}"));
         assert_eq!(at(EXAMPLE, item(model, 1).span), (13, 5, "dropout: 0.1"));
-        assert_eq!(at(EXAMPLE, model.span).0..=at(EXAMPLE, model.span).1, 12..=3);
+        assert!(
+            at(EXAMPLE, model.span).2.starts_with("- dense: {units: 64") && at(EXAMPLE, model.span).2.ends_with("max}")
+        );
         let lr = get(&get(&get(&get(&tree, "train").value, "optimizer").value, "adam").value, "lr");
-        assert_eq!(lr.value.value, Value::Number { value: 0.001, text: "0.001".into() });
-        assert_eq!(at(EXAMPLE, lr.value.span), (17, 25, "0.001"));
+        assert_eq!((lr.value.value.clone(), at(EXAMPLE, lr.value.span)), (number("0.001"), (17, 26, "0.001")));
         let stratify = &get(&get(&get(&tree, "data").value, "split").value, "stratify").value;
         assert_eq!((stratify.value.clone(), at(EXAMPLE, stratify.span)), (Value::Bool(true), (10, 52, "true")));
-        let metrics = &get(&tree, "metrics").value;
-        assert_eq!(at(EXAMPLE, metrics.span).2, "[accuracy, precision, recall, specificity, f1, auc]");
-        assert!(EXAMPLE[tree.span.start..tree.span.end].starts_with("name:"));
-        assert!(EXAMPLE[tree.span.start..tree.span.end].ends_with("auc]"));
+        assert_eq!(at(EXAMPLE, get(&tree, "metrics").value.span).1, 10);
+        assert_eq!((tree.span.start, tree.span.end), (0, EXAMPLE.len() - 1));
     }
 
     #[test]
     fn types_scalars_as_serde_yaml_does() {
-        let source = "a: 0x1F\nb: 1e-3\nc: .inf\nd: -.INF\nf: 012\ng: +5\nh: 1_000\nj: 1.\nk: inf\nl: True\n\
-                      m: yes\nn: NULL\no: 0o17\np: 0b11\nq: -0x1\nr: 1E5\ns: .5\nt: '3'\nu: \"true\"\nv:\nw: ~\n1: x\n\
+        let source = "a: 0x1F\nb: 1e-3\nc: .inf\nd: -.INF\nf: 012\ng: +5\nh: 1_000\nj: 1.\nk: inf\nl: True\nm: yes\n\
+                      n: NULL\no: 0o17\np: 0b11\nq: -0x1\nr: 1E5\ns: .5\nt: '3'\nu: \"true\"\nv:\nw: ~\n1: x\n\
                       z: |\n  lié\n  eral\ny: \"a\\tb\" # comment\nx: plain\n  folded\n";
         let tree = parse_ok(source);
-        check_agreement(source, &tree);
         assert_eq!(get(&tree, "b").value.value, Value::Number { value: 0.001, text: "1e-3".into() });
         assert_eq!(get(&tree, "f").value.value, Value::Str("012".into()));
         assert_eq!(get(&tree, "1").value.value, Value::Str("x".into()));
@@ -776,31 +751,36 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
     }
 
     #[test]
-    fn empty_documents_are_empty_maps() {
+    fn empty_documents_are_empty_maps_and_a_bom_is_skipped() {
         for source in ["", "# only a comment\n", "---\n", "\u{feff}"] {
             assert_eq!(parse_ok(source).value, Value::Map(Vec::new()), "{source:?}");
         }
-        let tree = parse_ok("\u{feff}a: [1, é]\nb: x\n");
-        assert_eq!(at("\u{feff}a: [1, é]\nb: x\n", get(&tree, "b").value.span), (2, 4, "x"));
+        let source = "\u{feff}a: [1, é]\nb: x\n";
+        assert_eq!(at(source, get(&parse_ok(source), "b").value.span), (2, 4, "x"));
     }
 
-    fn text_tree(entries: &[(&str, Value)]) -> Node {
-        let entries = entries.iter().map(|(key, value)| Entry {
+    fn tree_of(entries: Vec<(&str, Value)>) -> Node {
+        let entries = entries.into_iter().map(|(key, value)| Entry {
             key: key.to_string(),
             key_span: Span::default(),
-            value: Node::new(value.clone(), Span::default()),
+            value: Node::new(value, Span::default()),
         });
         Node::new(Value::Map(entries.collect()), Span::default())
+    }
+
+    fn assert_round_trip(tree: &Node) {
+        let printed = print(tree);
+        assert_eq!(&parse_ok(&printed), tree, "{printed}");
     }
 
     #[test]
     fn printing_reads_back_the_same_tree() {
         let tree = parse_ok(EXAMPLE);
+        assert_round_trip(&tree);
         let printed = print(&tree);
-        assert_eq!(parse_ok(&printed), tree, "{printed}");
-        assert!(printed.contains("seed: 42\n\ndata:\n  source: data/breast_cancer.csv\n"), "{printed}");
-        assert!(printed.contains("model:\n  - dense: {units: 64, activation: relu}\n  - dropout: 0.1\n"));
-        assert!(printed.ends_with("\n\nmetrics: [accuracy, precision, recall, specificity, f1, auc]\n"));
+        assert!(printed.starts_with("name: breast-cancer-mlp\nseed: 42\n\ndata:\n  source: data/breast_cancer.csv\n"));
+        assert!(printed.contains("\n\nmodel:\n  - dense: {units: 64, activation: relu}\n  - dropout: 0.1\n"));
+        assert!(printed.ends_with("patience: 10}\n\nmetrics: [accuracy, precision, recall, specificity, f1, auc]\n"));
         let awkward = [
             "yes",
             "1.0",
@@ -825,56 +805,42 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
             "...",
             "😀",
         ];
-        let mut entries: Vec<(&str, Value)> =
-            awkward.iter().map(|text| ("blood pressure", Value::Str(text.to_string()))).collect();
-        entries.dedup_by(|_, _| false);
-        for (index, text) in awkward.iter().enumerate() {
-            let tree =
-                text_tree(&[(text, Value::Str(text.to_string())), ("blood pressure", Value::Str(index.to_string()))]);
-            let printed = print(&tree);
-            assert_eq!(parse_ok(&printed), tree, "{printed}");
-            let list = Value::List(vec![Node::new(Value::Str(text.to_string()), Span::default())]);
-            let nested = text_tree(&[("k", Value::Map(vec![get(&tree, text).clone()])), ("l", list)]);
-            assert_eq!(parse_ok(&print(&nested)), nested, "{}", print(&nested));
+        for text in awkward {
+            let str = |text: &str| Value::Str(text.to_string());
+            let list = Value::List(vec![Node::new(str(text), Span::default())]);
+            let inner = Value::Map(vec![Entry { key: text.into(), key_span: Span::default(), value: parse_ok("{}") }]);
+            assert_round_trip(&tree_of(vec![(text, str(text)), ("blood pressure", list), ("k", inner)]));
         }
-        assert_eq!(print(&text_tree(&[("blood pressure", Value::Str("yes".into()))])), "blood pressure: \"yes\"\n");
-        assert_eq!(print(&text_tree(&[("x", Value::Str("1.0".into()))])), "x: \"1.0\"\n");
-        assert_eq!(print(&text_tree(&[])), "{}\n");
+        let yes = tree_of(vec![("blood pressure", Value::Str("yes".into())), ("x", Value::Str("1.0".into()))]);
+        assert_eq!(print(&yes), "blood pressure: \"yes\"\nx: \"1.0\"\n");
+        assert_eq!(print(&tree_of(vec![])), "{}\n");
     }
 
-    /// The diagnostic for an erroneous source: its code, message and line:column, and the help if any.
-    fn errors(source: &str) -> Vec<(String, String, (usize, usize), Option<String>)> {
+    /// Code, message, line:column and help of each diagnostic of a source that must be refused.
+    fn errors(source: &str) -> Vec<(&'static str, String, (usize, usize), Option<String>)> {
         let mut diagnostics = Diagnostics::new();
-        assert!(parse(source, &mut diagnostics).is_none(), "{source:?} parsed");
-        assert!(diagnostics.has_errors(), "{source:?}");
+        assert!(parse(source, &mut diagnostics).is_none() && diagnostics.has_errors(), "{source:?}");
+        println!("{source:?}\n{}", crate::diagnostics::render(&diagnostics.items, "spec.yaml", source, true));
         let place = |diagnostic: &Diagnostic| match diagnostic.location {
-            crate::diagnostics::Location::Spec(span) => line_column(source, span.start),
+            Location::Spec(span) => line_column(source, span.start),
             _ => (0, 0),
         };
-        let rendered = crate::diagnostics::render(&diagnostics.items, "spec.yaml", source, true);
-        println!("{source:?}\n{rendered}");
-        diagnostics.items.iter().map(|d| (d.code.to_string(), d.message.clone(), place(d), d.help.clone())).collect()
+        diagnostics.items.iter().map(|d| (d.code, d.message.clone(), place(d), d.help.clone())).collect()
     }
 
     fn assert_error(source: &str, code: &str, message: &str, place: (usize, usize)) {
         let found = errors(source);
-        assert!(
-            found.iter().any(|(c, m, p, _)| c == code && m.contains(message) && *p == place),
-            "{source:?}: wanted {code} `{message}` at {place:?}, got {found:?}"
-        );
+        let wanted =
+            |(c, m, p, _): &(&str, String, (usize, usize), _)| *c == code && m.contains(message) && *p == place;
+        assert!(found.iter().any(wanted), "{source:?}: wanted {code} `{message}` at {place:?}, got {found:?}");
     }
 
     #[test]
     fn syntax_errors_name_their_place() {
         assert_error("data:\n  source: x\n   target: y\n", SYNTAX, "mapping values are not allowed", (3, 10));
-        assert_error(
-            "é: {a: 1\nb: 2\n",
-            SYNTAX,
-            "did not find expected ',' or '}' while parsing a flow mapping",
-            (2, 2),
-        );
-        let found = errors("é: {a: 1\nb: 2\n");
-        assert_eq!(found[0].3.as_deref(), Some("the flow mapping starts at line 1, column 4"));
+        let unclosed = "é: {a: 1\nb: 2\n";
+        assert_error(unclosed, SYNTAX, "did not find expected ',' or '}' while parsing a flow mapping", (2, 2));
+        assert_eq!(errors(unclosed)[0].3.as_deref(), Some("the flow mapping starts at line 1, column 4"));
         assert_error("name: a\nseed: 1\nname: b\n", SYNTAX, "duplicate key `name`", (3, 1));
         assert_error("data:\n  target: a\n  target: b\n", SYNTAX, "duplicate key `target`", (3, 3));
         assert_error("- a\n- b\n", SYNTAX, "a spec is a mapping of sections", (1, 1));
@@ -886,14 +852,14 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
             "the number `99999999999999999999999` is too large",
             (1, 4),
         );
-        assert_error("a: [1, 2\n", SYNTAX, "did not find expected node content", (2, 1));
+        assert_error("a: [1, 2\n", SYNTAX, "did not find expected ',' or ']'", (2, 1));
         assert_error("{a: 1}: 2\n", SYNTAX, "a key must be a name, not a mapping", (1, 1));
+        assert_error("a: {?b: 1}\n", SYNTAX, "yaml readers disagree", (1, 5));
     }
 
     #[test]
     fn yaml_features_are_refused_all_at_once() {
-        let source = "base: &b {units: 8}\nlayer: *b\nother:\n  <<: {x: 1}\nn: !!str 1\nm: !custom x\n";
-        let found = errors(source);
+        let found = errors("base: &b {units: 8}\nlayer: *b\nother:\n  <<: {x: 1}\nn: !!str 1\nm: !custom x\n");
         let expected = [
             ("yaml anchors are not part of the spec language", (1, 7)),
             ("yaml aliases are not part of the spec language", (2, 8)),
@@ -903,13 +869,13 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
         ];
         assert_eq!(found.len(), expected.len(), "{found:?}");
         for ((code, message, place, help), (wanted, wanted_place)) in found.iter().zip(expected) {
-            assert_eq!((code.as_str(), message.as_str(), *place), (FEATURE, wanted, wanted_place));
+            assert_eq!((*code, message.as_str(), *place), (FEATURE, wanted, wanted_place));
             assert!(help.is_some());
         }
         assert_error("a: *unknown\n", FEATURE, "yaml aliases", (1, 4));
     }
 
-    /// A tiny xorshift generator, so the mutation test needs no dependency and repeats exactly.
+    /// A tiny xorshift generator, so the random tests need no dependency and repeat exactly.
     struct XorShift(u64);
 
     impl XorShift {
@@ -922,48 +888,46 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
     }
 
     #[test]
-    fn mutated_specs_never_panic_and_agree_with_serde_yaml() {
-        const PIECES: [&str; 30] = [
+    fn mutated_specs_never_panic_and_print_back() {
+        const PIECES: [&str; 31] = [
             ":", "-", " ", "\n", "{", "}", "[", "]", "&a", "*a", "!", "#", "'", "\"", "\t", "é", "?", ",", "|", ">",
-            "%", "@", "`", "<<", "---", "\r\n", "\\", "1e3", "~", "  ",
+            "%", "@", "`", "<<", "---", "\r\n", "\\", "1e3", "~", "  ", "\u{feff}",
         ];
         let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
-        let (mut accepted, mut round_trips) = (0, 0);
+        let mut accepted = 0;
         for _ in 0..4000 {
             let mut text: Vec<char> = EXAMPLE.chars().collect();
             for _ in 0..1 + random.below(3) {
-                let at = random.below(text.len() + 1).min(text.len());
-                match random.below(4) {
-                    0 if at < text.len() => drop(text.remove(at)),
-                    1 => text.splice(at..at, PIECES[random.below(PIECES.len())].chars()).for_each(drop),
-                    2 => text.truncate(at),
-                    _ => text.splice(at..at, ["\n", " ", "  "][random.below(3)].chars()).for_each(drop),
+                let at = random.below(text.len() + 1);
+                let piece = match random.below(4) {
+                    0 => PIECES[random.below(PIECES.len())],
+                    1 => ["\n", " ", "  "][random.below(3)],
+                    _ => "",
+                };
+                match random.below(5) {
+                    0 => text.truncate(at),
+                    1 | 2 if at < text.len() => drop(text.remove(at)),
+                    _ => drop(text.splice(at..at, piece.chars()).count()),
                 }
             }
             let source: String = text.into_iter().collect();
             let mut diagnostics = Diagnostics::new();
             let tree = parse(&source, &mut diagnostics);
             for diagnostic in &diagnostics.items {
-                if let crate::diagnostics::Location::Spec(span) = diagnostic.location {
+                if let Location::Spec(span) = diagnostic.location {
                     assert!(span.end <= source.len() && source.is_char_boundary(span.start), "{source:?}");
                     assert!(source.is_char_boundary(span.end), "{source:?}");
                 }
             }
-            let Some(tree) = tree else {
-                assert!(diagnostics.has_errors(), "{source:?}");
-                continue;
-            };
-            accepted += 1;
-            check_agreement(&source, &tree);
-            let printed = print(&tree);
-            let mut again = Diagnostics::new();
-            if parse(&printed, &mut again).as_ref() == Some(&tree) {
-                round_trips += 1;
+            if let Some(tree) = tree {
+                accepted += 1;
+                assert!(diagnostics.is_empty(), "{source:?}");
+                assert_round_trip(&tree);
             } else {
-                panic!("{source:?} printed as {printed:?}: {again:?}");
+                assert!(diagnostics.has_errors(), "{source:?}");
             }
         }
-        assert!(accepted > 500 && round_trips == accepted, "{accepted} {round_trips}");
+        assert!(accepted > 500, "only {accepted} mutations were accepted");
     }
 
     #[test]
@@ -971,14 +935,9 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
         let alphabet: Vec<char> = "ab1.-+:#,[]{}'\"\\ \t\n&*!|>%@`?~<éx0eE_\u{7f}\u{85}\u{2028}😀".chars().collect();
         let mut random = XorShift(7);
         for _ in 0..3000 {
-            let length = random.below(6);
-            let text: String = (0..length).map(|_| alphabet[random.below(alphabet.len())]).collect();
-            let tree = text_tree(&[
-                (&text, Value::Str(text.clone())),
-                ("list", Value::List(vec![Node::new(Value::Str(text.clone()), Span::default())])),
-            ]);
-            let printed = print(&tree);
-            assert_eq!(parse_ok(&printed), tree, "{text:?} printed as {printed:?}");
+            let text: String = (0..random.below(7)).map(|_| alphabet[random.below(alphabet.len())]).collect();
+            let list = Value::List(vec![Node::new(Value::Str(text.clone()), Span::default())]);
+            assert_round_trip(&tree_of(vec![(&text, Value::Str(text.clone())), ("list", list)]));
         }
     }
 }

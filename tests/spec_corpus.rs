@@ -1,0 +1,93 @@
+//! Data-driven corpus tests: every example in `specs/` checks clean (its summary is snapshotted), every wrong spec
+//! under `tests/errors/` produces at least one error (its rendered diagnostics are snapshotted), and the two forms
+//! of every example mean the same thing.
+
+use std::path::{Path, PathBuf};
+
+use galen::diagnostics::render;
+use galen::pipeline::check_file;
+use galen::spec::{convert, Form, SpecFile};
+
+/// The path relative to the crate root, so that snapshots do not depend on where the checkout lives.
+fn relative(path: &Path) -> PathBuf {
+    path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path).to_path_buf()
+}
+
+#[test]
+fn examples_check_clean() {
+    insta::glob!("../specs", "*.{galen,yaml}", |path| {
+        let path = relative(path);
+        let outcome = check_file(&path);
+        let text = outcome.file.as_ref().map_or("", |file| file.text.as_str());
+        let rendered = render(&outcome.diagnostics.items, &path.display().to_string(), text, true);
+        assert!(!outcome.diagnostics.has_errors(), "{} has errors:\n{rendered}", path.display());
+        let lowered = outcome.lowered.as_ref().expect("the example parses");
+        let checked = outcome.checked.as_ref().expect("the example checks");
+        let data_path = outcome.data_path.as_ref().map_or(String::new(), |p| p.display().to_string());
+        let summary = galen::check::summary(&lowered.spec, checked, &data_path);
+        insta::assert_snapshot!(format!("{rendered}{summary}"));
+    });
+}
+
+#[test]
+fn wrong_specs_report_errors() {
+    insta::glob!("errors", "**/*.{galen,yaml,yml,txt,json}", |path| {
+        let path = relative(path);
+        let outcome = check_file(&path);
+        let text = outcome.file.as_ref().map_or("", |file| file.text.as_str());
+        let rendered = render(&outcome.diagnostics.items, &path.display().to_string(), text, true);
+        assert!(outcome.diagnostics.has_errors(), "{} should have errors but got:\n{rendered}", path.display());
+        insta::assert_snapshot!(rendered);
+    });
+}
+
+fn example_pairs() -> Vec<(PathBuf, PathBuf)> {
+    let mut pairs = Vec::new();
+    for entry in std::fs::read_dir("specs").expect("specs/ exists") {
+        let path = entry.expect("a readable entry").path();
+        if path.extension().is_some_and(|extension| extension == "galen") {
+            let yaml = path.with_extension("yaml");
+            assert!(yaml.exists(), "{} has no YAML twin {}", path.display(), yaml.display());
+            pairs.push((path, yaml));
+        }
+    }
+    pairs.sort();
+    assert!(!pairs.is_empty());
+    pairs
+}
+
+fn lower(path: &Path) -> galen::spec::ast::Spec {
+    let file = SpecFile::read(path).expect("the example is readable");
+    let mut diagnostics = galen::diagnostics::Diagnostics::new();
+    let lowered = file.parse(&mut diagnostics).expect("the example parses");
+    assert!(!diagnostics.has_errors(), "{}: {:?}", path.display(), diagnostics);
+    lowered.spec
+}
+
+#[test]
+fn both_forms_of_every_example_mean_the_same() {
+    for (dsl, yaml) in example_pairs() {
+        assert_eq!(lower(&dsl), lower(&yaml), "{} and {} differ", dsl.display(), yaml.display());
+    }
+}
+
+#[test]
+fn converting_and_parsing_back_gives_the_same_spec() {
+    for (dsl, yaml) in example_pairs() {
+        for source in [dsl, yaml] {
+            let spec = lower(&source);
+            for form in [Form::Dsl, Form::Yaml] {
+                let text = convert::to_text(&spec, form);
+                let extension = match form {
+                    Form::Dsl => "galen",
+                    Form::Yaml => "yaml",
+                };
+                let file = SpecFile { path: source.with_extension(extension), text: text.clone(), form };
+                let mut diagnostics = galen::diagnostics::Diagnostics::new();
+                let lowered = file.parse(&mut diagnostics);
+                assert!(!diagnostics.has_errors(), "{} as {extension}:\n{text}\n{diagnostics:?}", source.display());
+                assert_eq!(lowered.map(|l| l.spec), Some(spec.clone()), "{} as {extension}:\n{text}", source.display());
+            }
+        }
+    }
+}
