@@ -1,8 +1,10 @@
 //! Fuzzes both front ends, the lowering and the checker: any input must give diagnostics, never a panic.
 //!
-//! Run by hand (not in CI): `cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run front_ends -- -max_total_time=300`.
-//! The first byte picks the form; the spec's data path resolves against `specs/`, so `source "data/..."` reaches
-//! the real example data.
+//! Run by hand (not in CI), from `fuzz/`:
+//! `RUSTC_BOOTSTRAP=1 cargo fuzz run front_ends corpus seeds -- -max_total_time=300`.
+//! `corpus/` (ignored by git) collects what libFuzzer finds; `seeds/` holds the examples, each file a form byte
+//! (`D` for the DSL, `Y` for YAML: the byte's parity picks the form) followed by a spec. Data paths resolve
+//! against `specs/`, so `source "data/..."` reaches the real example data.
 
 #![no_main]
 

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, Scanner, TScalarStyle, Token, TokenType};
 
-use crate::diagnostics::{line_column, Diagnostic, Diagnostics, Span};
+use crate::diagnostics::{line_column, Diagnostic, Diagnostics, Location, Span};
 use crate::spec::tree::{Entry, Node, Value};
 
 const SYNTAX: &str = "syntax::yaml";
@@ -25,6 +25,17 @@ const WRITE_IN_FULL: &str = "write the value out in full";
 /// a top level that is not a mapping, or a YAML feature the spec language leaves out (anchors, aliases, merge keys,
 /// tags; all of these are reported, not only the first). An empty document is an empty map.
 pub fn parse(source: &str, diagnostics: &mut Diagnostics) -> Option<Node> {
+    let first_new = diagnostics.items.len();
+    let document = read(source, diagnostics);
+    // The passes find problems in different orders; the user reads them top to bottom.
+    diagnostics.items[first_new..].sort_by_key(|diagnostic| match diagnostic.location {
+        Location::Spec(span) => span.start,
+        _ => 0,
+    });
+    document
+}
+
+fn read(source: &str, diagnostics: &mut Diagnostics) -> Option<Node> {
     let errors_before = diagnostics.error_count();
     let positions = Positions::new(source);
     // libyaml misreads a byte-order mark followed by several lines as several documents, so neither reader sees it.
@@ -531,9 +542,11 @@ fn scalar_end(source: &str, start: usize, style: TScalarStyle, text: &str) -> us
             let quote = if style == TScalarStyle::DoubleQuoted { '"' } else { '\'' };
             written.next();
             while let Some((index, character)) = written.next() {
-                if character == '\\' && quote == '"' {
-                    written.next();
-                } else if character == '\'' && quote == '\'' && written.peek().map(|&(_, c)| c) == Some('\'') {
+                let escaped = match quote {
+                    '"' => character == '\\',
+                    _ => character == '\'' && written.peek().map(|&(_, c)| c) == Some('\''),
+                };
+                if escaped {
                     written.next();
                 } else if character == quote {
                     return start + index + 1;
@@ -654,7 +667,6 @@ fn char_span(source: &str, offset: usize) -> Span {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostics::Location;
 
     const EXAMPLE: &str = "name: breast-cancer-mlp
 seed: 42
@@ -816,8 +828,10 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
         assert_eq!(print(&tree_of(vec![])), "{}\n");
     }
 
+    type Found = (&'static str, String, (usize, usize), Option<String>);
+
     /// Code, message, line:column and help of each diagnostic of a source that must be refused.
-    fn errors(source: &str) -> Vec<(&'static str, String, (usize, usize), Option<String>)> {
+    fn errors(source: &str) -> Vec<Found> {
         let mut diagnostics = Diagnostics::new();
         assert!(parse(source, &mut diagnostics).is_none() && diagnostics.has_errors(), "{source:?}");
         println!("{source:?}\n{}", crate::diagnostics::render(&diagnostics.items, "spec.yaml", source, true));
@@ -830,8 +844,7 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
 
     fn assert_error(source: &str, code: &str, message: &str, place: (usize, usize)) {
         let found = errors(source);
-        let wanted =
-            |(c, m, p, _): &(&str, String, (usize, usize), _)| *c == code && m.contains(message) && *p == place;
+        let wanted = |(c, m, p, _): &Found| *c == code && m.contains(message) && *p == place;
         assert!(found.iter().any(wanted), "{source:?}: wanted {code} `{message}` at {place:?}, got {found:?}");
     }
 
@@ -863,9 +876,9 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
         let expected = [
             ("yaml anchors are not part of the spec language", (1, 7)),
             ("yaml aliases are not part of the spec language", (2, 8)),
+            ("yaml merge keys are not part of the spec language", (4, 3)),
             ("yaml tags are not part of the spec language", (5, 4)),
             ("yaml tags are not part of the spec language", (6, 4)),
-            ("yaml merge keys are not part of the spec language", (4, 3)),
         ];
         assert_eq!(found.len(), expected.len(), "{found:?}");
         for ((code, message, place, help), (wanted, wanted_place)) in found.iter().zip(expected) {
