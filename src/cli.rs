@@ -62,10 +62,15 @@ pub fn main() -> ExitCode {
         Command::Convert { spec, to, output } => convert(&spec, to, output.as_deref()),
         Command::Schema => {
             let schema = crate::spec::json_schema::json_schema();
-            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            print_stdout(&format!("{}\n", serde_json::to_string_pretty(&schema).unwrap_or_default()));
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Writes to standard output, ignoring a closed pipe (`galen schema | head` must not panic).
+fn print_stdout(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 fn plain_output() -> bool {
@@ -96,7 +101,7 @@ fn check(path: &Path) -> ExitCode {
     match (&outcome.checked, &outcome.lowered) {
         (Some(checked), Some(lowered)) if !failed => {
             let data_path = outcome.data_path.as_ref().map_or(String::new(), |p| p.display().to_string());
-            print!("{}", crate::check::summary(&lowered.spec, checked, &data_path));
+            print_stdout(&crate::check::summary(&lowered.spec, checked, &data_path));
             ExitCode::SUCCESS
         }
         _ => ExitCode::from(1),
@@ -125,7 +130,7 @@ fn convert(path: &Path, to: FormArg, output: Option<&Path>) -> ExitCode {
     let text = convert::to_text(&lowered.spec, form);
     match output {
         None => {
-            print!("{text}");
+            print_stdout(&text);
             ExitCode::SUCCESS
         }
         Some(target) if same_file(target, path) => {

@@ -27,25 +27,24 @@ const LARGEST_WHOLE: u64 = 9_000_000_000_000_000;
 /// The JSON Schema of the YAML form of a spec, with a `$defs` entry per layer, optimizer and
 /// schedule.
 pub fn json_schema() -> Value {
-    let layer_help = "One layer: a name alone (`flatten`), a name and its first parameter \
-        (`dense: 64`), its parameters in order (`conv2d: [16, 3, relu]`) or by name \
-        (`dense: {units: 64, activation: relu}`).";
+    let layer_help = "One layer: a name alone (`flatten`), a name and its first parameter (`dense: 64`), its \
+        parameters in order (`conv2d: [16, 3, relu]`) or by name (`dense: {units: 64, activation: relu}`).";
     let mut defs = Map::new();
     defs.insert("layer".into(), choice("layer", LAYER_NAMES, layer, layer_help));
     add_variant_defs(&mut defs, "layer", LAYER_NAMES, layer);
     add_variant_defs(&mut defs, "optimizer", OPTIMIZER_NAMES, optimizer);
     add_variant_defs(&mut defs, "schedule", SCHEDULE_NAMES, schedule);
-    let seed = "The seed of every random choice (split, initial weights, shuffling, dropout): the \
-        same spec, data and seed give the same model and the same numbers.";
+    let seed = "The seed of every random choice (split, initial weights, shuffling, dropout): the same spec, data \
+        and seed give the same model and the same numbers.";
     let properties = json!({
         "name": text("The experiment's name, used in reports. By default, the spec file's name."),
         "seed": with_default(whole(0, seed), json!(0)),
         "data": data_schema(),
         "model": {
             "type": "array",
-            "description": "The layers of the network, from the input to the output. The input \
-                shape comes from the data; the last layer must match the target (for example \
-                `dense: {units: 2, activation: softmax}` for two classes).",
+            "description": "The layers of the network, from the input to the output. The input shape comes from the \
+                data; the last layer must match the target (for example `dense: {units: 2, activation: softmax}` for \
+                two classes).",
             "minItems": 1,
             "items": {"$ref": "#/$defs/layer"},
         },
@@ -80,9 +79,9 @@ struct Variant {
 
 fn layer(name: &str) -> Option<Variant> {
     let activation = || {
-        let help = "The function applied to the output: `softmax` for a classifier's last layer \
-            (one unit per class), `sigmoid` for one unit with binary_crossentropy, `linear` for a \
-            regression output, `relu` inside the network.";
+        let help = "The function applied to the output: `softmax` for a classifier's last layer (one unit per \
+            class), `sigmoid` for one unit with binary_crossentropy, `linear` for a regression output, `relu` inside \
+            the network.";
         with_default(enum_of(Activation::NAMES, help), json!(Activation::Linear.name()))
     };
     let pool = |description| Variant {
@@ -99,8 +98,8 @@ fn layer(name: &str) -> Option<Variant> {
         description,
         params: json!({
             "units": count("The number of units (neurons)."),
-            "return_sequences": with_default(flag("Give the output at every time step (to stack \
-                another recurrent layer) instead of only the last one."), json!(false)),
+            "return_sequences": with_default(flag("Give the output at every time step (to stack another recurrent \
+                layer) instead of only the last one."), json!(false)),
         }),
         required: &["units"],
         positional: &["units"],
@@ -109,8 +108,7 @@ fn layer(name: &str) -> Option<Variant> {
     let no_params = |description| Variant { description, params: json!({}), ..Variant::default() };
     Some(match name {
         "dense" => Variant {
-            description: "A fully connected layer: every input feeds every unit. Its input must \
-                be flat.",
+            description: "A fully connected layer: every input feeds every unit. Its input must be flat.",
             params: json!({"units": count("The number of units (neurons)."),
                 "activation": activation()}),
             required: &["units"],
@@ -121,11 +119,10 @@ fn layer(name: &str) -> Option<Variant> {
             description: "A 2-D convolution over an image or grid ([height, width, channels]).",
             params: json!({
                 "filters": count("The number of filters (output channels)."),
-                "kernel": pair("The window each filter looks at: one number for a square, or \
-                    [height, width]."),
+                "kernel": pair("The window each filter looks at: one number for a square, or [height, width]."),
                 "stride": with_default(pair("How far the window moves each step."), json!([1, 1])),
-                "padding": with_default(enum_of(Padding::NAMES, "`valid`: no padding, the output \
-                    shrinks; `same`: zero padding keeps the size at stride 1."),
+                "padding": with_default(enum_of(Padding::NAMES, "`valid`: no padding, the output shrinks; `same`: \
+                    zero padding keeps the size at stride 1."),
                     json!(Padding::Valid.name())),
                 "activation": activation(),
             }),
@@ -138,22 +135,20 @@ fn layer(name: &str) -> Option<Variant> {
         "global_avg_pool2d" => no_params("Averages each channel over the whole image: a flat output, one per channel."),
         "flatten" => no_params("Turns each image or sequence into one flat list, as `dense` needs."),
         "dropout" => Variant {
-            description: "Sets a random fraction of values to zero during training, against \
-                overfitting. It has no effect on predictions.",
-            params: json!({"rate": fraction("The fraction dropped, at least 0 and below 1, for \
-                example 0.2.", true)}),
+            description: "Sets a random fraction of values to zero during training, against overfitting. It has no \
+                effect on predictions.",
+            params: json!({"rate": fraction("The fraction dropped, at least 0 and below 1, for example 0.2.", true)}),
             required: &["rate"],
             positional: &["rate"],
             ..Variant::default()
         },
         "batch_norm" => Variant {
-            description: "Normalises each feature over the batch, keeping running statistics for \
-                predictions.",
+            description: "Normalises each feature over the batch, keeping running statistics for predictions.",
             params: json!({
-                "momentum": with_default(fraction("How slowly the running statistics follow the \
-                    batches (at least 0, below 1).", true), json!(0.99)),
-                "epsilon": with_default(positive("A small number added to the variance, to avoid \
-                    dividing by zero."), json!(0.001)),
+                "momentum": with_default(fraction("How slowly the running statistics follow the batches (at least 0, \
+                    below 1).", true), json!(0.99)),
+                "epsilon": with_default(positive("A small number added to the variance, to avoid dividing by \
+                    zero."), json!(0.001)),
             }),
             ..Variant::default()
         },
@@ -172,8 +167,7 @@ fn layer(name: &str) -> Option<Variant> {
 
 fn optimizer(name: &str) -> Option<Variant> {
     let lr = |default: f64| {
-        let help = "The learning rate: the size of each step (above 0). Too large, and training \
-            diverges.";
+        let help = "The learning rate: the size of each step (above 0). Too large, and training diverges.";
         with_default(positive(help), json!(default))
     };
     let kept = |what: &str, default: f64| {
@@ -237,17 +231,15 @@ fn schedule(name: &str) -> Option<Variant> {
         },
         "cosine" => Variant {
             description: "Lowers the learning rate along a cosine curve, to `min_lr` at the end.",
-            params: json!({"min_lr": with_default(non_negative("The learning rate at the last \
-                epoch."), json!(0.0))}),
+            params: json!({"min_lr": with_default(non_negative("The learning rate at the last epoch."), json!(0.0))}),
             positional: &["min_lr"],
             ..Variant::default()
         },
         "plateau" => Variant {
-            description: "Lowers the learning rate by `factor` when `monitor` has not improved for \
-                `patience` epochs.",
+            description: "Lowers the learning rate by `factor` when `monitor` has not improved for `patience` \
+                epochs.",
             params: json!({
-                "patience": with_default(count("Epochs without improvement before lowering the \
-                    rate."), json!(5)),
+                "patience": with_default(count("Epochs without improvement before lowering the rate."), json!(5)),
                 "factor": factor,
                 "monitor": with_default(monitor(), json!("val_loss")),
             }),
@@ -318,22 +310,21 @@ fn variant_parameters(variant: &Variant) -> Value {
 }
 
 fn data_schema() -> Value {
-    let kinds = "How galen treats the column: numeric, categorical, binary, id or date (an id or a \
-        date is never a predictor).";
-    let scale = "How numeric columns are scaled, using the training rows: none, standard (mean 0, \
-        standard deviation 1), minmax (to 0..1) or robust (median and interquartile range).";
-    let encode = "How categorical columns become numbers: onehot (one 0/1 column per category) or \
-        ordinal (the category's position).";
+    let kinds = "How galen treats the column: numeric, categorical, binary, id or date (an id or a date is never a \
+        predictor).";
+    let scale = "How numeric columns are scaled, using the training rows: none, standard (mean 0, standard deviation \
+        1), minmax (to 0..1) or robust (median and interquartile range).";
+    let encode = "How categorical columns become numbers: onehot (one 0/1 column per category) or ordinal (the \
+        category's position).";
     let properties = json!({
         "source": source_schema(),
         "target": text("The column to predict, for example `diagnosis`."),
-        "positive": text("The positive class of a two-class target (for example `malignant` or \
-            1): sensitivity, PPV and the reported risk refer to it. By default, the last class in \
-            sort order."),
-        "features": names("The predictor columns. By default, every column except the target, \
-            the split and group columns, and those in `exclude`."),
-        "exclude": with_default(names("Columns that are not predictors, such as identifiers \
-            (this removes columns, not rows)."), json!([])),
+        "positive": text("The positive class of a two-class target (for example `malignant` or 1): sensitivity, PPV \
+            and the reported risk refer to it. By default, the last class in sort order."),
+        "features": names("The predictor columns. By default, every column except the target, the split and group \
+            columns, and those in `exclude`."),
+        "exclude": with_default(names("Columns that are not predictors, such as identifiers (this removes columns, \
+            not rows)."), json!([])),
         "types": {
             "type": "object",
             "description": "Declares the kind of some columns, overriding what galen infers.",
@@ -342,8 +333,8 @@ fn data_schema() -> Value {
         },
         "shape": {
             "type": "array",
-            "description": "Reshapes each row's features: [height, width, channels] for a grid, \
-                or [steps, features] for a sequence.",
+            "description": "Reshapes each row's features: [height, width, channels] for a grid, or [steps, features] \
+                for a sequence.",
             "items": count("A size."),
             "minItems": 2,
             "maxItems": 3,
@@ -353,8 +344,8 @@ fn data_schema() -> Value {
         "encode": with_default(enum_of(Encode::NAMES, encode), json!(Encode::OneHot.name())),
         "split": split_schema(),
         "class_weight": {
-            "description": "Weights the loss per class, for rare outcomes: `balanced` (inversely \
-                to each class's frequency in the training rows) or a weight per class.",
+            "description": "Weights the loss per class, for rare outcomes: `balanced` (inversely to each class's \
+                frequency in the training rows) or a weight per class.",
             "anyOf": [
                 {"const": "balanced"},
                 {
@@ -365,8 +356,8 @@ fn data_schema() -> Value {
             ],
         },
     });
-    let description = "Where the data come from and how they are prepared. Every statistic is \
-        learned from the training rows only.";
+    let description = "Where the data come from and how they are prepared. Every statistic is learned from the \
+        training rows only.";
     object(description, properties, &["source", "target"])
 }
 
@@ -385,11 +376,10 @@ fn source_schema() -> Value {
     let color = enum_of(Color::NAMES, "grayscale (one channel) or rgb (three channels).");
     let images = json!({
         "images": string("The folder, relative to the spec file."),
-        "size": pair("Every image is resized to this: one number for a square, or [height, \
-            width]."),
+        "size": pair("Every image is resized to this: one number for a square, or [height, width]."),
         "color": with_default(color, json!(Color::Rgb.name())),
-        "manifest": string("A CSV file listing the images: a `file` column, the target column \
-            and optionally a patient column for a group split."),
+        "manifest": string("A CSV file listing the images: a `file` column, the target column and optionally a \
+            patient column for a group split."),
     });
     let images_help = "A folder of PNG or JPEG images: one sub-folder per class, or a manifest.";
     json!({
@@ -410,20 +400,20 @@ fn missing_schema() -> Value {
         "categorical": with_default(categorical, json!(Impute::Mode.name())),
         "columns": {
             "type": "object",
-            "description": "A strategy per column, overriding the one for its kind, for example \
-                `{insulin: median}`.",
+            "description": "A strategy per column, overriding the one for its kind, for example `{insulin: median}`.",
             "additionalProperties": strategy(&[], "How this column's missing cells are filled."),
             "default": {},
         },
-        "indicator": with_default(flag("Add a 0/1 column per column with missing cells, saying \
-            where a value was filled in."), json!(false)),
+        "indicator": with_default(flag("Add a 0/1 column per column with missing cells, saying where a value was \
+            filled in."), json!(false)),
     });
     json!({
-        "description": "How missing cells (empty, NA, NaN or ?) are filled, using the training \
-            rows. Rows with a missing target are always dropped.",
+        "description": "How missing cells (empty, NA, NaN or ?) are filled, using the training rows. Rows with a \
+            missing target are always dropped.",
         "anyOf": [
             enum_of(&bare_strategies(&[]), "One strategy for every column."),
             object("Strategies per kind of column and per column.", by_kind, &[]),
+            {"type": "null", "description": "Empty: every default."},
         ],
     })
 }
@@ -435,9 +425,8 @@ fn bare_strategies(excluded: &[&str]) -> Vec<&'static str> {
 }
 
 fn strategy(excluded: &[&str], description: &str) -> Value {
-    let help = "Drop the row; the training rows' mean, median, most frequent value (mode) or zero; \
-        the previous (ffill) or next (bfill) value or an interpolation, in file order; or \
-        `{constant: VALUE}`.";
+    let help = "Drop the row; the training rows' mean, median, most frequent value (mode) or zero; the previous \
+        (ffill) or next (bfill) value or an interpolation, in file order; or `{constant: VALUE}`.";
     let value = json!({"type": ["number", "string"], "description": "The value filled in."});
     let constant = Impute::Constant(Scalar::Text(String::new())).name();
     let properties = Value::Object(Map::from_iter([(constant.to_string(), value)]));
@@ -460,29 +449,28 @@ fn split_schema() -> Value {
     let properties = json!({
         "train": {
             "type": "number",
-            "description": "The fraction of rows for training (above 0, up to 1). If no fraction \
-                is given, 0.8; if some are, 0.",
+            "description": "The fraction of rows for training (above 0, up to 1). If no fraction is given, 0.8; if \
+                some are, 0.",
             "exclusiveMinimum": 0,
             "maximum": 1,
             "default": 0.8,
         },
-        "val": with_default(fraction("The fraction of rows for validation (early stopping, the \
-            plateau schedule); below 1 with `test_file`.", false), json!(0.0)),
-        "test": with_default(fraction("The fraction of rows kept for the final test; below 1 \
-            with `k_fold`. If no fraction is given, 0.2; if some are, 0.", false), json!(0.2)),
+        "val": with_default(fraction("The fraction of rows for validation (early stopping, the plateau schedule); \
+            below 1 with `test_file`.", false), json!(0.0)),
+        "test": with_default(fraction("The fraction of rows kept for the final test; below 1 with `k_fold`. If no \
+            fraction is given, 0.2; if some are, 0.", false), json!(0.2)),
         "stratify": with_default(flag("Keep the class proportions in every split."), json!(false)),
-        "group": text("A column such as a patient id: all rows of one group stay in one split, so \
-            no patient is in both training and test."),
-        "column": text("A column holding train, val or test for each row, instead of a random \
-            split."),
-        "test_file": string("A second CSV file that is the test set; `val` may then take a \
-            fraction of the first file."),
-        "k_fold": whole(2, "Cross-validation with this many folds (at least 2) on the rows not \
-            kept for `test`."),
+        "group": text("A column such as a patient id: all rows of one group stay in one split, so no patient is in \
+            both training and test."),
+        "column": text("A column holding train, val or test for each row, instead of a random split."),
+        "test_file": string("A second CSV file that is the test set; `val` may then take a fraction of the first \
+            file."),
+        "k_fold": whole(2, "Cross-validation with this many folds (at least 2) on the rows not kept for `test`."),
     });
-    let description = "How rows are divided into training, validation and test: random fractions \
-        adding up to 1, a column, a test file, or k-fold cross-validation.";
-    let mut schema = object(description, properties, &[]);
+    let description = "How rows are divided into training, validation and test: random fractions adding up to 1, a \
+        column, a test file, or k-fold cross-validation.";
+    // Empty (YAML null) is the default split.
+    let mut schema = with(object(description, properties, &[]), "type", json!(["object", "null"]));
     if let Value::Object(map) = &mut schema {
         let column = ["train", "val", "test", "stratify", "group", "test_file", "k_fold"];
         let dependent = json!({
@@ -496,18 +484,16 @@ fn split_schema() -> Value {
 }
 
 fn train_schema() -> Value {
-    let optimizer_help = "How the weights are updated: `adam` (the default), `{adam: {lr: \
-        0.001}}`, `{sgd: {lr: 0.01, momentum: 0.9}}`, ...";
+    let optimizer_help = "How the weights are updated: `adam` (the default), `{adam: {lr: 0.001}}`, `{sgd: {lr: \
+        0.01, momentum: 0.9}}`, ...";
     let schedule_help = "How the learning rate changes during training. By default, it does not.";
     let loss = "What training minimises: categorical_crossentropy (softmax, one unit per class) or \
         binary_crossentropy (one sigmoid unit) for classes; mse, mae or huber for a number.";
     let early_stopping = json!({
         "monitor": with_default(monitor(), json!("val_loss")),
         "patience": with_default(count("Epochs without improvement before stopping."), json!(10)),
-        "restore_best": with_default(flag("Keep the weights of the best epoch rather than the \
-            last."), json!(true)),
-        "min_delta": with_default(non_negative("The smallest change that counts as an \
-            improvement."), json!(0.0)),
+        "restore_best": with_default(flag("Keep the weights of the best epoch rather than the last."), json!(true)),
+        "min_delta": with_default(non_negative("The smallest change that counts as an improvement."), json!(0.0)),
     });
     let properties = json!({
         "optimizer": with_default(choice("optimizer", OPTIMIZER_NAMES, optimizer, optimizer_help),
@@ -516,10 +502,10 @@ fn train_schema() -> Value {
         "epochs": count("The number of passes over the training rows."),
         "batch_size": with_default(count("The number of rows per training step."), json!(32)),
         "early_stopping": {
-            "description": "Stop when a validation quantity stops improving (needs a `val` \
-                split): settings, `true` for the defaults, or `false`.",
+            "description": "Stop when a validation quantity stops improving (needs a `val` split): settings, `true` \
+                (or empty) for the defaults, or `false`.",
             "anyOf": [
-                {"type": "boolean"},
+                {"type": ["boolean", "null"]},
                 object("When to stop.", early_stopping, &[]),
             ],
         },
@@ -534,8 +520,8 @@ fn monitor() -> Value {
     let single = Metric::ALL.iter().filter(|(_, metric)| *metric != Metric::ConfusionMatrix);
     names.extend(single.map(|(name, _)| format!("val_{name}")));
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let help = "The quantity watched: `val_loss`, or `val_` and a metric such as `val_auc` \
-        (`loss` is the training loss). The test split is never used for this.";
+    let help = "The quantity watched: `val_loss`, or `val_` and a metric such as `val_auc` (`loss` is the training \
+        loss). The test split is never used for this.";
     enum_of(&names, help)
 }
 
@@ -547,8 +533,8 @@ fn metrics_schema() -> Value {
     let help = format!("For classes: {}. For a number: {}.", of_kind(false), of_kind(true));
     let metric = enum_of(Metric::NAMES, &help);
     json!({
-        "description": "What to report on each split, computed over the whole split. By default, \
-            the usual ones for the task.",
+        "description": "What to report on each split, computed over the whole split. By default, the usual ones for \
+            the task.",
         "default": [],
         "anyOf": [metric.clone(), {"type": "array", "items": metric}],
     })
@@ -835,7 +821,8 @@ mod tests {
     fn every_object_forbids_unknown_keys_and_is_described() {
         let mut objects = 0;
         walk(&json_schema(), &mut |map| {
-            if map.get("type") == Some(&json!("object")) {
+            let types = map.get("type").map(|t| t.as_array().cloned().unwrap_or(vec![t.clone()]));
+            if types.is_some_and(|types| types.contains(&json!("object"))) {
                 objects += 1;
                 assert!(map.contains_key("additionalProperties"), "{map:?}");
                 assert!(map.get("description").is_some_and(Value::is_string), "{map:?}");

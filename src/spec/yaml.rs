@@ -75,7 +75,9 @@ fn build_tree(positions: &Positions, fallback: Option<Diagnostic>, diagnostics: 
     let loaded = Parser::new_from_str(positions.body()).load(&mut builder, true);
     if let Err(error) = &loaded {
         let span = char_span(positions.source, positions.offset(error.marker()));
-        builder.found.push(Diagnostic::error(SYNTAX, readable(error.info())).at(span));
+        // libyaml accepted the text (or failed without a place), so this is one of the corners where readers differ.
+        let help = "write it more plainly: spaces instead of tabs, and a space after `:` and `-`";
+        builder.found.push(Diagnostic::error(SYNTAX, readable(error.info())).at(span).with_help(help));
     }
     if !builder.found.iter().any(|found| found.code == SYNTAX) {
         builder.found.extend(fallback);
@@ -741,7 +743,7 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
         let lr = get(&get(&get(&get(&tree, "train").value, "optimizer").value, "adam").value, "lr");
         assert_eq!((lr.value.value.clone(), at(EXAMPLE, lr.value.span)), (number("0.001"), (17, 26, "0.001")));
         let stratify = &get(&get(&get(&tree, "data").value, "split").value, "stratify").value;
-        assert_eq!((stratify.value.clone(), at(EXAMPLE, stratify.span)), (Value::Bool(true), (10, 52, "true")));
+        assert_eq!((stratify.value.clone(), at(EXAMPLE, stratify.span)), (Value::Bool(true), (10, 54, "true")));
         assert_eq!(at(EXAMPLE, get(&tree, "metrics").value.span).1, 10);
         assert_eq!((tree.span.start, tree.span.end), (0, EXAMPLE.len() - 1));
     }
@@ -868,6 +870,7 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
         assert_error("a: [1, 2\n", SYNTAX, "did not find expected ',' or ']'", (2, 1));
         assert_error("{a: 1}: 2\n", SYNTAX, "a key must be a name, not a mapping", (1, 1));
         assert_error("a: {?b: 1}\n", SYNTAX, "yaml readers disagree", (1, 5));
+        assert_error("a:\tb\n", SYNTAX, "':' must be followed by a valid yaml whitespace", (1, 3));
     }
 
     #[test]
