@@ -9,4 +9,5 @@ pub mod cli;
 pub mod data;
 pub mod diagnostics;
 pub mod pipeline;
+pub mod rng;
 pub mod spec;

@@ -870,7 +870,7 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
         assert_error("a: [1, 2\n", SYNTAX, "did not find expected ',' or ']'", (2, 1));
         assert_error("{a: 1}: 2\n", SYNTAX, "a key must be a name, not a mapping", (1, 1));
         assert_error("a: {?b: 1}\n", SYNTAX, "yaml readers disagree", (1, 5));
-        assert_error("a:\tb\n", SYNTAX, "':' must be followed by a valid yaml whitespace", (1, 3));
+        assert_error("a:\tb\n", SYNTAX, "':' must be followed by a valid yaml whitespace", (1, 4));
     }
 
     #[test]
