@@ -4,11 +4,14 @@
 //! by 30 columns costs its text plus 4 bytes a cell. A missing cell (empty, whitespace, `NA`, `NaN` or `?`) is
 //! stored as the empty string, so "missing" needs no separate bitmap.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use crate::data::csv_bytes::{
+    count_line_breaks, find_unclosed_quote, read_tail, skip_bom, trim_cell, LineCounter, UTF8_BOM,
+};
 use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics};
 
 /// How to read a CSV file.
@@ -157,10 +160,9 @@ impl Column {
         Column { name, text: String::new(), ends: Vec::new(), missing: 0 }
     }
 
-    /// Appends a cell; false when the column's text no longer fits 32-bit offsets.
+    /// Appends a trimmed cell; false when the column's text no longer fits 32-bit offsets.
     fn push(&mut self, cell: &str) -> bool {
-        let cell = cell.trim();
-        if is_missing(cell) {
+        if matches!(cell, "" | "NA" | "NaN" | "?") {
             self.missing += 1;
         } else {
             self.text.push_str(cell);
@@ -219,8 +221,6 @@ pub(crate) fn unreadable(path: &Path, error: &io::Error) -> Diagnostic {
 
 /// Most problems of one kind reported one by one; the rest are summed up in one more diagnostic.
 const MAX_REPORTED: usize = 10;
-
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// What reading the records found, before the last record's raw bytes are checked for an open quote.
 struct Reading<'p> {
@@ -302,49 +302,9 @@ impl LastRecord {
         let (byte, line) = record.position().map_or((0, 1), |position| (position.byte(), position.line()));
         let end = reader.position().byte();
         let end_line = reader.get_mut().line_of_byte(end.saturating_sub(1));
-        let inner_breaks: u64 = record.iter().map(count_line_breaks).sum();
+        let inner_breaks = count_line_breaks(record.as_slice());
         LastRecord { byte, line, start_line: end_line.saturating_sub(inner_breaks).max(1) }
     }
-}
-
-/// A reader that notes where the line breaks are in what it hands on, so that a line can be found from a byte
-/// offset. Offsets are asked in increasing order, so only the breaks still ahead of the last question are kept.
-struct LineCounter<R> {
-    inner: R,
-    offset: u64,
-    pending: VecDeque<u64>,
-    passed: u64,
-}
-
-impl<R> LineCounter<R> {
-    fn new(inner: R) -> LineCounter<R> {
-        LineCounter { inner, offset: 0, pending: VecDeque::new(), passed: 0 }
-    }
-
-    /// The 1-based line of the byte at `offset`; offsets must not decrease from one call to the next.
-    fn line_of_byte(&mut self, offset: u64) -> u64 {
-        while self.pending.front().is_some_and(|&line_break| line_break < offset) {
-            self.pending.pop_front();
-            self.passed += 1;
-        }
-        self.passed + 1
-    }
-}
-
-impl<R: Read> Read for LineCounter<R> {
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let count = self.inner.read(buffer)?;
-        let start = self.offset;
-        let filled = buffer.get(..count).unwrap_or_default();
-        let breaks = filled.iter().enumerate().filter(|(_, &byte)| byte == b'\n');
-        self.pending.extend(breaks.map(|(index, _)| start + index as u64));
-        self.offset += count as u64;
-        Ok(count)
-    }
-}
-
-fn count_line_breaks(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&byte| byte == b'\n').count() as u64
 }
 
 /// Checks the header row: UTF-8, no empty name, no name twice, and a plausible delimiter.
@@ -415,27 +375,42 @@ impl Reading<'_> {
             self.ragged.push((line, record.len()));
             return;
         }
-        let keep = self.ragged.is_empty() && self.bad_utf8_total == 0 && self.too_large.is_none();
-        let mut fields_before = 0;
+        // Validating the whole record at once is much faster than field by field; a field boundary inside a
+        // character can only come from invalid fields, which the slow path then finds one by one.
+        let text = std::str::from_utf8(record.as_slice()).ok().filter(|text| {
+            (0..record.len()).all(|index| {
+                record
+                    .range(index)
+                    .is_some_and(|range| text.is_char_boundary(range.start) && text.is_char_boundary(range.end))
+            })
+        });
+        let Some(text) = text else {
+            self.note_bad_utf8(record, line);
+            return;
+        };
+        if !self.ragged.is_empty() || self.bad_utf8_total > 0 || self.too_large.is_some() {
+            return;
+        }
+        for (index, column) in self.columns.iter_mut().enumerate() {
+            let cell = record.range(index).and_then(|range| text.get(range)).unwrap_or_default();
+            if !column.push(trim_cell(cell)) {
+                self.too_large = Some(column.name.clone());
+            }
+        }
+        self.note_line(row, line);
+    }
+
+    /// Notes each field of a record that is not UTF-8, on the line where the field starts.
+    fn note_bad_utf8(&mut self, record: &csv::ByteRecord, line: u64) {
+        let mut breaks_before = 0;
         for (index, field) in record.iter().enumerate() {
-            match std::str::from_utf8(field) {
-                Ok(cell) if keep => {
-                    if !self.columns[index].push(cell) {
-                        self.too_large = Some(self.columns[index].name.clone());
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    self.bad_utf8_total += 1;
-                    if self.bad_utf8.len() < MAX_REPORTED {
-                        self.bad_utf8.push((line + fields_before, index));
-                    }
+            if std::str::from_utf8(field).is_err() {
+                self.bad_utf8_total += 1;
+                if self.bad_utf8.len() < MAX_REPORTED {
+                    self.bad_utf8.push((line + breaks_before, index));
                 }
             }
-            fields_before += count_line_breaks(field);
-        }
-        if keep {
-            self.note_line(row, line);
+            breaks_before += count_line_breaks(field);
         }
     }
 
@@ -519,64 +494,6 @@ impl Reading<'_> {
         }
         Ok(Table { path: path.to_path_buf(), columns: self.columns, rows: self.rows, lines: self.lines })
     }
-}
-
-/// Scans the raw bytes of the last record (to the end of the file) as the csv crate does and, when a quoted value
-/// is still open at the end, returns the number of line breaks before its opening quote and its field index.
-fn find_unclosed_quote(tail: &[u8], delimiter: u8) -> Option<(u64, usize)> {
-    #[derive(PartialEq)]
-    enum State {
-        StartField,
-        InField,
-        InQuotes,
-        AfterQuote,
-    }
-    let mut state = State::StartField;
-    let (mut field, mut newlines, mut opened) = (0usize, 0u64, (0u64, 0usize));
-    for &byte in tail {
-        let ends_field = byte == delimiter || byte == b'\n' || byte == b'\r';
-        state = match state {
-            State::StartField | State::InField | State::AfterQuote if ends_field => {
-                field = if byte == delimiter { field + 1 } else { 0 };
-                State::StartField
-            }
-            State::StartField if byte == b'"' => {
-                opened = (newlines, field);
-                State::InQuotes
-            }
-            State::AfterQuote if byte == b'"' => State::InQuotes,
-            State::InQuotes if byte == b'"' => State::AfterQuote,
-            State::InQuotes => State::InQuotes,
-            State::StartField | State::InField | State::AfterQuote => State::InField,
-        };
-        newlines += u64::from(byte == b'\n');
-    }
-    (state == State::InQuotes).then_some(opened)
-}
-
-fn skip_bom(file: File) -> io::Result<(u64, impl Read)> {
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut prefix = [0u8; 3];
-    let mut filled = 0;
-    while filled < prefix.len() {
-        match reader.read(&mut prefix[filled..]) {
-            Ok(0) => break,
-            Ok(count) => filled += count,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    let bom_length = if prefix[..filled] == *UTF8_BOM { filled } else { 0 };
-    let kept = prefix[bom_length..filled].to_vec();
-    Ok((bom_length as u64, io::Cursor::new(kept).chain(reader)))
-}
-
-fn read_tail(path: &Path, byte: u64) -> io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(byte))?;
-    let mut tail = Vec::new();
-    file.read_to_end(&mut tail)?;
-    Ok(tail)
 }
 
 const UTF8_HELP: &str = "save the file with the UTF-8 encoding (in Excel: Save As, then \"CSV UTF-8\")";

@@ -1,8 +1,10 @@
 //! The data stage: reading data files once into a [`Table`] and inferring the [`Schema`] the checker reads.
 //!
-//! `csv_table` reads a CSV file into compact column-wise storage, `schema` infers each column's kind and summary,
-//! and `images` scans an image folder or a manifest without decoding any image.
+//! `csv_table` reads a CSV file into compact column-wise storage (with byte-level helpers in `csv_bytes`),
+//! `schema` infers each column's kind and summary, and `images` scans an image folder or a manifest without
+//! decoding any image.
 
+mod csv_bytes;
 pub mod csv_table;
 pub mod images;
 pub mod schema;

@@ -149,7 +149,11 @@ impl ColumnInfo {
 /// Parses a cell as a number: decimal or exponent notation, optional sign (`-2`, `+3.5`, `1e-3`, `.5`); words
 /// like `inf` or `nan` and numbers too large for f64 are not numbers.
 pub fn parse_number(text: &str) -> Option<f64> {
-    let text = text.trim();
+    parse_trimmed_number(text.trim())
+}
+
+/// [`parse_number`] for text already trimmed, as table cells are.
+fn parse_trimmed_number(text: &str) -> Option<f64> {
     let legal = |byte: u8| byte.is_ascii_digit() || matches!(byte, b'+' | b'-' | b'.' | b'e' | b'E');
     if !text.bytes().all(legal) || !text.bytes().any(|byte| byte.is_ascii_digit()) {
         return None;
@@ -182,15 +186,42 @@ pub fn looks_like_date(text: &str) -> bool {
 /// Infers the schema of `table`; `declared` holds the kinds from `data.types` (names that are not columns are the
 /// checker's business and are ignored here). Errors are stray text in numeric columns and declared kinds that the
 /// values contradict.
+///
+/// Columns are independent, so a large table is inferred on several threads; the result and the order of the
+/// diagnostics do not depend on the thread count.
 pub fn infer_schema(table: &Table, declared: &BTreeMap<String, ColumnKind>) -> (Schema, Diagnostics) {
+    let infer = |column: &Column| {
+        let mut diagnostics = Diagnostics::new();
+        let info = infer_column(table, column, declared.get(column.name()).copied(), &mut diagnostics);
+        (info, diagnostics)
+    };
+    let all = table.columns();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(all.len());
+    let inferred: Vec<(ColumnInfo, Diagnostics)> = if threads <= 1 || table.rows() < PARALLEL_MIN_ROWS {
+        all.iter().map(infer).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = all
+                .chunks(all.len().div_ceil(threads))
+                .map(|chunk| scope.spawn(move || chunk.iter().map(infer).collect::<Vec<_>>()))
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        })
+    };
     let mut diagnostics = Diagnostics::new();
-    let columns = table
-        .columns()
-        .iter()
-        .map(|column| infer_column(table, column, declared.get(column.name()).copied(), &mut diagnostics))
-        .collect();
+    let mut columns = Vec::with_capacity(inferred.len());
+    for (info, found) in inferred {
+        columns.push(info);
+        diagnostics.extend(found);
+    }
     (Schema { path: table.path().to_path_buf(), rows: table.rows(), columns }, diagnostics)
 }
+
+/// Below this many rows a schema is inferred on one thread; starting threads would cost more than it saves.
+const PARALLEL_MIN_ROWS: usize = 20_000;
 
 /// At most this many stray values are reported per column.
 const MAX_STRAY_REPORTED: usize = 5;
@@ -206,7 +237,7 @@ fn scan_column(column: &Column) -> ColumnScan {
     let mut scan = ColumnScan { numbers: Vec::new(), non_numeric: 0, first_non_numeric: Vec::new() };
     for (row, cell) in column.iter().enumerate() {
         let Some(cell) = cell else { continue };
-        match parse_number(cell) {
+        match parse_trimmed_number(cell) {
             Some(number) => scan.numbers.push(number + 0.0),
             None => {
                 scan.non_numeric += 1;
@@ -233,10 +264,13 @@ fn infer_column(
     let text_counts = if labels_numeric { HashMap::new() } else { count_texts(column) };
     let date_cells: usize = text_counts.iter().filter(|(text, _)| looks_like_date(text)).map(|(_, count)| count).sum();
     let looks_like_date = present > 0 && !labels_numeric && date_cells * 10 >= present * 9;
-    let (distinct, categories, category_counts) =
-        if labels_numeric { numeric_categories(&mut scan.numbers) } else { text_categories(text_counts) };
-    let stray =
-        !labels_numeric && scan.numbers.len() >= STRAY_MIN_NUMBERS && scan.non_numeric <= (present / 100).max(1);
+    let numbers = scan.numbers.len();
+    let (distinct, categories, category_counts) = if labels_numeric {
+        numeric_categories(std::mem::take(&mut scan.numbers))
+    } else {
+        text_categories(text_counts)
+    };
+    let stray = !labels_numeric && numbers >= STRAY_MIN_NUMBERS && scan.non_numeric <= (present / 100).max(1);
     let unique_text = !labels_numeric && !looks_like_date && present >= ID_MIN_ROWS && distinct == present;
     let inferred = match () {
         _ if present == 0 => ColumnKind::Numeric,
@@ -259,7 +293,7 @@ fn infer_column(
         inferred,
         declared: declared.is_some(),
         missing: column.missing(),
-        numbers: scan.numbers.len(),
+        numbers,
         distinct,
         categories_truncated: categories.len() < distinct,
         categories,
@@ -300,12 +334,14 @@ fn summarize(numbers: &[f64]) -> Option<NumericSummary> {
     Some(NumericSummary { min, max, mean, std: variance.sqrt() })
 }
 
-/// Distinct count, then the first [`MAX_CATEGORIES`] labels in numeric order with their counts. Sorts `numbers`.
-fn numeric_categories(numbers: &mut [f64]) -> (usize, Vec<String>, Vec<usize>) {
-    numbers.sort_unstable_by(f64::total_cmp);
+/// Distinct count, then the first [`MAX_CATEGORIES`] labels in numeric order with their counts.
+fn numeric_categories(numbers: Vec<f64>) -> (usize, Vec<String>, Vec<usize>) {
+    // Sorting integer keys that order like the numbers is much faster than comparing floats.
+    let mut keys: Vec<u64> = numbers.into_iter().map(order_key).collect();
+    keys.sort_unstable();
     let (mut distinct, mut labels, mut counts) = (0, Vec::new(), Vec::new());
-    for (index, &number) in numbers.iter().enumerate() {
-        if index > 0 && numbers[index - 1] == number {
+    for (index, &key) in keys.iter().enumerate() {
+        if index > 0 && keys[index - 1] == key {
             if let Some(count) = counts.last_mut().filter(|_| distinct <= MAX_CATEGORIES) {
                 *count += 1;
             }
@@ -313,11 +349,29 @@ fn numeric_categories(numbers: &mut [f64]) -> (usize, Vec<String>, Vec<usize>) {
         }
         distinct += 1;
         if distinct <= MAX_CATEGORIES {
-            labels.push(canonical_number(number));
+            labels.push(canonical_number(from_order_key(key)));
             counts.push(1);
         }
     }
     (distinct, labels, counts)
+}
+
+/// A key whose unsigned order is the numeric order of finite numbers (negative numbers have their bits flipped).
+fn order_key(number: f64) -> u64 {
+    let bits = number.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+fn from_order_key(key: u64) -> f64 {
+    if key >> 63 == 1 {
+        f64::from_bits(key & !(1 << 63))
+    } else {
+        f64::from_bits(!key)
+    }
 }
 
 fn count_texts(column: &Column) -> HashMap<&str, usize> {
@@ -651,5 +705,47 @@ mod tests {
         assert!(diagnostics.is_empty());
         assert_eq!(column(&schema, "id").kind, ColumnKind::Numeric);
         assert_eq!(column(&schema, "note, free text").missing, 1);
+    }
+
+    #[test]
+    fn random_bytes_give_a_table_or_data_errors_never_a_panic() {
+        use rand::{Rng, SeedableRng};
+        let pieces: [&[u8]; 15] = [
+            b"a",
+            b"1",
+            b"2.5",
+            b",",
+            b",",
+            b"\n",
+            b"\r\n",
+            b"\"",
+            b"NA",
+            b"?",
+            b" ",
+            b"\xff",
+            b"\xc3",
+            b"2021-03-04",
+            b"x1",
+        ];
+        let declared: BTreeMap<String, ColumnKind> =
+            [("a".to_string(), ColumnKind::Binary), ("1".to_string(), ColumnKind::Numeric)].into_iter().collect();
+        let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..3000 {
+            let length = random.gen_range(0..40);
+            let bytes: Vec<u8> =
+                (0..length).flat_map(|_| pieces[random.gen_range(0..pieces.len())].iter().copied()).collect();
+            match read_csv_bytes(Path::new("random.csv"), &bytes, &CsvOptions::default()) {
+                Ok(table) => {
+                    assert!(table.columns().iter().all(|column| column.len() == table.rows()), "{bytes:?}");
+                    let (schema, diagnostics) = infer_schema(&table, &declared);
+                    assert_eq!(schema.columns.len(), table.columns().len());
+                    assert!(diagnostics.items.iter().all(|d| d.code.starts_with("data::")));
+                }
+                Err(diagnostics) => {
+                    assert!(diagnostics.has_errors(), "{bytes:?}");
+                    assert!(diagnostics.items.iter().all(|d| d.code.starts_with("data::")));
+                }
+            }
+        }
     }
 }
