@@ -5,9 +5,12 @@
 //! decoding any image.
 
 mod csv_bytes;
+pub mod batches;
 pub mod csv_table;
 pub mod images;
 pub mod schema;
+pub mod split;
+pub mod transform;
 
 pub use csv_table::{is_missing, read_csv, read_csv_bytes, Column, CsvOptions, Table};
 pub use images::{read_manifest, scan_image_folder, ImageClass, ImageFolder, Manifest};
