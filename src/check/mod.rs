@@ -9,9 +9,10 @@ pub mod shapes;
 mod summary;
 
 use crate::data::{ColumnInfo, ImageFolder, Schema};
-use crate::diagnostics::{unknown_name_help, Diagnostic, Diagnostics, Span};
+use crate::diagnostics::{quote_list, Diagnostic, Diagnostics, Span};
 use crate::spec::ast::*;
-use crate::spec::lower::Lowered;
+use crate::spec::lower::{example, layer_example, Lowered};
+use crate::spec::Form;
 pub use shapes::LayerSummary;
 
 /// What the checker knows of the data.
@@ -98,18 +99,20 @@ pub use summary::summary;
 /// the spec was sound; diagnostics (errors and warnings) go to `diagnostics` either way.
 pub fn check(lowered: &Lowered, data: DataView, diagnostics: &mut Diagnostics) -> Option<Checked> {
     let spec = &lowered.spec;
+    let form = lowered.form;
     let errors_before = diagnostics.error_count();
-    check_train(spec, diagnostics);
+    check_train(spec, form, diagnostics);
+    // The task follows from the target and the loss; a stand-in loss would only add a second, false error.
     let task = match data {
-        DataView::Table(schema) if lowered.data_sound => target_task(spec, schema, diagnostics),
-        DataView::Folder(folder) if lowered.data_sound => folder_task(spec, folder, diagnostics),
+        DataView::Table(schema) if lowered.data_sound && lowered.loss_known => target_task(spec, schema, diagnostics),
+        DataView::Folder(folder) if lowered.data_sound && lowered.loss_known => folder_task(spec, folder, diagnostics),
         _ => None,
     };
     if let Some((task, _)) = &task {
         check_task_settings(spec, task, diagnostics);
     }
     let inputs = match data {
-        DataView::Table(schema) if lowered.data_sound => table_inputs(spec, schema, diagnostics),
+        DataView::Table(schema) if lowered.data_sound => table_inputs(spec, form, schema, diagnostics),
         DataView::Folder(_) if lowered.data_sound => image_inputs(spec, diagnostics),
         _ => None,
     };
@@ -118,7 +121,7 @@ pub fn check(lowered: &Lowered, data: DataView, diagnostics: &mut Diagnostics) -
         _ => None,
     };
     if let (Some(layers), Some((task, _))) = (&layers, &task) {
-        check_output(spec, task, layers, diagnostics);
+        check_output(spec, form, task, layers, diagnostics);
     }
     let (Some((task, target)), Some((features, input_shape)), Some(layers)) = (task, inputs, layers) else {
         return None;
@@ -135,10 +138,23 @@ type TargetFacts = (usize, usize, Vec<usize>);
 
 fn unknown_column(name: &Spanned<String>, schema: &Schema, role: &str) -> Diagnostic {
     let names: Vec<&str> = schema.names().collect();
-    Diagnostic::error("data::unknown_column", format!("{role} `{}` is not a column of {}", name.value, schema.path.display()))
-        .at(name.span)
-        .with_label("no such column")
-        .with_help(unknown_name_help(&name.value, &names))
+    // `a, b` written as one text in YAML names two columns, not one.
+    let parts: Vec<&str> = name.value.split(',').map(str::trim).collect();
+    let help = if parts.len() > 1 && parts.iter().all(|part| names.contains(part)) {
+        format!("write a list of names: `[{}]`", parts.join(", "))
+    } else {
+        match crate::diagnostics::did_you_mean(&name.value, names.iter().copied()) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => format!("the columns of the file are {}", quote_list(&names)),
+        }
+    };
+    Diagnostic::error(
+        "data::unknown_column",
+        format!("{role} `{}` is not a column of {}", name.value, schema.path.display()),
+    )
+    .at(name.span)
+    .with_label("no such column")
+    .with_help(help)
 }
 
 fn target_task(spec: &Spec, schema: &Schema, diagnostics: &mut Diagnostics) -> Option<(Task, TargetFacts)> {
@@ -161,23 +177,44 @@ fn target_task(spec: &Spec, schema: &Schema, diagnostics: &mut Diagnostics) -> O
     }
     if column.categories_truncated || column.distinct > 100 {
         diagnostics.push(
-            Diagnostic::error("check::too_many_classes", format!("the target `{}` has {} different values, too many to be classes", target.value, column.distinct))
-                .at(target.span)
-                .with_label("treated as a class label because the loss is a classification loss")
-                .with_help("to predict a number use a regression loss (`mse`, `mae` or `huber`) and one linear output unit"),
+            Diagnostic::error(
+                "check::too_many_classes",
+                format!(
+                    "the target `{}` has {} different values, too many to be classes",
+                    target.value, column.distinct
+                ),
+            )
+            .at(target.span)
+            .with_label("treated as a class label because the loss is a classification loss")
+            .with_help(
+                "to predict a number use a regression loss (`mse`, `mae` or `huber`) and one linear output unit",
+            ),
         );
         return None;
     }
     let classes = column.categories.clone();
-    classes_task(spec, &target.value, classes, column.category_counts.clone(), (schema.rows, column.missing), diagnostics)
+    classes_task(
+        spec,
+        &target.value,
+        classes,
+        column.category_counts.clone(),
+        (schema.rows, column.missing),
+        diagnostics,
+    )
 }
 
 fn folder_task(spec: &Spec, folder: &ImageFolder, diagnostics: &mut Diagnostics) -> Option<(Task, TargetFacts)> {
     if !spec.train.loss.value.is_classification() {
         diagnostics.push(
-            Diagnostic::error("check::target_kind", format!("the loss `{}` predicts a number but an image folder gives classes (its sub-folders)", spec.train.loss.value))
-                .at(spec.train.loss.span)
-                .with_help("use `categorical_crossentropy` or `binary_crossentropy`"),
+            Diagnostic::error(
+                "check::target_kind",
+                format!(
+                    "the loss `{}` predicts a number but an image folder gives classes (its sub-folders)",
+                    spec.train.loss.value
+                ),
+            )
+            .at(spec.train.loss.span)
+            .with_help("use `categorical_crossentropy` or `binary_crossentropy`"),
         );
         return None;
     }
@@ -197,19 +234,26 @@ fn classes_task(
     if classes.len() < 2 {
         let only = classes.first().map_or("no value".to_string(), |class| format!("only `{class}`"));
         diagnostics.push(
-            Diagnostic::error("data::single_class", format!("the target `{target}` has {only}: there is nothing to tell apart"))
-                .at(spec.data.target.span)
-                .with_help("check that the target column is the outcome and that the file holds every outcome"),
+            Diagnostic::error(
+                "data::single_class",
+                format!("the target `{target}` has {only}: there is nothing to tell apart"),
+            )
+            .at(spec.data.target.span)
+            .with_label("a single class")
+            .with_help("check that the target column is the outcome and that the file holds every outcome"),
         );
         return None;
     }
     for (class, count) in classes.iter().zip(&counts) {
         if *count < 10 {
             diagnostics.push(
-                Diagnostic::warning("data::tiny_class", format!("class `{class}` of `{target}` has only {count} row(s)"))
-                    .at(spec.data.target.span)
-                    .with_label("a class this small cannot be learned or evaluated reliably")
-                    .with_help("collect more rows of this class, merge it with a related class, or leave it out"),
+                Diagnostic::warning(
+                    "data::tiny_class",
+                    format!("class `{class}` of `{target}` has only {count} row(s)"),
+                )
+                .at(spec.data.target.span)
+                .with_label("a class this small cannot be learned or evaluated reliably")
+                .with_help("collect more rows of this class, merge it with a related class, or leave it out"),
             );
         }
     }
@@ -221,11 +265,18 @@ fn classes_task(
                     Some(index) => (index, false),
                     None => {
                         let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+                        let help = match crate::diagnostics::did_you_mean(&positive.value, names.iter().copied()) {
+                            Some(close) => format!("did you mean `{close}`?"),
+                            None => format!("name the class the model should flag, one of {}", quote_list(&names)),
+                        };
                         diagnostics.push(
-                            Diagnostic::error("check::unknown_positive", format!("the positive class `{}` is not a class of `{target}`", positive.value))
-                                .at(positive.span)
-                                .with_label(format!("the classes are {}", crate::diagnostics::quote_list(&names)))
-                                .with_help(unknown_name_help(&positive.value, &names)),
+                            Diagnostic::error(
+                                "check::unknown_positive",
+                                format!("the positive class `{}` is not a class of `{target}`", positive.value),
+                            )
+                            .at(positive.span)
+                            .with_label(format!("the classes are {}", quote_list(&names)))
+                            .with_help(help),
                         );
                         return None;
                     }
@@ -237,9 +288,16 @@ fn classes_task(
     } else {
         if let Some(positive) = &spec.data.positive {
             diagnostics.push(
-                Diagnostic::error("check::positive_multiclass", format!("`positive` names the positive class of a two-class target, but `{target}` has {} classes", classes.len()))
-                    .at(positive.span)
-                    .with_help("remove `positive`; multi-class metrics are reported per class"),
+                Diagnostic::error(
+                    "check::positive_multiclass",
+                    format!(
+                        "`positive` names the positive class of a two-class target, but `{target}` has {} classes",
+                        classes.len()
+                    ),
+                )
+                .at(positive.span)
+                .with_label("only for two classes")
+                .with_help("remove `positive`; multi-class metrics are reported per class"),
             );
         }
         Task::Multiclass { classes }
@@ -260,8 +318,10 @@ fn kind_phrase(column: &ColumnInfo) -> String {
     match column.kind {
         ColumnKind::Categorical | ColumnKind::Binary => {
             let shown: Vec<&str> = column.categories.iter().take(3).map(String::as_str).collect();
-            format!("{} with values such as {}", column.kind, crate::diagnostics::quote_list(&shown))
+            format!("a class label with values such as {}", quote_list(&shown))
         }
+        ColumnKind::Id => "an identifier".to_string(),
+        ColumnKind::Date => "a date".to_string(),
         kind => kind.to_string(),
     }
 }
@@ -277,33 +337,46 @@ fn check_task_settings(spec: &Spec, task: &Task, diagnostics: &mut Diagnostics) 
                 ("a classifier", "for classes use `accuracy`, `sensitivity`, `specificity`, `auc`, ...")
             };
             diagnostics.push(
-                Diagnostic::error("check::metric_task", format!("the metric `{}` does not apply to {what}", metric.value))
-                    .at(metric.span)
-                    .with_label("not for this task")
-                    .with_help(help),
+                Diagnostic::error(
+                    "check::metric_task",
+                    format!("the metric `{}` does not apply to {what}", metric.value),
+                )
+                .at(metric.span)
+                .with_label("not for this task")
+                .with_help(help),
             );
         }
     }
-    let monitors = spec.train.early_stopping.iter().map(|stopping| &stopping.value.monitor).chain(spec.train.schedule.iter().filter_map(|schedule| match &schedule.value {
-        Schedule::Plateau { monitor, .. } => Some(monitor),
-        _ => None,
-    }));
+    let monitors = spec.train.early_stopping.iter().map(|stopping| &stopping.value.monitor).chain(
+        spec.train.schedule.iter().filter_map(|schedule| match &schedule.value {
+            Schedule::Plateau { monitor, .. } => Some(monitor),
+            _ => None,
+        }),
+    );
     for monitor in monitors {
         let metric = monitor.value.strip_prefix("val_").and_then(Metric::from_name);
         if let Some(metric) = metric.filter(|metric| metric.is_regression() != regression) {
             diagnostics.push(
-                Diagnostic::error("check::metric_task", format!("cannot monitor `{}`: `{metric}` does not apply to this task", monitor.value))
-                    .at(monitor.span)
-                    .with_help("monitor `val_loss`"),
+                Diagnostic::error(
+                    "check::metric_task",
+                    format!("cannot monitor `{}`: `{metric}` does not apply to this task", monitor.value),
+                )
+                .at(monitor.span)
+                .with_label("not for this task")
+                .with_help("monitor `val_loss`"),
             );
         }
     }
     if let Some(weights) = &spec.data.class_weight {
         match (&weights.value, task) {
             (_, Task::Regression) => diagnostics.push(
-                Diagnostic::error("check::class_weight_regression", "`class_weight` needs classes but the target is a number")
-                    .at(weights.span)
-                    .with_help("remove `class_weight`"),
+                Diagnostic::error(
+                    "check::class_weight_regression",
+                    "`class_weight` needs classes but the target is a number",
+                )
+                .at(weights.span)
+                .with_label("only for classes")
+                .with_help("remove `class_weight`"),
             ),
             (ClassWeight::Explicit(weights), _) => {
                 let classes = task.classes();
@@ -311,9 +384,22 @@ fn check_task_settings(spec: &Spec, task: &Task, diagnostics: &mut Diagnostics) 
                 for (class, _) in weights {
                     if !classes.contains(&canonical_label(&class.value, classes)) {
                         diagnostics.push(
-                            Diagnostic::error("check::unknown_class", format!("`class_weight` names `{}`, which is not a class of the target", class.value))
-                                .at(class.span)
-                                .with_help(unknown_name_help(&class.value, &names)),
+                            Diagnostic::error(
+                                "check::unknown_class",
+                                format!("`class_weight` names `{}`, which is not a class of the target", class.value),
+                            )
+                            .at(class.span)
+                            .with_label("not a class")
+                            .with_help(
+                                match crate::diagnostics::did_you_mean(&class.value, names.iter().copied()) {
+                                    Some(close) => format!("did you mean `{close}`?"),
+                                    None => format!(
+                                        "the classes of `{}` are {}",
+                                        spec.data.target.value,
+                                        quote_list(&names)
+                                    ),
+                                },
+                            ),
                         );
                     }
                 }
@@ -322,20 +408,26 @@ fn check_task_settings(spec: &Spec, task: &Task, diagnostics: &mut Diagnostics) 
         }
     }
     let stratify = match &spec.data.split.value {
-        Split::Fractions { stratify, .. } | Split::TestFile { stratify, .. } | Split::KFold { stratify, .. } => Some(stratify),
+        Split::Fractions { stratify, .. } | Split::TestFile { stratify, .. } | Split::KFold { stratify, .. } => {
+            Some(stratify)
+        }
         Split::Column { .. } => None,
     };
     if let Some(stratify) = stratify.filter(|stratify| stratify.value && regression) {
         diagnostics.push(
-            Diagnostic::error("check::stratify_regression", "`stratify` keeps class proportions, but the target is a number")
-                .at(stratify.span)
-                .with_help("remove `stratify` for a regression"),
+            Diagnostic::error(
+                "check::stratify_regression",
+                "`stratify` keeps class proportions, but the target is a number",
+            )
+            .at(stratify.span)
+            .with_label("only for classes")
+            .with_help("remove `stratify` for a regression"),
         );
     }
 }
 
 /// Checks within `train` that need the split too.
-fn check_train(spec: &Spec, diagnostics: &mut Diagnostics) {
+fn check_train(spec: &Spec, form: Form, diagnostics: &mut Diagnostics) {
     let has_validation = spec.data.split.value.has_validation();
     let mut needs_validation: Vec<(Span, &str)> = Vec::new();
     if let Some(stopping) = &spec.train.early_stopping {
@@ -358,13 +450,21 @@ fn check_train(spec: &Spec, diagnostics: &mut Diagnostics) {
             Diagnostic::error("check::no_validation", format!("{what} watches a validation metric but the split keeps no validation rows"))
                 .at(span)
                 .with_label("needs validation rows")
-                .with_help("add a validation fraction to `data.split`, for example `split train=0.7 val=0.1 test=0.2`; the test rows are never used for a training decision"),
+                .with_help(format!(
+                    "add a validation fraction to `data.split`, for example `{}`; the test rows are never used for a training decision",
+                    example(form, "split train=0.7 val=0.1 test=0.2")
+                )),
         );
     }
 }
 
 /// The predictor columns and the input shape, for a CSV source.
-fn table_inputs(spec: &Spec, schema: &Schema, diagnostics: &mut Diagnostics) -> Option<(Vec<Feature>, Vec<usize>)> {
+fn table_inputs(
+    spec: &Spec,
+    form: Form,
+    schema: &Schema,
+    diagnostics: &mut Diagnostics,
+) -> Option<(Vec<Feature>, Vec<usize>)> {
     let data = &spec.data;
     let errors_before = diagnostics.error_count();
     if let Source::Images { .. } = data.source.value {
@@ -392,7 +492,11 @@ fn table_inputs(spec: &Spec, schema: &Schema, diagnostics: &mut Diagnostics) -> 
     let target = &data.target.value;
     let is_excluded = |name: &str| data.exclude.value.iter().any(|excluded| excluded.value == name);
     let chosen: Vec<(&ColumnInfo, Option<Span>)> = match &data.features {
-        Some(features) => features.value.iter().filter_map(|name| schema.column(&name.value).map(|column| (column, Some(name.span)))).collect(),
+        Some(features) => features
+            .value
+            .iter()
+            .filter_map(|name| schema.column(&name.value).map(|column| (column, Some(name.span))))
+            .collect(),
         None => schema
             .columns
             .iter()
@@ -404,26 +508,26 @@ fn table_inputs(spec: &Spec, schema: &Schema, diagnostics: &mut Diagnostics) -> 
             .collect(),
     };
     let mut features = Vec::new();
+    let mut constant: Vec<&str> = Vec::new();
     for (column, listed_at) in chosen {
         if column.name == *target {
             diagnostics.push(
-                Diagnostic::error("check::target_as_feature", format!("the target `{target}` is also listed as a feature"))
-                    .at(listed_at.unwrap_or(data.target.span))
-                    .with_label("this would leak the answer into the inputs")
-                    .with_help(format!("remove `{target}` from `features`")),
+                Diagnostic::error(
+                    "check::target_as_feature",
+                    format!("the target `{target}` is also listed as a feature"),
+                )
+                .at(listed_at.unwrap_or(data.target.span))
+                .with_label("this would leak the answer into the inputs")
+                .with_help(format!("remove `{target}` from `features`")),
             );
             continue;
         }
-        if let Some(diagnostic) = leakage_guard(spec, column, listed_at) {
+        if let Some(diagnostic) = leakage_guard(spec, form, column, listed_at) {
             diagnostics.push(diagnostic);
             continue;
         }
         if column.is_constant() && column.kind == ColumnKind::Numeric {
-            diagnostics.push(
-                Diagnostic::warning("data::constant_column", format!("the column `{}` has the same value on every row; it is kept with scale 1 but cannot help the model", column.name))
-                    .at(listed_at.unwrap_or(data.span))
-                    .with_help(format!("exclude it: `exclude {}`", column.name)),
-            );
+            constant.push(&column.name);
         }
         let impute = impute_for(spec, column, diagnostics);
         let categories = column.categories.len().max(1);
@@ -435,6 +539,9 @@ fn table_inputs(spec: &Spec, schema: &Schema, diagnostics: &mut Diagnostics) -> 
             width += 1;
         }
         features.push(Feature { name: column.name.clone(), kind: column.kind, width, missing: column.missing, impute });
+    }
+    if !constant.is_empty() {
+        diagnostics.push(constant_columns(spec, form, &constant));
     }
     if features.is_empty() && diagnostics.error_count() == errors_before {
         diagnostics.push(
@@ -452,7 +559,7 @@ fn table_inputs(spec: &Spec, schema: &Schema, diagnostics: &mut Diagnostics) -> 
                     Diagnostic::error("shape::mismatch", format!("`shape` {} holds {product} values per row but the data give {width} input values", shapes::format_shape(&shape.value)))
                         .at(shape.span)
                         .with_label(format!("{product} values"))
-                        .with_help("make the sizes multiply to the number of input values (one-hot categories and missing indicators count), or exclude the extra columns"),
+                        .with_help(format!("make the sizes multiply to {width}, the number of input values per row (one-hot categories and missing indicators count), or exclude the extra columns")),
                 );
                 return None;
             }
@@ -469,9 +576,16 @@ fn image_inputs(spec: &Spec, diagnostics: &mut Diagnostics) -> Option<(Vec<Featu
     if let Some(declared) = &spec.data.shape {
         if declared.value != shape {
             diagnostics.push(
-                Diagnostic::error("shape::mismatch", format!("`shape` {} does not match the images, which are {}", shapes::format_shape(&declared.value), shapes::format_shape(&shape)))
-                    .at(declared.span)
-                    .with_help("remove `shape`: images take their shape from `size` and `color`"),
+                Diagnostic::error(
+                    "shape::mismatch",
+                    format!(
+                        "`shape` {} does not match the images, which are {}",
+                        shapes::format_shape(&declared.value),
+                        shapes::format_shape(&shape)
+                    ),
+                )
+                .at(declared.span)
+                .with_help("remove `shape`: images take their shape from `size` and `color`"),
             );
             return None;
         }
@@ -479,29 +593,87 @@ fn image_inputs(spec: &Spec, diagnostics: &mut Diagnostics) -> Option<(Vec<Featu
     Some((Vec::new(), shape))
 }
 
-/// The leakage guard of DESIGN.md: identifiers and dates are refused as predictors unless declared.
-fn leakage_guard(spec: &Spec, column: &ColumnInfo, listed_at: Option<Span>) -> Option<Diagnostic> {
-    let at = listed_at.unwrap_or(spec.data.span);
+/// One warning for every predictor column that holds a single value (blank pixels at an image's border, a site
+/// code in a one-site study), at the data file's name.
+fn constant_columns(spec: &Spec, form: Form, names: &[&str]) -> Diagnostic {
+    let (message, label) = match names {
+        [name] => (format!("the column `{name}` has the same value on every row; it is kept with scale 1 but cannot help the model"), "a constant column"),
+        _ => (
+            format!("{} columns have the same value on every row: {}; they are kept with scale 1 but cannot help the model", names.len(), quote_list(names)),
+            "constant columns",
+        ),
+    };
+    // With a `shape` (or layers that will need one), every column is a fixed position (a pixel, a time step)
+    // that must stay in its place.
+    let positional_layers = spec.model.value.iter().any(|layer| {
+        matches!(
+            layer.value,
+            Layer::Conv2d { .. }
+                | Layer::MaxPool2d { .. }
+                | Layer::AvgPool2d { .. }
+                | Layer::GlobalAvgPool2d
+                | Layer::Lstm { .. }
+                | Layer::Gru { .. }
+        )
+    });
+    let help = if spec.data.shape.is_some() || positional_layers {
+        "nothing to change: they keep their place in `shape`, as blank pixels at an image's border do".to_string()
+    } else {
+        format!("to leave them out, write `{}`", exclude_example(form, names))
+    };
+    Diagnostic::warning("data::constant_column", message)
+        .at(spec.data.source.span)
+        .with_label(format!("{label} in this file"))
+        .with_help(help)
+}
+
+/// `exclude a, b` or `exclude: [a, b]`.
+fn exclude_example(form: Form, names: &[&str]) -> String {
+    crate::spec::lower::list_example(form, "exclude", names)
+}
+
+/// The leakage guard of DESIGN.md: identifiers and dates are refused as predictors unless declared. A column that
+/// `features` lists is pointed at there; one chosen by default, at the data file's name.
+fn leakage_guard(spec: &Spec, form: Form, column: &ColumnInfo, listed_at: Option<Span>) -> Option<Diagnostic> {
+    let at = listed_at.unwrap_or(spec.data.source.span);
+    let name = column.name.as_str();
+    // A text identifier that really is a predictor is a category; a number that happens to rise row by row, a
+    // measurement.
+    let kind = match column.id_reason {
+        Some(crate::data::schema::IdReason::UniqueText) => "categorical",
+        _ => "numeric",
+    };
+    let declare = example(form, &format!("types {name}={kind}"));
     match column.kind {
         ColumnKind::Id | ColumnKind::Date if column.declared => Some(
-            Diagnostic::error("check::declared_not_predictor", format!("the column `{}` is declared `{}` and cannot be a predictor", column.name, column.kind))
-                .at(at)
-                .with_help(format!("remove it from `features`, or declare it `numeric` or `categorical` in `types`")),
+            Diagnostic::error(
+                "check::declared_not_predictor",
+                format!("the column `{name}` is declared `{}` and cannot be a predictor", column.kind),
+            )
+            .at(at)
+            .with_label(format!("`{name}` is listed as a predictor"))
+            .with_help("remove it from `features`, or declare it `numeric` or `categorical` in `types`"),
         ),
         ColumnKind::Id => {
             let why = column.id_reason.map_or("its values identify rows", |reason| reason.explanation());
             Some(
-                Diagnostic::error("check::identifier_column", format!("the column `{}` looks like an identifier ({why}) and would leak into the model", column.name))
+                Diagnostic::error("check::identifier_column", format!("the column `{name}` looks like an identifier, not a measurement, and would leak into the model: {why}"))
                     .at(at)
-                    .with_label(format!("`{}` would be a predictor", column.name))
-                    .with_help(format!("exclude it (`exclude: [{0}]` / `exclude {0}`), or if it really is a predictor declare its kind in `types`", column.name)),
+                    .with_label(format!("`{name}` would be a predictor"))
+                    .with_help(format!("leave it out with `{}`; if it really is a predictor, declare its kind, as in `{declare}`", exclude_example(form, &[name]))),
             )
         }
         ColumnKind::Date => Some(
-            Diagnostic::error("check::date_column", format!("the column `{}` looks like a date; dates are almost always leaks, not predictors", column.name))
-                .at(at)
-                .with_label(format!("`{}` would be a predictor", column.name))
-                .with_help(format!("exclude it (`exclude: [{0}]` / `exclude {0}`), or declare its kind in `types` if it really is a predictor", column.name)),
+            Diagnostic::error(
+                "check::date_column",
+                format!("the column `{name}` looks like a date; dates are almost always leaks, not predictors"),
+            )
+            .at(at)
+            .with_label(format!("`{name}` would be a predictor"))
+            .with_help(format!(
+                "leave it out with `{}`, or if it really is a predictor declare its kind in `types`",
+                exclude_example(form, &[name])
+            )),
         ),
         _ => None,
     }
@@ -520,26 +692,48 @@ fn impute_for(spec: &Spec, column: &ColumnInfo, diagnostics: &mut Diagnostics) -
     let needs_numbers = matches!(chosen.value, Impute::Mean | Impute::Median | Impute::Interpolate | Impute::Zero);
     if needs_numbers && !numeric && (column.missing > 0 || per_column.is_some()) {
         diagnostics.push(
-            Diagnostic::error("check::impute_kind", format!("`{}` needs numbers but the column `{}` is {}", chosen.value.name(), column.name, column.kind))
-                .at(chosen.span)
-                .with_help("use `mode`, `ffill`, `bfill`, `drop` or a constant for a categorical column"),
+            Diagnostic::error(
+                "check::impute_kind",
+                format!("`{}` needs numbers but the column `{}` is {}", chosen.value.name(), column.name, column.kind),
+            )
+            .at(chosen.span)
+            .with_label(format!("cannot fill `{}`", column.name))
+            .with_help("use `mode`, `ffill`, `bfill`, `drop` or a constant for a categorical column"),
         );
     }
     chosen.value.clone()
 }
 
 /// The last layer against the loss and the number of classes.
-fn check_output(spec: &Spec, task: &Task, layers: &[LayerSummary], diagnostics: &mut Diagnostics) {
+fn check_output(spec: &Spec, form: Form, task: &Task, layers: &[LayerSummary], diagnostics: &mut Diagnostics) {
     let (Some(last_layer), Some(last)) = (spec.model.value.last(), layers.last()) else { return };
     let loss = spec.train.loss.value;
     let activation = spec.model.value.iter().rev().find_map(|layer| layer.value.activation()).map(|a| a.value);
+    let dense = |units: usize, activation: Option<&str>| {
+        let mut params = vec![("units", units.to_string())];
+        params.extend(activation.map(|activation| ("activation", activation.to_string())));
+        format!("`{}`", layer_example(form, "dense", &params))
+    };
     let units = match last.output.as_slice() {
         [units] => *units,
         shape => {
             diagnostics.push(
-                Diagnostic::error("shape::output", format!("the model ends with output {} but must end with one value per class or one number", shapes::format_shape(shape)))
-                    .at(last_layer.span)
-                    .with_help("end with `flatten` (or `global_avg_pool2d`) and a `dense` layer"),
+                Diagnostic::error(
+                    "shape::output",
+                    format!(
+                        "the model ends with output {} but must end with one value per class or one number",
+                        shapes::format_shape(shape)
+                    ),
+                )
+                .at(last_layer.span)
+                .with_label("the last layer")
+                .with_help(format!(
+                    "end with `flatten` (or `global_avg_pool2d`) and an output layer such as {}",
+                    {
+                        let (units, activation) = output_layer(task, loss);
+                        dense(units, activation)
+                    }
+                )),
             );
             return;
         }
@@ -552,28 +746,80 @@ fn check_output(spec: &Spec, task: &Task, layers: &[LayerSummary], diagnostics: 
     match (task, loss) {
         (Task::Regression, _) => {
             if units != 1 {
-                push(diagnostics, "shape::mismatch", format!("the target `{target}` is one number but the last layer has {units} units"), "end with `dense 1` (linear) for a regression".into());
+                push(
+                    diagnostics,
+                    "shape::mismatch",
+                    format!("the target `{target}` is one number but the last layer has {units} units"),
+                    format!("end with {} (one linear unit) for a regression", dense(1, None)),
+                );
             } else if matches!(activation, Some(Activation::Softmax)) {
-                push(diagnostics, "check::output_activation", "a softmax output cannot predict a number".into(), "end with a linear `dense 1` for a regression".into());
+                push(
+                    diagnostics,
+                    "check::output_activation",
+                    "a softmax output cannot predict a number: one softmax unit is always 1".into(),
+                    format!("end with {} (one linear unit) for a regression", dense(1, None)),
+                );
             }
         }
         (task, Loss::CategoricalCrossentropy) => {
             let classes = task.classes().len();
             if activation != Some(Activation::Softmax) {
-                push(diagnostics, "check::output_activation", "`categorical_crossentropy` needs a softmax output".into(), format!("end with `dense {classes} softmax`"));
+                push(
+                    diagnostics,
+                    "check::output_activation",
+                    "`categorical_crossentropy` needs a softmax output".into(),
+                    format!("end with {}, one unit per class", dense(classes, Some("softmax"))),
+                );
             } else if units != classes {
-                push(diagnostics, "shape::mismatch", format!("the target `{target}` has {classes} classes but the last layer has {units} units"), format!("end with `dense {classes} softmax`, one unit per class"));
+                push(
+                    diagnostics,
+                    "shape::mismatch",
+                    format!("the target `{target}` has {classes} classes but the last layer has {units} units"),
+                    format!("end with {}, one unit per class", dense(classes, Some("softmax"))),
+                );
             }
         }
         (Task::Binary { .. }, _) => {
             if activation == Some(Activation::Softmax) {
-                push(diagnostics, "check::output_activation", "a softmax output does not go with `binary_crossentropy`".into(), "end with `dense 1 sigmoid`, or keep `dense 2 softmax` with `categorical_crossentropy`".into());
+                push(
+                    diagnostics,
+                    "check::output_activation",
+                    "a softmax output does not go with `binary_crossentropy`".into(),
+                    format!(
+                        "end with {}, or keep {} with `categorical_crossentropy`",
+                        dense(1, Some("sigmoid")),
+                        dense(2, Some("softmax"))
+                    ),
+                );
             } else if units != 1 || activation != Some(Activation::Sigmoid) {
-                push(diagnostics, "shape::mismatch", format!("`binary_crossentropy` needs one sigmoid unit but the last layer has {units} unit(s){}", activation.map_or(String::new(), |a| format!(" with `{a}`"))), "end with `dense 1 sigmoid`".into());
+                let with = activation.map_or(String::new(), |a| format!(" with `{a}`"));
+                let unit_word = if units == 1 { "unit" } else { "units" };
+                push(
+                    diagnostics,
+                    "shape::mismatch",
+                    format!(
+                        "`binary_crossentropy` needs one sigmoid unit but the last layer has {units} {unit_word}{with}"
+                    ),
+                    format!("end with {}, which gives the risk of the positive class", dense(1, Some("sigmoid"))),
+                );
             }
         }
         (Task::Multiclass { classes }, _) => {
-            push(diagnostics, "check::loss_task", format!("`binary_crossentropy` needs two classes but the target `{target}` has {}", classes.len()), format!("use `categorical_crossentropy` with `dense {} softmax`", classes.len()));
+            push(
+                diagnostics,
+                "check::loss_task",
+                format!("`binary_crossentropy` needs two classes but the target `{target}` has {}", classes.len()),
+                format!("use `categorical_crossentropy` with {}", dense(classes.len(), Some("softmax"))),
+            );
         }
+    }
+}
+
+/// The units and activation of the output layer that a task and a loss need, for examples.
+fn output_layer(task: &Task, loss: Loss) -> (usize, Option<&'static str>) {
+    match (task, loss) {
+        (Task::Regression, _) => (1, None),
+        (Task::Binary { .. }, Loss::BinaryCrossentropy) => (1, Some("sigmoid")),
+        (task, _) => (task.classes().len(), Some("softmax")),
     }
 }

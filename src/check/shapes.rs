@@ -92,22 +92,36 @@ fn layer_shape(input: &[usize], layer: &Layer, previous: &str) -> Result<LayerSu
 
 fn flat<'a>(input: &'a [usize], kind: &str, previous: &str) -> Result<&'a [usize; 1], Diagnostic> {
     input.try_into().map_err(|_| {
-        Diagnostic::error("shape::needs_flatten", format!("`{kind}` takes a flat input but gets {} from {}", format_shape(input), describe(previous)))
-            .with_label(format!("input is {}", format_shape(input)))
-            .with_help(format!("add `flatten` (or `global_avg_pool2d` after convolutions) before this `{kind}`"))
+        Diagnostic::error(
+            "shape::needs_flatten",
+            format!("`{kind}` takes a flat input but gets {} from {}", format_shape(input), describe(previous)),
+        )
+        .with_label(format!("input is {}", format_shape(input)))
+        .with_help(format!("add `flatten` (or `global_avg_pool2d` after convolutions) before this `{kind}`"))
     })
 }
 
 fn image<'a>(input: &'a [usize], kind: &str, previous: &str) -> Result<&'a [usize; 3], Diagnostic> {
     input.try_into().map_err(|_| {
         let help = if previous == "the input" {
-            "give each row an image shape with `data.shape`, for example `shape [8, 8, 1]` for 64 pixel columns".to_string()
+            "give each row an image shape with `data.shape`, for example `shape [8, 8, 1]` for 64 pixel columns"
+                .to_string()
         } else {
-            format!("`{kind}` works on images (height, width, channels); it cannot follow a layer with output {}", format_shape(input))
+            format!(
+                "`{kind}` works on images (height, width, channels); it cannot follow a layer with output {}",
+                format_shape(input)
+            )
         };
-        Diagnostic::error("shape::needs_image", format!("`{kind}` needs an image input (height, width, channels) but gets {} from {}", format_shape(input), describe(previous)))
-            .with_label(format!("input is {}", format_shape(input)))
-            .with_help(help)
+        Diagnostic::error(
+            "shape::needs_image",
+            format!(
+                "`{kind}` needs an image input (height, width, channels) but gets {} from {}",
+                format_shape(input),
+                describe(previous)
+            ),
+        )
+        .with_label(format!("input is {}", format_shape(input)))
+        .with_help(help)
     })
 }
 
@@ -115,8 +129,10 @@ fn sequence<'a>(input: &'a [usize], kind: &str, previous: &str) -> Result<&'a [u
     input.try_into().map_err(|_| {
         let help = if previous == "the input" {
             "give each row a sequence shape with `data.shape`, for example `shape [180, 1]` for 180 steps of one value".to_string()
+        } else if matches!(previous, "lstm" | "gru") {
+            format!("the `{previous}` before it passes on only its last step, of shape {}; turn on its `return_sequences` so that it passes on every step", format_shape(input))
         } else {
-            format!("a recurrent layer needs (steps, features); the layer before it gives {}; set `return_sequences` on a previous recurrent layer", format_shape(input))
+            format!("`{kind}` reads a sequence (steps, features) and cannot follow a `{previous}` with output {}; put the recurrent layers first", format_shape(input))
         };
         Diagnostic::error("shape::needs_sequence", format!("`{kind}` needs a sequence input (steps, features) but gets {} from {}", format_shape(input), describe(previous)))
             .with_label(format!("input is {}", format_shape(input)))
@@ -125,16 +141,30 @@ fn sequence<'a>(input: &'a [usize], kind: &str, previous: &str) -> Result<&'a [u
 }
 
 /// Output size of a sliding window along one axis.
-fn window(size: usize, kernel: usize, stride: usize, padding: Padding, kind: &str, axis: &str) -> Result<usize, Diagnostic> {
+fn window(
+    size: usize,
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+    kind: &str,
+    axis: &str,
+) -> Result<usize, Diagnostic> {
     match padding {
         Padding::Same => Ok(size.div_ceil(stride)),
         Padding::Valid if kernel <= size => Ok((size - kernel) / stride + 1),
-        Padding::Valid => Err(Diagnostic::error(
-            "shape::window_too_large",
-            format!("the `{kind}` window ({kernel}) is larger than the input {axis} ({size})"),
-        )
-        .with_label(format!("{axis} is only {size} here"))
-        .with_help("use a smaller kernel or pooling size, remove a pooling layer before it, or use `padding=same`")),
+        Padding::Valid => {
+            let help = if kind == "conv2d" {
+                format!("use a kernel of at most {size}, or `same` padding, which keeps the {axis}")
+            } else {
+                format!("use a pooling size of at most {size}, or fewer pooling layers before this one")
+            };
+            Err(Diagnostic::error(
+                "shape::window_too_large",
+                format!("the `{kind}` window ({kernel}) is larger than the input {axis} ({size})"),
+            )
+            .with_label(format!("{axis} is only {size} here"))
+            .with_help(help))
+        }
     }
 }
 

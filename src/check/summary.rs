@@ -31,10 +31,20 @@ fn model_table(out: &mut String, checked: &Checked) {
     ];
     let rule = "-".repeat(widths[0] + widths[1] + widths[2] + 4);
     let _ = writeln!(out, "model");
-    let _ = writeln!(out, "{:<w0$}  {:<w1$}  {:>w2$}", "layer", "output shape", "parameters", w0 = widths[0], w1 = widths[1], w2 = widths[2]);
+    let _ = writeln!(
+        out,
+        "{:<w0$}  {:<w1$}  {:>w2$}",
+        "layer",
+        "output shape",
+        "parameters",
+        w0 = widths[0],
+        w1 = widths[1],
+        w2 = widths[2]
+    );
     let _ = writeln!(out, "{rule}");
     for (name, shape, params) in rows {
-        let _ = writeln!(out, "{name:<w0$}  {shape:<w1$}  {params:>w2$}", w0 = widths[0], w1 = widths[1], w2 = widths[2]);
+        let _ =
+            writeln!(out, "{name:<w0$}  {shape:<w1$}  {params:>w2$}", w0 = widths[0], w1 = widths[1], w2 = widths[2]);
     }
     let _ = writeln!(out, "{rule}");
     let total = checked.total_params();
@@ -64,7 +74,11 @@ fn data_summary(out: &mut String, spec: &Spec, checked: &Checked, data_path: &st
         Task::Binary { classes, positive, positive_is_default } => {
             let _ = writeln!(out, "  target: `{}` (2 classes: binary)", data.target.value);
             class_lines(out, classes, &checked.class_counts);
-            let how = if *positive_is_default { " (by default the last class in sort order; set `positive` to change it)" } else { "" };
+            let how = if *positive_is_default {
+                " (by default the last class in sort order; set `positive` to change it)"
+            } else {
+                ""
+            };
             let _ = writeln!(out, "  positive class: `{}`{how}", classes[*positive]);
         }
         Task::Multiclass { classes } => {
@@ -77,7 +91,12 @@ fn data_summary(out: &mut String, spec: &Spec, checked: &Checked, data_path: &st
         return;
     }
     let inputs: usize = checked.features.iter().map(|feature| feature.width).sum();
-    let _ = writeln!(out, "  features: {} columns -> {inputs} input values, scaled `{}`", checked.features.len(), data.scale.value);
+    let _ = writeln!(
+        out,
+        "  features: {} columns -> {inputs} input values, scaled `{}`",
+        checked.features.len(),
+        data.scale.value
+    );
     let name_width = checked.features.iter().map(|feature| feature.name.len()).max().unwrap_or(0).max(6);
     let _ = writeln!(out, "    {:<name_width$}  {:<11}  {:>6}  {:>7}  fill", "column", "kind", "inputs", "missing");
     for feature in &checked.features {
@@ -122,10 +141,20 @@ fn split_phrase(split: &Split) -> String {
         ),
         Split::Column { column } => format!("as given by the column `{}`", column.value),
         Split::TestFile { path, val, stratify, group } => {
-            format!("test rows from {}; val {} of the rest{}", path.value, trim_float(val.value), extras(stratify.value, group))
+            format!(
+                "test rows from {}; val {} of the rest{}",
+                path.value,
+                trim_float(val.value),
+                extras(stratify.value, group)
+            )
         }
         Split::KFold { folds, test, stratify, group } => {
-            format!("{}-fold cross-validation after holding out test {}{}", folds.value, trim_float(test.value), extras(stratify.value, group))
+            format!(
+                "{}-fold cross-validation after holding out test {}{}",
+                folds.value,
+                trim_float(test.value),
+                extras(stratify.value, group)
+            )
         }
     }
 }

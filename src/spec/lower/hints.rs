@@ -146,14 +146,25 @@ const SYNONYMS: &[(&str, &str)] = &[
 /// The keys of the top level, of `data` and of `train`, and where each belongs, for a key written in the wrong
 /// section. Layer and metric names are looked up too.
 const HOMES: &[(&[&str], &str)] = &[
-    (&["name", "experiment", "seed", "data", "model", "train", "metrics"], "the top level of the spec"),
-    (DATA_KEYS, "`data`"),
-    (TRAIN_KEYS, "`train`"),
+    (&["name", "experiment", "seed", "data", "model", "train", "metrics"], "at the top level of the spec"),
+    (DATA_KEYS, "in `data`"),
+    (TRAIN_KEYS, "in `train`"),
+    (&["val", "test", "stratify", "group", "test_file", "k_fold"], "in `data.split`"),
 ];
 
 /// The keys of `data`.
 pub const DATA_KEYS: &[&str] = &[
-    "source", "target", "positive", "features", "exclude", "types", "shape", "missing", "scale", "encode", "split",
+    "source",
+    "target",
+    "positive",
+    "features",
+    "exclude",
+    "types",
+    "shape",
+    "missing",
+    "scale",
+    "encode",
+    "split",
     "class_weight",
 ];
 
@@ -185,12 +196,14 @@ pub fn suggestion<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 
 /// The help line for an unknown name or key written in `here`: what it probably means, else where it belongs if it
 /// is a key of another section, else the legal names.
-pub fn name_help(word: &str, candidates: &[&str], here: &str) -> String {
+pub fn name_help(word: &str, candidates: &[&str], here: Option<&str>) -> String {
     if let Some(close) = suggestion(word, candidates) {
         return format!("did you mean `{close}`?");
     }
-    if let Some(home) = home_of(word).filter(|home| *home != here) {
-        return format!("`{word}` belongs in {home}, not in {here}: move it there");
+    if let Some(here) = here {
+        if let Some(home) = home_of(word).filter(|home| !home.starts_with(&format!("in {here}"))) {
+            return format!("`{word}` belongs {home}, not in {here}: move it there");
+        }
     }
     format!("expected one of: {}", quote_list(candidates))
 }
@@ -201,10 +214,10 @@ fn home_of(word: &str) -> Option<&'static str> {
         return Some(home);
     }
     if LAYER_NAMES.contains(&word) {
-        return Some("`model` (it is a layer)");
+        return Some("in `model` (it is a layer)");
     }
     if Metric::NAMES.contains(&word) {
-        return Some("`metrics` (it is a metric)");
+        return Some("in `metrics` (it is a metric)");
     }
     None
 }
@@ -285,9 +298,15 @@ mod tests {
 
     #[test]
     fn misplaced_keys_name_their_section() {
-        assert_eq!(name_help("epochs", LAYER_NAMES, "`model`"), "`epochs` belongs in `train`, not in `model`: move it there");
-        assert_eq!(name_help("dropout", TRAIN_KEYS, "`train`"), "`dropout` belongs in `model` (it is a layer), not in `train`: move it there");
-        assert!(name_help("zzz", TRAIN_KEYS, "`train`").starts_with("expected one of"));
+        assert_eq!(
+            name_help("epochs", LAYER_NAMES, Some("`model`")),
+            "`epochs` belongs in `train`, not in `model`: move it there"
+        );
+        assert_eq!(
+            name_help("dropout", TRAIN_KEYS, Some("`train`")),
+            "`dropout` belongs in `model` (it is a layer), not in `train`: move it there"
+        );
+        assert!(name_help("zzz", TRAIN_KEYS, Some("`train`")).starts_with("expected one of"));
     }
 
     #[test]
