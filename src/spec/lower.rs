@@ -161,6 +161,16 @@ impl Reader<'_> {
         );
     }
 
+    /// A number at least 0.
+    fn non_negative(&mut self, node: &Node, what: &str, help: &str) -> Option<Spanned<f64>> {
+        let value = self.number(node, what)?;
+        if value.value < 0.0 {
+            self.out_of_range(node.span, what, "must be at least 0", help);
+            return None;
+        }
+        Some(value)
+    }
+
     fn out_of_range(&mut self, span: Span, what: &str, rule: &str, help: &str) {
         self.sound = false;
         self.error(
@@ -266,6 +276,16 @@ impl Reader<'_> {
             }
         }
         params
+    }
+
+    /// A key written twice in a mapping where each key names one thing (a column, a class).
+    fn duplicate(&mut self, entry: &Entry, owner: &str) {
+        self.error(
+            Diagnostic::error("spec::duplicate_key", format!("`{}` is given twice in {owner}", entry.key))
+                .at(entry.key_span)
+                .with_label("given again here")
+                .with_help("keep only one of them"),
+        );
     }
 
     fn add_param(&mut self, params: &mut Params, name: &'static str, span: Span, value: Node) {
@@ -586,8 +606,8 @@ impl Reader<'_> {
         let patience = self.param(&p, "patience", 10, |r, n| r.count(n, "`patience`"));
         let restore_best = self.param(&p, "restore_best", true, |r, n| r.flag(n, "`restore_best`"));
         let min_delta = self.param(&p, "min_delta", 0.0, |r, n| {
-            let value = r.number(n, "`min_delta`")?;
-            (value.value >= 0.0).then_some(value)
+            let help = "the smallest change that counts as an improvement, such as 0.001 (0 counts any change)";
+            r.non_negative(n, "`min_delta`", help)
         });
         Some(Spanned::new(EarlyStopping { monitor, patience, restore_best, min_delta }, node.span))
     }
@@ -658,8 +678,7 @@ impl Reader<'_> {
             "cosine" => {
                 let p = self.bind(&params, &owner, &["min_lr"], &["min_lr"], &[]);
                 let min_lr = self.param(&p, "min_lr", 0.0, |r, n| {
-                    let value = r.number(n, "`min_lr`")?;
-                    (value.value >= 0.0).then_some(value)
+                    r.non_negative(n, "`min_lr`", "the learning rate the decay ends at, such as 0 or 0.00001")
                 });
                 Schedule::Cosine { min_lr }
             }

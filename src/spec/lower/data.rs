@@ -173,15 +173,7 @@ impl Reader<'_> {
                 continue;
             };
             if types.iter().any(|(column, _)| column.value == entry.key) {
-                self.error(
-                    Diagnostic::error(
-                        "spec::duplicate_key",
-                        format!("column `{}` is given twice in `types`", entry.key),
-                    )
-                    .at(entry.key_span)
-                    .with_label("given again here")
-                    .with_help("keep only one of them"),
-                );
+                self.duplicate(entry, "`types`");
                 continue;
             }
             types.push((Spanned::new(entry.key.clone(), entry.key_span), kind));
@@ -223,12 +215,16 @@ impl Reader<'_> {
                 indicator: Spanned::new(false, Span::point(section.start)),
             };
         };
-        // A single strategy applies to both kinds: `missing: drop`.
-        if matches!(node.value, Value::Str(_)) {
+        // A single strategy applies to both kinds (`missing: drop`, `missing: {constant: 0}`), except that one
+        // which needs numbers (mean, median, zero, interpolate) leaves categorical columns to their default, mode.
+        let single_constant = matches!(&node.value, Value::Map(entries) if entries.len() == 1 && entries[0].key == "constant");
+        if matches!(node.value, Value::Str(_)) || single_constant {
             let impute = self.impute(node).unwrap_or(default(Impute::Median));
+            let numbers_only = matches!(impute.value, Impute::Mean | Impute::Median | Impute::Zero | Impute::Interpolate);
+            let categorical = if numbers_only { default(Impute::Mode) } else { impute.clone() };
             return Missing {
-                numeric: impute.clone(),
-                categorical: impute,
+                numeric: impute,
+                categorical,
                 columns: Vec::new(),
                 indicator: Spanned::new(false, node.span),
             };
@@ -250,7 +246,11 @@ impl Reader<'_> {
         if let Some(columns_node) = params.get("columns") {
             match &columns_node.value {
                 Value::Map(entries) => {
-                    for entry in entries {
+                    for (index, entry) in entries.iter().enumerate() {
+                        if entries[..index].iter().any(|earlier| earlier.key == entry.key) {
+                            self.duplicate(entry, "`missing.columns`");
+                            continue;
+                        }
                         let Some(impute) = self.impute(&entry.value) else { continue };
                         columns.push((Spanned::new(entry.key.clone(), entry.key_span), impute));
                     }
@@ -432,8 +432,12 @@ impl Reader<'_> {
         match &node.value {
             Value::Str(name) if name == "balanced" => Some(Spanned::new(ClassWeight::Balanced, node.span)),
             Value::Map(entries) => {
-                let mut weights = Vec::new();
+                let mut weights: Vec<(Spanned<String>, Spanned<f64>)> = Vec::new();
                 for entry in entries {
+                    if weights.iter().any(|(class, _)| class.value == entry.key) {
+                        self.duplicate(entry, "`class_weight`");
+                        continue;
+                    }
                     let what = format!("the weight of class `{}`", entry.key);
                     let help = "a weight multiplies the class's share of the loss: use 1 for the usual weight and more, such as 2, for a class that matters more";
                     if let Some(weight) = self.positive_number(&entry.value, &what, help) {
