@@ -257,12 +257,7 @@ struct Report<'a> {
 impl<'a> Report<'a> {
     fn new(diagnostic: &'a Diagnostic, spec_name: &str, spec_source: &str) -> Report<'a> {
         let message = match &diagnostic.location {
-            Location::Data { path, line, column: Some(column) } => {
-                format!("{}:{line}: column `{column}`: {}", path.display(), diagnostic.message)
-            }
-            Location::Data { path, line, column: None } => {
-                format!("{}:{line}: {}", path.display(), diagnostic.message)
-            }
+            Location::Data { path, line, .. } => format!("{}:{line}: {}", path.display(), diagnostic.message),
             Location::File(path) => format!("{}: {}", path.display(), diagnostic.message),
             Location::Spec(_) | Location::Nowhere => diagnostic.message.clone(),
         };

@@ -67,14 +67,31 @@ pub fn check_spec(file: SpecFile) -> CheckOutcome {
     CheckOutcome { file: Some(file), diagnostics, lowered: Some(lowered), data_path, checked }
 }
 
-/// Resolves a path written in a spec against the spec's folder.
+/// Resolves a path written in a spec against the spec's folder, with `.` and `..` worked out so that messages
+/// show the path a user would type (`specs/data/x.csv`, not `specs/../specs/data/x.csv`).
 pub fn resolve(file: &SpecFile, written: &str) -> PathBuf {
     let written = Path::new(written);
-    if written.is_absolute() {
-        written.to_path_buf()
-    } else {
-        file.dir().join(written)
+    let joined = if written.is_absolute() { written.to_path_buf() } else { file.dir().join(written) };
+    normalize(&joined)
+}
+
+/// Removes `.` and resolves `..` lexically (without touching the file system); a leading `..` is kept.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut parts: Vec<Component> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
     }
+    if parts.is_empty() {
+        return PathBuf::from(".");
+    }
+    parts.iter().collect()
 }
 
 fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) -> (Option<PathBuf>, LoadedData) {
@@ -142,7 +159,12 @@ fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) 
 fn point_at_spec(diagnostic: Diagnostic, path: &Path, span: Span) -> Diagnostic {
     match &diagnostic.location {
         Location::File(found) if found == path => {
-            let message = format!("{}: {}", path.display(), diagnostic.message);
+            let shown = path.display().to_string();
+            let message = if diagnostic.message.contains(&shown) {
+                diagnostic.message.clone()
+            } else {
+                format!("{shown}: {}", diagnostic.message)
+            };
             Diagnostic { message, ..diagnostic }.at(span)
         }
         _ => diagnostic,

@@ -207,7 +207,7 @@ pub(crate) fn not_found(path: &Path, what: &str) -> Diagnostic {
         }
         _ => "check the path; a path in a spec is relative to the folder of the spec file".to_string(),
     };
-    Diagnostic::error("data::not_found", format!("{what} not found: looked for `{}`", path.display()))
+    Diagnostic::error("data::not_found", format!("{what} `{}` not found", path.display()))
         .at_file(path)
         .with_help(help)
 }
@@ -439,7 +439,7 @@ impl Reading<'_> {
             diagnostics.push(
                 Diagnostic::error(
                     "data::unclosed_quote",
-                    format!("the quote `\"` opened on line {line} is never closed"),
+                    "the quote `\"` opened here is never closed".to_string(),
                 )
                 .at_data(path, line, column)
                 .with_help(
@@ -499,7 +499,7 @@ impl Reading<'_> {
 const UTF8_HELP: &str = "save the file with the UTF-8 encoding (in Excel: Save As, then \"CSV UTF-8\")";
 
 fn not_utf8(path: &Path, line: u64, column_text: &str, column: Option<&str>) -> Diagnostic {
-    Diagnostic::error("data::not_utf8", format!("the value in {column_text} on line {line} is not UTF-8 text"))
+    Diagnostic::error("data::not_utf8", format!("the value in {column_text} is not UTF-8 text"))
         .at_data(path, line, column)
         .with_help(UTF8_HELP)
 }
@@ -519,7 +519,7 @@ fn ragged_row(path: &Path, line: u64, expected: usize, found: usize, delimiter: 
     };
     Diagnostic::error(
         "data::ragged_row",
-        format!("line {line} has {found} values but the header has {expected} columns"),
+        format!("this row has {found} values but the header has {expected} columns"),
     )
     .at_data(path, line, None)
     .with_help(help)
@@ -532,7 +532,9 @@ fn wrong_delimiter(path: &Path, line: u64, header: &str, delimiter: u8, seen: u8
         format!("the header is one single column `{header}`: the file seems separated by `{seen}`, not `{expected}`"),
     )
     .at_data(path, line, None)
-    .with_help(format!("say which separator the file uses: `source: {{csv: PATH, delimiter: \"{seen}\"}}`"))
+    .with_help(format!(
+        "say which separator the file uses: `source csv=\"PATH\" delimiter=\"{seen}\"` (in YAML `source: {{csv: PATH, delimiter: \"{seen}\"}}`)"
+    ))
 }
 
 fn delimiter_text(delimiter: u8) -> String {
@@ -660,7 +662,7 @@ mod tests {
     fn reports_ragged_rows_with_lines_and_counts() {
         let diagnostics = read_error("ragged.csv");
         assert_eq!(codes_and_lines(&diagnostics), [("data::ragged_row", 3), ("data::ragged_row", 5)]);
-        assert_eq!(diagnostics.items[0].message, "line 3 has 2 values but the header has 3 columns");
+        assert_eq!(diagnostics.items[0].message, "this row has 2 values but the header has 3 columns");
         let many: String = "a,b\n".to_string() + &"1\n".repeat(25);
         let diagnostics =
             read_csv_bytes(Path::new("m.csv"), many.as_bytes(), &CsvOptions::default()).expect_err("ragged");

@@ -1,10 +1,15 @@
-//! Image sources, scanned lightly: the class sub-folders of an image folder and their PNG/JPEG files, or a manifest
-//! CSV naming the files. No image is opened or decoded here.
+//! Image sources: the class sub-folders of an image folder and their PNG/JPEG files, or a manifest CSV naming the
+//! files, scanned without opening any image; and [`load_images`], which decodes the files into rows of pixels.
 
 use std::path::{Path, PathBuf};
 
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageBuffer, ImageError, ImageReader, Pixel};
+use ndarray::Array2;
+
 use crate::data::csv_table::{lowercase_first, not_found, read_csv, single, CsvOptions, Table};
 use crate::diagnostics::{unknown_name_help, Diagnostic, Diagnostics};
+use crate::spec::ast::Color;
 
 /// An image folder with one sub-folder per class (`DIR/benign/*.png`, `DIR/malignant/*.png`).
 #[derive(Clone, Debug, PartialEq)]
@@ -128,7 +133,7 @@ pub fn read_manifest(path: &Path, dir: &Path, target: &str, options: &CsvOptions
         let problem = match cell {
             None => Some((
                 "data::missing_file_name",
-                format!("line {line} has no file name"),
+                "this row has no file name".to_string(),
                 "write the image's file name, relative to the image folder".to_string(),
             )),
             Some(name) => {
@@ -177,6 +182,128 @@ pub fn read_manifest(path: &Path, dir: &Path, target: &str, options: &CsvOptions
 
 /// Problems of one kind reported one by one before they are summed up.
 const MAX_REPORTED: usize = 10;
+
+/// Decodes image files into a matrix with one row per file, in the order given.
+///
+/// Each row holds `size[0] * size[1] * channels` values in row-major (height, width, channel) order, scaled from
+/// 0..255 to [0, 1]. Every image is converted to 8-bit grayscale or RGB (`color`; an alpha channel is dropped) and
+/// resized to `size` (`[height, width]`) with a triangle filter when its size differs, so the same files always give
+/// the same numbers. Every file that cannot be read or decoded is reported, by name, before giving up.
+pub fn load_images(files: &[PathBuf], size: [usize; 2], color: Color) -> Result<Array2<f32>, Diagnostics> {
+    let (width, height, per_image) = image_geometry(size, color)?;
+    let too_many = || {
+        single(
+            Diagnostic::error(
+                "data::images_too_large",
+                format!("{} images of {per_image} values each do not fit in memory", files.len()),
+            )
+            .with_help("choose a smaller `size`, or use fewer images"),
+        )
+    };
+    let total = per_image.checked_mul(files.len()).ok_or_else(too_many)?;
+    let mut values: Vec<f32> = Vec::new();
+    values.try_reserve_exact(total).map_err(|_| too_many())?;
+    let mut diagnostics = Diagnostics::new();
+    let mut problems = 0;
+    for file in files {
+        match decode_image(file, width, height, color) {
+            Ok(pixels) if problems == 0 => values.extend(pixels.iter().map(|&pixel| f32::from(pixel) / 255.0)),
+            Ok(_) => {}
+            Err(diagnostic) => {
+                problems += 1;
+                if problems <= MAX_REPORTED {
+                    diagnostics.push(diagnostic);
+                }
+            }
+        }
+    }
+    if problems > MAX_REPORTED {
+        diagnostics.push(
+            Diagnostic::error(
+                "data::unreadable_image",
+                format!("and {} more images that cannot be read or decoded", problems - MAX_REPORTED),
+            )
+            .with_help("fix or remove the images listed above, then check the rest again"),
+        );
+    }
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+    Array2::from_shape_vec((files.len(), per_image), values).map_err(|error| {
+        single(Diagnostic::error("data::internal", format!("the decoded images do not form a matrix: {error}")))
+    })
+}
+
+/// The target width and height as the `image` crate wants them, and the number of values per image; a size that
+/// is zero or too large is an error rather than a panic.
+fn image_geometry(size: [usize; 2], color: Color) -> Result<(u32, u32, usize), Diagnostics> {
+    let [height, width] = size;
+    let fits = |side: usize| u32::try_from(side).ok().filter(|&side| side > 0);
+    let per_image = height.checked_mul(width).and_then(|pixels| pixels.checked_mul(color.channels()));
+    match (fits(width), fits(height), per_image) {
+        (Some(width), Some(height), Some(per_image)) => Ok((width, height, per_image)),
+        _ => Err(single(
+            Diagnostic::error("data::image_size", format!("cannot resize images to {height} x {width} pixels"))
+                .with_help("give `size` as [height, width] with both sides at least 1, such as `size=[64, 64]`"),
+        )),
+    }
+}
+
+/// Reads, decodes, converts and resizes one image; the bytes are in (height, width, channel) order.
+fn decode_image(path: &Path, width: u32, height: u32, color: Color) -> Result<Vec<u8>, Diagnostic> {
+    let unreadable = |error: std::io::Error| {
+        Diagnostic::error(
+            "data::unreadable_image",
+            format!("cannot read the image: {}", lowercase_first(&error.to_string())),
+        )
+        .at_file(path)
+        .with_help("check that the file exists and that you may read it")
+    };
+    let reader = ImageReader::open(path).map_err(unreadable)?.with_guessed_format().map_err(unreadable)?;
+    let image = reader.decode().map_err(|error| decode_error(path, &error))?;
+    Ok(match color {
+        Color::Grayscale => resized(DynamicImage::to_luma8(&image), width, height),
+        Color::Rgb => resized(DynamicImage::to_rgb8(&image), width, height),
+    })
+}
+
+/// The image's bytes at `width` x `height`: unchanged when it already has that size.
+fn resized<P: Pixel<Subpixel = u8> + 'static>(image: ImageBuffer<P, Vec<u8>>, width: u32, height: u32) -> Vec<u8> {
+    if image.dimensions() == (width, height) {
+        image.into_raw()
+    } else {
+        image::imageops::resize(&image, width, height, FilterType::Triangle).into_raw()
+    }
+}
+
+/// The diagnostic for an image the decoder refused, by kind of failure.
+fn decode_error(path: &Path, error: &ImageError) -> Diagnostic {
+    let detail = lowercase_first(&error.to_string());
+    let (code, message, help) = match error {
+        ImageError::Unsupported(_) => (
+            "data::unsupported_image",
+            format!("the image format is not supported: {detail}"),
+            "save the image as PNG or JPEG",
+        ),
+        ImageError::Limits(_) => (
+            "data::image_too_large",
+            format!("the image is too large to decode: {detail}"),
+            "shrink the image before using it; galen resizes every image to `size` anyway",
+        ),
+        ImageError::IoError(_) => (
+            "data::unreadable_image",
+            format!("cannot read the image: {detail}"),
+            "check that the file is complete and that you may read it",
+        ),
+        _ => (
+            "data::corrupt_image",
+            format!("cannot decode the image: {detail}"),
+            "the file is damaged or is not really a PNG or JPEG image: open it in an image viewer, save it again \
+             as PNG, or remove it",
+        ),
+    };
+    Diagnostic::error(code, message).at_file(path).with_help(help)
+}
 
 /// The non-hidden entries of a folder, sorted.
 fn list_folder(dir: &Path) -> Result<Vec<PathBuf>, Diagnostics> {
@@ -275,6 +402,105 @@ mod tests {
         let error = error.expect_err("bad files");
         assert_eq!(codes(&error), ["data::image_not_found", "data::not_an_image", "data::missing_file_name"]);
         assert!(matches!(error.items[0].location, crate::diagnostics::Location::Data { line: 3, .. }));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Writes an 8-bit image to `path`, in the format its extension names.
+    fn write_image(path: &Path, width: u32, height: u32, color: image::ExtendedColorType, bytes: &[u8]) {
+        image::save_buffer(path, bytes, width, height, color).expect("writes the image");
+    }
+
+    fn row(matrix: &Array2<f32>, index: usize) -> Vec<f32> {
+        matrix.row(index).to_vec()
+    }
+
+    #[test]
+    fn decodes_grayscale_and_rgb_pngs_scaled_to_unit_range() {
+        let dir = folder_with("decode", &[]);
+        let gray = dir.join("gray.png");
+        // Three pixels wide, two high: row-major order is the order of the bytes.
+        write_image(&gray, 3, 2, image::ExtendedColorType::L8, &[0, 51, 102, 153, 204, 255]);
+        let rgb = dir.join("rgb.png");
+        write_image(&rgb, 2, 1, image::ExtendedColorType::Rgb8, &[255, 0, 0, 0, 0, 255]);
+        let matrix = load_images(&[gray.clone()], [2, 3], Color::Grayscale).expect("decodes");
+        assert_eq!(matrix.dim(), (1, 6));
+        assert_eq!(row(&matrix, 0), [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
+        let matrix = load_images(&[rgb.clone(), rgb.clone()], [1, 2], Color::Rgb).expect("decodes");
+        assert_eq!(matrix.dim(), (2, 6));
+        assert_eq!(row(&matrix, 1), [1.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+        // Grayscale from colour weighs the channels (Rec. 709 luma): pure red is dark, pure blue darker still.
+        let matrix = load_images(&[rgb], [1, 2], Color::Grayscale).expect("decodes");
+        let (red, blue) = (matrix[[0, 0]], matrix[[0, 1]]);
+        assert!((red - 0.2126).abs() < 0.01 && (blue - 0.0722).abs() < 0.01, "{red} {blue}");
+        // A grayscale image read as RGB repeats its value in every channel.
+        let matrix = load_images(&[gray], [2, 3], Color::Rgb).expect("decodes");
+        assert_eq!(matrix.row(0).iter().skip(3).take(3).copied().collect::<Vec<_>>(), [0.2, 0.2, 0.2]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn resizes_to_the_requested_size() {
+        let dir = folder_with("resize", &[]);
+        let flat = dir.join("flat.png");
+        write_image(&flat, 4, 4, image::ExtendedColorType::L8, &[100; 16]);
+        let matrix = load_images(&[flat], [2, 2], Color::Grayscale).expect("decodes");
+        assert_eq!(row(&matrix, 0), [100.0 / 255.0; 4]);
+        let ramp = dir.join("ramp.png");
+        write_image(&ramp, 2, 2, image::ExtendedColorType::L8, &[0, 255, 0, 255]);
+        let matrix = load_images(&[ramp], [3, 5], Color::Grayscale).expect("decodes");
+        assert_eq!(matrix.dim(), (1, 15));
+        assert!(matrix.iter().all(|value| (0.0..=1.0).contains(value)));
+        // The left column stays dark and the right one bright: the picture is stretched, not transposed.
+        assert!(matrix[[0, 0]] < 0.5 && matrix[[0, 4]] > 0.5 && matrix[[0, 10]] < 0.5);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn decodes_jpeg_by_content_not_extension() {
+        let dir = folder_with("jpeg", &[]);
+        let jpeg = dir.join("photo.jpg");
+        let pixels: Vec<u8> = [200, 100, 50].repeat(64);
+        write_image(&jpeg, 8, 8, image::ExtendedColorType::Rgb8, &pixels);
+        // A PNG saved under a `.jpg` name is still decoded: the format is read from the file's first bytes.
+        let disguised = dir.join("scan.jpg");
+        let png = dir.join("scan.png");
+        write_image(&png, 8, 8, image::ExtendedColorType::Rgb8, &pixels);
+        std::fs::rename(&png, &disguised).expect("renames");
+        let matrix = load_images(&[jpeg, disguised], [8, 8], Color::Rgb).expect("decodes");
+        for (index, expected) in [200.0f32, 100.0, 50.0].into_iter().enumerate() {
+            let value = matrix[[0, 3 * 27 + index]] * 255.0;
+            assert!((value - expected).abs() <= 3.0, "jpeg channel {index}: {value}");
+            assert_eq!(matrix[[1, 3 * 27 + index]] * 255.0, expected);
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn reports_every_unreadable_image_by_name() {
+        let dir = folder_with("corrupt", &[]);
+        let good = dir.join("good.png");
+        write_image(&good, 1, 1, image::ExtendedColorType::L8, &[7]);
+        let broken = dir.join("broken.png");
+        std::fs::write(&broken, b"\x89PNG\r\n\x1a\n but then nothing").expect("writes");
+        let text = dir.join("notes.jpg");
+        std::fs::write(&text, b"not an image at all").expect("writes");
+        let missing = dir.join("missing.png");
+        let error = load_images(&[good.clone(), broken.clone(), text.clone(), missing.clone()], [1, 1], Color::Rgb);
+        let error = error.expect_err("three bad files");
+        assert_eq!(error.error_count(), 3);
+        for (diagnostic, file) in error.items.iter().zip([&broken, &text, &missing]) {
+            assert_eq!(diagnostic.location, crate::diagnostics::Location::File(file.clone()));
+            assert!(diagnostic.help.is_some());
+        }
+        assert_eq!(codes(&error)[2], "data::unreadable_image");
+        let many: Vec<PathBuf> = (0..13).map(|_| broken.clone()).collect();
+        let error = load_images(&many, [1, 1], Color::Grayscale).expect_err("thirteen bad files");
+        assert_eq!(error.items.len(), 11);
+        assert_eq!(error.items[10].message, "and 3 more images that cannot be read or decoded");
+        let error = load_images(&[good.clone()], [0, 4], Color::Grayscale).expect_err("zero height");
+        assert_eq!(codes(&error), ["data::image_size"]);
+        let empty = load_images(&[], [2, 2], Color::Rgb).expect("no files, no rows");
+        assert_eq!(empty.dim(), (0, 12));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -400,13 +400,13 @@ fn report_strays(table: &Table, column: &Column, scan: &ColumnScan, diagnostics:
         diagnostics.push(
             Diagnostic::error(
                 "data::stray_value",
-                format!("column `{name}` is numeric except for the value `{value}` on line {line}"),
+                format!("column `{name}` is numeric except for the value `{value}`"),
             )
             .at_data(table.path(), line, Some(name))
             .with_label(format!("`{value}` is not a number"))
             .with_help(format!(
                 "fix the value, leave the cell empty or write NA to mark it missing, or declare the column \
-                 `categorical` in data.types (`types: {{{name}: categorical}}`)"
+                 `categorical` in data.types (`types {name}=categorical`, in YAML `types: {{{name}: categorical}}`)"
             )),
         );
     }
@@ -607,7 +607,8 @@ mod tests {
         assert_eq!(column(&schema, "glucose").kind, ColumnKind::Numeric);
         assert_eq!(diagnostics.items.len(), 1);
         assert_eq!(located(&diagnostics.items[0]), ("data::stray_value", 11, Some("glucose")));
-        assert_eq!(diagnostics.items[0].message, "column `glucose` is numeric except for the value `12,5` on line 11");
+        assert_eq!(diagnostics.items[0].message, "column `glucose` is numeric except for the value `12,5`");
+        assert!(matches!(diagnostics.items[0].location, crate::diagnostics::Location::Data { line: 11, .. }));
         let (schema, quiet) = infer_file("tests/data/csv/stray_value.csv", &[("glucose", ColumnKind::Categorical)]);
         assert!(quiet.is_empty());
         assert_eq!(column(&schema, "glucose").kind, ColumnKind::Categorical);
