@@ -43,6 +43,8 @@ pub enum Command {
     },
     /// Print the JSON Schema of the YAML form of a spec, for editors.
     Schema,
+    /// Write seeded example data: messy CSV variants, digit images, heart-rate series (a project tool).
+    Synth(crate::synth::SynthArgs),
 }
 
 /// A spec form on the command line.
@@ -60,6 +62,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { spec } => check(&spec),
         Command::Convert { spec, to, output } => convert(&spec, to, output.as_deref()),
+        Command::Synth(args) => crate::synth::run(&args),
         Command::Schema => {
             let schema = crate::spec::json_schema::json_schema();
             print_stdout(&format!("{}\n", serde_json::to_string_pretty(&schema).unwrap_or_default()));
@@ -101,7 +104,7 @@ fn check(path: &Path) -> ExitCode {
     match (&outcome.checked, &outcome.lowered) {
         (Some(checked), Some(lowered)) if !failed => {
             let data_path = outcome.data_path.as_ref().map_or(String::new(), |p| p.display().to_string());
-            print_stdout(&crate::check::summary(&lowered.spec, checked, &data_path));
+            print_stdout(&crate::check::summary(&lowered.spec, checked, &data_path, outcome.split.as_ref()));
             ExitCode::SUCCESS
         }
         _ => ExitCode::from(1),

@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::check::{self, Checked, DataView};
-use crate::data::{self, CsvOptions, ImageFolder, Schema};
+use crate::check::{self, Checked, DataView, SplitCounts};
+use crate::data::dataset;
+use crate::data::{self, CsvOptions, ImageFolder, Manifest, Schema, Table};
 use crate::diagnostics::{Diagnostic, Diagnostics, Location, Span};
 use crate::spec::ast::{Source, Split};
 use crate::spec::lower::Lowered;
@@ -25,12 +26,22 @@ pub struct CheckOutcome {
     pub data_path: Option<PathBuf>,
     /// The checked model, when there was no error.
     pub checked: Option<Checked>,
+    /// The data as read, kept so that training reads each file once.
+    pub loaded: LoadedData,
+    /// Rows per split and class, as the spec's seed splits them (when the spec checked clean).
+    pub split: Option<SplitCounts>,
 }
 
 /// The data as read for checking.
-enum LoadedData {
-    Table(Schema),
+#[derive(Debug)]
+pub enum LoadedData {
+    /// A CSV file and its schema.
+    Table(Table, Schema),
+    /// A manifest CSV (its schema) listing image files.
+    Manifest(Manifest, Schema),
+    /// An image folder with a sub-folder per class.
     Folder(ImageFolder),
+    /// Nothing could be read (or the spec was too broken to say what to read).
     Unavailable,
 }
 
@@ -41,7 +52,15 @@ pub fn check_file(path: &Path) -> CheckOutcome {
         Ok(file) => check_spec(file),
         Err(diagnostic) => {
             diagnostics.push(diagnostic);
-            CheckOutcome { file: None, diagnostics, lowered: None, data_path: None, checked: None }
+            CheckOutcome {
+                file: None,
+                diagnostics,
+                lowered: None,
+                data_path: None,
+                checked: None,
+                loaded: LoadedData::Unavailable,
+                split: None,
+            }
         }
     }
 }
@@ -50,7 +69,15 @@ pub fn check_file(path: &Path) -> CheckOutcome {
 pub fn check_spec(file: SpecFile) -> CheckOutcome {
     let mut diagnostics = Diagnostics::new();
     let Some(lowered) = file.parse(&mut diagnostics) else {
-        return CheckOutcome { file: Some(file), diagnostics, lowered: None, data_path: None, checked: None };
+        return CheckOutcome {
+            file: Some(file),
+            diagnostics,
+            lowered: None,
+            data_path: None,
+            checked: None,
+            loaded: LoadedData::Unavailable,
+            split: None,
+        };
     };
     let (data_path, loaded) = if lowered.data_sound {
         load_data(&file, &lowered, &mut diagnostics)
@@ -58,13 +85,45 @@ pub fn check_spec(file: SpecFile) -> CheckOutcome {
         (None, LoadedData::Unavailable)
     };
     let view = match &loaded {
-        LoadedData::Table(schema) => DataView::Table(schema),
+        LoadedData::Table(_, schema) | LoadedData::Manifest(_, schema) => DataView::Table(schema),
         LoadedData::Folder(folder) => DataView::Folder(folder),
         LoadedData::Unavailable => DataView::Unavailable,
     };
     let checked = check::check(&lowered, view, &mut diagnostics);
     let checked = checked.filter(|_| !diagnostics.has_errors());
-    CheckOutcome { file: Some(file), diagnostics, lowered: Some(lowered), data_path, checked }
+    let split = checked.as_ref().and_then(|checked| split_counts(&lowered, checked, &loaded, &mut diagnostics));
+    let checked = checked.filter(|_| !diagnostics.has_errors());
+    CheckOutcome { file: Some(file), diagnostics, lowered: Some(lowered), data_path, checked, loaded, split }
+}
+
+/// Plans the split as training will, and counts rows per split and class.
+fn split_counts(lowered: &Lowered, checked: &Checked, loaded: &LoadedData, diagnostics: &mut Diagnostics) -> Option<SplitCounts> {
+    let (usable, plan) = dataset::plan(&lowered.spec, checked, loaded, diagnostics)?;
+    let class_of = |rows: &[usize]| -> Vec<usize> {
+        let Some(classes) = &usable.classes else { return Vec::new() };
+        let mut counts = vec![0; checked.task.classes().len()];
+        for row in rows {
+            if let Ok(position) = usable.rows.binary_search(row) {
+                counts[classes[position] as usize] += 1;
+            }
+        }
+        counts
+    };
+    let mut splits = Vec::new();
+    if plan.folds.is_empty() {
+        splits.push(("train".to_string(), plan.train.len(), class_of(&plan.train)));
+        if !plan.val.is_empty() {
+            splits.push(("val".to_string(), plan.val.len(), class_of(&plan.val)));
+        }
+    } else {
+        for (index, fold) in plan.folds.iter().enumerate() {
+            splits.push((format!("fold {}", index + 1), fold.val.len(), class_of(&fold.val)));
+        }
+    }
+    if !plan.test.is_empty() {
+        splits.push(("test".to_string(), plan.test.len(), class_of(&plan.test)));
+    }
+    Some(SplitCounts { splits, dropped: usable.dropped_by_strategy })
 }
 
 /// Resolves a path written in a spec against the spec's folder, with `.` and `..` worked out so that messages
@@ -116,7 +175,7 @@ fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) 
                 Ok(table) => {
                     let (schema, found) = data::infer_schema(&table, &declared);
                     diagnostics.extend(found);
-                    (Some(resolved), LoadedData::Table(schema))
+                    (Some(resolved), LoadedData::Table(table, schema))
                 }
                 Err(found) => {
                     diagnostics.extend(found.into_iter().map(|d| point_at_spec(d, &resolved, path.span)));
@@ -128,10 +187,10 @@ fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) 
             let resolved_dir = resolve(file, &dir.value);
             let resolved = resolve(file, &manifest.value);
             match data::read_manifest(&resolved, &resolved_dir, &data.target.value, &CsvOptions::default()) {
-                Ok(found) => {
-                    let (schema, found) = data::infer_schema(&found.table, &declared);
+                Ok(manifest) => {
+                    let (schema, found) = data::infer_schema(&manifest.table, &declared);
                     diagnostics.extend(found);
-                    (Some(resolved), LoadedData::Table(schema))
+                    (Some(resolved), LoadedData::Manifest(manifest, schema))
                 }
                 Err(found) => {
                     diagnostics.extend(found.into_iter().map(|d| point_at_spec(d, &resolved, manifest.span)));

@@ -24,7 +24,7 @@ fn examples_check_clean() {
         let lowered = outcome.lowered.as_ref().expect("the example parses");
         let checked = outcome.checked.as_ref().expect("the example checks");
         let data_path = outcome.data_path.as_ref().map_or(String::new(), |p| p.display().to_string());
-        let summary = galen::check::summary(&lowered.spec, checked, &data_path);
+        let summary = galen::check::summary(&lowered.spec, checked, &data_path, outcome.split.as_ref());
         insta::assert_snapshot!(format!("{rendered}{summary}"));
     });
 }

@@ -93,7 +93,7 @@ impl Checked {
     }
 }
 
-pub use summary::summary;
+pub use summary::{summary, SplitCounts};
 
 /// Checks a lowered spec against its data. Returns the typed model when every check that could run passed and
 /// the spec was sound; diagnostics (errors and warnings) go to `diagnostics` either way.

@@ -8,15 +8,52 @@ use super::{Checked, Task};
 use crate::spec::ast::{Source, Spec, Split};
 use crate::spec::lower::trim_float;
 
-/// The summary of a checked spec. `data_path` is the data source as resolved (shown to the user).
-pub fn summary(spec: &Spec, checked: &Checked, data_path: &str) -> String {
+/// How many rows (and of each class) each split receives, as planned for the spec's seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SplitCounts {
+    /// One entry per split: its name, its rows and its rows per class (empty for a regression).
+    pub splits: Vec<(String, usize, Vec<usize>)>,
+    /// Rows left out by a `drop` strategy or a missing group.
+    pub dropped: usize,
+}
+
+/// The summary of a checked spec. `data_path` is the data source as resolved (shown to the user); `split`, when
+/// the split could be planned, adds the rows per split and per class.
+pub fn summary(spec: &Spec, checked: &Checked, data_path: &str, split: Option<&SplitCounts>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "experiment `{}` (seed {})", spec.name.value, spec.seed.value);
     let _ = writeln!(out);
     model_table(&mut out, checked);
     let _ = writeln!(out);
-    data_summary(&mut out, spec, checked, data_path);
+    data_summary(&mut out, spec, checked, data_path, split);
     out
+}
+
+fn split_table(out: &mut String, checked: &Checked, split: &SplitCounts) {
+    if split.dropped > 0 {
+        let _ = writeln!(out, "  rows left out by `drop` or a missing group: {}", split.dropped);
+    }
+    let classes = checked.task.classes();
+    let mut header = vec!["split".to_string(), "rows".to_string()];
+    header.extend(classes.iter().cloned());
+    let mut rows = vec![header];
+    for (name, count, per_class) in &split.splits {
+        let mut row = vec![name.clone(), count.to_string()];
+        row.extend(per_class.iter().map(usize::to_string));
+        rows.push(row);
+    }
+    let columns = rows[0].len();
+    let widths: Vec<usize> =
+        (0..columns).map(|c| rows.iter().map(|row| row.get(c).map_or(0, String::len)).max().unwrap_or(0)).collect();
+    let _ = writeln!(out, "  rows per split{}:", if classes.is_empty() { "" } else { " and class" });
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| if c == 0 { format!("{cell:<w$}", w = widths[c]) } else { format!("{cell:>w$}", w = widths[c]) })
+            .collect();
+        let _ = writeln!(out, "    {}", cells.join("  "));
+    }
 }
 
 fn model_table(out: &mut String, checked: &Checked) {
@@ -56,7 +93,7 @@ fn model_table(out: &mut String, checked: &Checked) {
     }
 }
 
-fn data_summary(out: &mut String, spec: &Spec, checked: &Checked, data_path: &str) {
+fn data_summary(out: &mut String, spec: &Spec, checked: &Checked, data_path: &str, split: Option<&SplitCounts>) {
     let data = &spec.data;
     let _ = writeln!(out, "data");
     let what = match &data.source.value {
@@ -87,6 +124,9 @@ fn data_summary(out: &mut String, spec: &Spec, checked: &Checked, data_path: &st
         }
     }
     let _ = writeln!(out, "  split: {}", split_phrase(&data.split.value));
+    if let Some(split) = split {
+        split_table(out, checked, split);
+    }
     if checked.features.is_empty() {
         return;
     }

@@ -7,7 +7,9 @@
 mod csv_bytes;
 pub mod batches;
 pub mod csv_table;
+pub mod dataset;
 pub mod images;
+pub mod impute;
 pub mod schema;
 pub mod split;
 pub mod transform;

@@ -1,0 +1,418 @@
+//! The data stage end to end, in DESIGN.md's order: drop unusable rows, split, fit the transform on the training
+//! rows only, apply it to every split, and attach targets and per-sample loss weights.
+//!
+//! Rows are always named by their original index in the file they come from, so that every number galen reports
+//! can be traced back to a line of the user's data.
+
+use std::path::PathBuf;
+
+use ndarray::{ArrayD, IxDyn};
+
+use super::images::load_images;
+use super::split::{plan_split, Fold, SplitPlan, SplitRows};
+use super::transform::{rows_dropped_by_strategy, Targets, Transform};
+use super::{CsvOptions, Schema, Table};
+use crate::check::{Checked, Task};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::pipeline::{resolve, LoadedData};
+use crate::rng::Streams;
+use crate::spec::ast::{ClassWeight, Source, Spec, Split};
+use crate::spec::SpecFile;
+
+/// The rows of one split, ready for the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SplitData {
+    /// Original row index of each example, in the file it comes from.
+    pub rows: Vec<usize>,
+    /// The inputs: `(rows, input shape...)`.
+    pub inputs: ArrayD<f32>,
+    /// The target of each row.
+    pub targets: Targets,
+    /// The loss weight of each row (`data.class_weight` on the training split, 1 elsewhere).
+    pub weights: Vec<f32>,
+}
+
+impl SplitData {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the split has no example.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// A spec's data, split, fitted and transformed.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// Everything fitted on the training rows (for tables; images need nothing fitted).
+    pub transform: Option<Transform>,
+    /// Which rows went where.
+    pub plan: SplitPlan,
+    /// Training examples.
+    pub train: SplitData,
+    /// Validation examples (empty without a validation split, and for k-fold, where each fold has its own).
+    pub val: SplitData,
+    /// Test examples, used once at the end.
+    pub test: SplitData,
+    /// Rows left out because their target was missing.
+    pub dropped_target: usize,
+    /// Rows left out by a `drop` strategy.
+    pub dropped_by_strategy: usize,
+}
+
+/// The usable rows of the data with what the split needs to know about each.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsableRows {
+    /// Original row indices, ascending.
+    pub rows: Vec<usize>,
+    /// Class index per usable row (classification only).
+    pub classes: Option<Vec<u32>>,
+    /// Group per usable row, when the split has a group column.
+    pub groups: Option<Vec<String>>,
+    /// Split-column value per usable row, for a `column` split.
+    pub assigned: Option<Vec<String>>,
+    /// Rows left out because their target was missing.
+    pub dropped_target: usize,
+    /// Rows left out by a `drop` strategy or a missing group cell.
+    pub dropped_by_strategy: usize,
+}
+
+/// Finds the usable rows and plans the split, as `galen check` shows it and training uses it.
+pub fn plan(spec: &Spec, checked: &Checked, loaded: &LoadedData, diagnostics: &mut Diagnostics) -> Option<(UsableRows, SplitPlan)> {
+    let usable = usable_rows(spec, checked, loaded, diagnostics)?;
+    let split_rows = SplitRows {
+        rows: &usable.rows,
+        classes: usable.classes.as_deref(),
+        class_names: checked.task.classes(),
+        groups: usable.groups.as_deref(),
+        assigned: usable.assigned.as_deref(),
+    };
+    let plan = plan_split(&spec.data.split, &split_rows, &Streams::new(spec.seed.value), diagnostics)?;
+    Some((usable, plan))
+}
+
+/// Prepares the data of a checked spec for training: split, fit on the training rows, apply everywhere.
+pub fn prepare(file: &SpecFile, spec: &Spec, checked: &Checked, loaded: &LoadedData, diagnostics: &mut Diagnostics) -> Option<Prepared> {
+    let (usable, plan) = plan(spec, checked, loaded, diagnostics)?;
+    let (train_rows, val_rows) = (plan.train.clone(), plan.val.clone());
+    let mut prepared = assemble(file, spec, checked, loaded, &train_rows, &val_rows, &plan.test, diagnostics)?;
+    prepared.plan = plan;
+    prepared.dropped_target = usable.dropped_target;
+    prepared.dropped_by_strategy = usable.dropped_by_strategy;
+    Some(prepared)
+}
+
+/// Prepares one cross-validation fold: the transform is fitted on the fold's training rows only.
+pub fn prepare_fold(file: &SpecFile, spec: &Spec, checked: &Checked, loaded: &LoadedData, fold: &Fold, diagnostics: &mut Diagnostics) -> Option<Prepared> {
+    assemble(file, spec, checked, loaded, &fold.train, &fold.val, &[], diagnostics)
+}
+
+/// Fits on `train` and applies to every split. `test` lists rows of the same file; a `test_file` split loads
+/// its own rows instead.
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    file: &SpecFile,
+    spec: &Spec,
+    checked: &Checked,
+    loaded: &LoadedData,
+    train: &[usize],
+    val: &[usize],
+    test: &[usize],
+    diagnostics: &mut Diagnostics,
+) -> Option<Prepared> {
+    let empty_plan = SplitPlan { train: train.to_vec(), val: val.to_vec(), test: test.to_vec(), folds: Vec::new() };
+    match loaded {
+        LoadedData::Table(table, schema) => {
+            let errors_before = diagnostics.error_count();
+            let transform = Transform::fit(spec, checked, schema, table, train, diagnostics);
+            if diagnostics.error_count() > errors_before {
+                return None;
+            }
+            let weights = class_weights(spec, checked, &transform, table, train, diagnostics)?;
+            let train_data = table_split(spec, checked, &transform, table, train, Some(&weights), diagnostics)?;
+            let val_data = table_split(spec, checked, &transform, table, val, None, diagnostics)?;
+            let test_data = match &spec.data.split.value {
+                Split::TestFile { path, .. } => test_file_split(file, spec, checked, &transform, &path.value, diagnostics)?,
+                _ => table_split(spec, checked, &transform, table, test, None, diagnostics)?,
+            };
+            Some(Prepared {
+                transform: Some(transform),
+                plan: empty_plan,
+                train: train_data,
+                val: val_data,
+                test: test_data,
+                dropped_target: 0,
+                dropped_by_strategy: 0,
+            })
+        }
+        LoadedData::Manifest(_, _) | LoadedData::Folder(_) => {
+            let (files, classes) = image_rows(spec, checked, loaded)?;
+            let Source::Images { size, color, .. } = &spec.data.source.value else { return None };
+            let split = |rows: &[usize], weighted: bool, diagnostics: &mut Diagnostics| -> Option<SplitData> {
+                let chosen: Vec<PathBuf> = rows.iter().map(|&row| files[row].clone()).collect();
+                let pixels = load_images(&chosen, size.value, color.value).map_err(|found| diagnostics.extend(found)).ok()?;
+                let targets: Vec<u32> = rows.iter().map(|&row| classes[row]).collect();
+                let weights = if weighted { weights_for(spec, checked, &targets) } else { vec![1.0; rows.len()] };
+                let inputs = reshape(pixels.into_dyn(), &checked.input_shape, diagnostics)?;
+                Some(SplitData { rows: rows.to_vec(), inputs, targets: Targets::Classes(targets), weights })
+            };
+            Some(Prepared {
+                transform: None,
+                plan: empty_plan,
+                train: split(train, true, diagnostics)?,
+                val: split(val, false, diagnostics)?,
+                test: split(test, false, diagnostics)?,
+                dropped_target: 0,
+                dropped_by_strategy: 0,
+            })
+        }
+        LoadedData::Unavailable => None,
+    }
+}
+
+fn table_split(
+    spec: &Spec,
+    checked: &Checked,
+    transform: &Transform,
+    table: &Table,
+    rows: &[usize],
+    weights: Option<&[f32]>,
+    diagnostics: &mut Diagnostics,
+) -> Option<SplitData> {
+    let applied = transform.apply(table, rows).map_err(|found| diagnostics.extend(found)).ok()?;
+    diagnostics.extend(applied.unseen_warning(table.path()));
+    let targets = transform.targets(table, &applied.rows).map_err(|found| diagnostics.extend(found)).ok()?;
+    let weights = match (weights, &targets) {
+        (Some(_), Targets::Classes(classes)) => weights_for(spec, checked, classes),
+        _ => vec![1.0; applied.rows.len()],
+    };
+    let inputs = reshape(applied.features.into_dyn(), &checked.input_shape, diagnostics)?;
+    Some(SplitData { rows: applied.rows, inputs, targets, weights })
+}
+
+/// The test rows of a `test_file` split: a second CSV, read with the same delimiter and transformed the same way.
+fn test_file_split(
+    file: &SpecFile,
+    spec: &Spec,
+    checked: &Checked,
+    transform: &Transform,
+    written: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<SplitData> {
+    let path = resolve(file, written);
+    let delimiter = match &spec.data.source.value {
+        Source::Csv { delimiter, .. } => u8::try_from(delimiter.value).unwrap_or(b','),
+        Source::Images { .. } => b',',
+    };
+    let table = super::read_csv(&path, &CsvOptions { delimiter }).map_err(|found| diagnostics.extend(found)).ok()?;
+    let problems = transform.check_columns(&table);
+    let failed = problems.has_errors();
+    diagnostics.extend(problems);
+    if failed {
+        return None;
+    }
+    let target = &spec.data.target.value;
+    let Some(column) = table.column(target) else {
+        diagnostics.push(
+            Diagnostic::error("data::missing_column", format!("the test file has no target column `{target}`"))
+                .at_file(&path)
+                .with_help("the test file needs the same columns as the training file, target included"),
+        );
+        return None;
+    };
+    let rows: Vec<usize> = (0..table.rows()).filter(|&row| column.get(row).is_some()).collect();
+    let dropped = table.rows() - rows.len();
+    if dropped > 0 {
+        diagnostics.push(
+            Diagnostic::warning("data::missing_target", format!("{dropped} row(s) of the test file have no `{target}` and are left out"))
+                .at_file(&path),
+        );
+    }
+    table_split(spec, checked, transform, &table, &rows, None, diagnostics)
+}
+
+/// Per-row loss weights from `data.class_weight`: `balanced` gives each class the weight
+/// `rows / (classes * rows of the class)` over the training rows, an explicit map its own (1 for classes it does
+/// not name).
+fn weights_for(spec: &Spec, checked: &Checked, classes: &[u32]) -> Vec<f32> {
+    let per_class = class_weight_table(spec, checked, classes);
+    classes.iter().map(|&class| per_class.get(class as usize).copied().unwrap_or(1.0)).collect()
+}
+
+/// The weight of each class, indexed by class.
+pub fn class_weight_table(spec: &Spec, checked: &Checked, train_classes: &[u32]) -> Vec<f32> {
+    let names = checked.task.classes();
+    let mut weights = vec![1.0f32; names.len()];
+    match spec.data.class_weight.as_ref().map(|weights| &weights.value) {
+        None => {}
+        Some(ClassWeight::Balanced) => {
+            let mut counts = vec![0usize; names.len()];
+            for &class in train_classes {
+                if let Some(count) = counts.get_mut(class as usize) {
+                    *count += 1;
+                }
+            }
+            let total = train_classes.len() as f64;
+            for (weight, count) in weights.iter_mut().zip(&counts) {
+                if *count > 0 {
+                    *weight = (total / (names.len() as f64 * *count as f64)) as f32;
+                }
+            }
+        }
+        Some(ClassWeight::Explicit(given)) => {
+            let numeric = names.iter().all(|name| super::schema::parse_number(name).is_some());
+            for (label, weight) in given {
+                let label = match super::schema::parse_number(&label.value).filter(|_| numeric) {
+                    Some(number) => super::schema::canonical_number(number),
+                    None => label.value.trim().to_string(),
+                };
+                if let Some(index) = names.iter().position(|name| *name == label) {
+                    weights[index] = weight.value as f32;
+                }
+            }
+        }
+    }
+    weights
+}
+
+fn class_weights(
+    spec: &Spec,
+    checked: &Checked,
+    transform: &Transform,
+    table: &Table,
+    train: &[usize],
+    diagnostics: &mut Diagnostics,
+) -> Option<Vec<f32>> {
+    match transform.targets(table, train).map_err(|found| diagnostics.extend(found)).ok()? {
+        Targets::Classes(classes) => Some(class_weight_table(spec, checked, &classes)),
+        Targets::Numbers(_) => Some(Vec::new()),
+    }
+}
+
+/// Gives each row the input shape the checker inferred (`data.shape`, or the image's height, width, channels).
+fn reshape(inputs: ArrayD<f32>, shape: &[usize], diagnostics: &mut Diagnostics) -> Option<ArrayD<f32>> {
+    let rows = inputs.shape().first().copied().unwrap_or(0);
+    let mut full = vec![rows];
+    full.extend_from_slice(shape);
+    let standard = inputs.as_standard_layout().into_owned();
+    match standard.into_shape_with_order(IxDyn(&full)) {
+        Ok(reshaped) => Some(reshaped),
+        Err(error) => {
+            diagnostics.push(Diagnostic::error("data::shape", format!("the inputs cannot take the shape {shape:?}: {error}")));
+            None
+        }
+    }
+}
+
+/// Rows with a target, without a `drop`-strategy gap and (with a group split) with a group.
+fn usable_rows(spec: &Spec, checked: &Checked, loaded: &LoadedData, diagnostics: &mut Diagnostics) -> Option<UsableRows> {
+    match loaded {
+        LoadedData::Table(table, schema) => Some(table_rows(spec, checked, table, schema, diagnostics)),
+        LoadedData::Manifest(manifest, schema) => Some(table_rows(spec, checked, &manifest.table, schema, diagnostics)),
+        LoadedData::Folder(folder) => {
+            let classes: Vec<u32> =
+                folder.classes.iter().enumerate().flat_map(|(index, class)| std::iter::repeat_n(index as u32, class.files.len())).collect();
+            let rows = (0..classes.len()).collect();
+            Some(UsableRows { rows, classes: Some(classes), groups: None, assigned: None, dropped_target: 0, dropped_by_strategy: 0 })
+        }
+        LoadedData::Unavailable => None,
+    }
+}
+
+fn table_rows(spec: &Spec, checked: &Checked, table: &Table, schema: &Schema, diagnostics: &mut Diagnostics) -> UsableRows {
+    let target_name = &spec.data.target.value;
+    let target = table.column(target_name);
+    let info = schema.column(target_name);
+    let dropped_by_strategy: std::collections::BTreeSet<usize> = rows_dropped_by_strategy(checked, table).into_iter().collect();
+    let group_column = spec.data.split.value.group().and_then(|group| table.column(&group.value));
+    let split_column = match &spec.data.split.value {
+        Split::Column { column } => table.column(&column.value),
+        _ => None,
+    };
+    let mut usable = UsableRows {
+        rows: Vec::new(),
+        classes: if matches!(checked.task, Task::Regression) { None } else { Some(Vec::new()) },
+        groups: group_column.map(|_| Vec::new()),
+        assigned: split_column.map(|_| Vec::new()),
+        dropped_target: 0,
+        dropped_by_strategy: 0,
+    };
+    let classes = checked.task.classes();
+    let mut missing_group = 0;
+    for row in 0..table.rows() {
+        let Some(cell) = target.and_then(|column| column.get(row)) else {
+            usable.dropped_target += 1;
+            continue;
+        };
+        if dropped_by_strategy.contains(&row) {
+            usable.dropped_by_strategy += 1;
+            continue;
+        }
+        let group = group_column.map(|column| column.get(row));
+        if let Some(None) = group {
+            missing_group += 1;
+            usable.dropped_by_strategy += 1;
+            continue;
+        }
+        if let Some(list) = usable.classes.as_mut() {
+            let label = info.map_or_else(|| cell.trim().to_string(), |info| info.label_of(cell));
+            let Some(index) = classes.iter().position(|class| *class == label) else { continue };
+            list.push(index as u32);
+        }
+        if let (Some(list), Some(Some(group))) = (usable.groups.as_mut(), group) {
+            list.push(group.to_string());
+        }
+        if let (Some(list), Some(column)) = (usable.assigned.as_mut(), split_column) {
+            list.push(column.get(row).unwrap_or_default().to_string());
+        }
+        usable.rows.push(row);
+    }
+    if usable.dropped_target > 0 {
+        diagnostics.push(
+            Diagnostic::warning("data::missing_target", format!("{} row(s) have no `{target_name}` and are left out", usable.dropped_target))
+                .at(spec.data.target.span)
+                .with_label("rows without this value cannot be learned from")
+                .with_help("fill in the outcome of those rows if it is known"),
+        );
+    }
+    if missing_group > 0 {
+        let group = spec.data.split.value.group().map_or(String::new(), |group| group.value.clone());
+        diagnostics.push(
+            Diagnostic::warning("data::missing_group", format!("{missing_group} row(s) have no `{group}` and are left out of the grouped split"))
+                .at(spec.data.split.span)
+                .with_help(format!("fill in `{group}` for every row so that each one can be kept with its patient")),
+        );
+    }
+    usable
+}
+
+/// Image files and their class per row, for an image folder or a manifest.
+fn image_rows(spec: &Spec, checked: &Checked, loaded: &LoadedData) -> Option<(Vec<PathBuf>, Vec<u32>)> {
+    match loaded {
+        LoadedData::Folder(folder) => {
+            let mut files = Vec::new();
+            let mut classes = Vec::new();
+            for (index, class) in folder.classes.iter().enumerate() {
+                files.extend(class.files.iter().cloned());
+                classes.extend(std::iter::repeat_n(index as u32, class.files.len()));
+            }
+            Some((files, classes))
+        }
+        LoadedData::Manifest(manifest, schema) => {
+            let column = manifest.table.column(&spec.data.target.value)?;
+            let info = schema.column(&spec.data.target.value)?;
+            let names = checked.task.classes();
+            let classes = (0..manifest.table.rows())
+                .map(|row| {
+                    let label = column.get(row).map(|cell| info.label_of(cell)).unwrap_or_default();
+                    names.iter().position(|name| *name == label).unwrap_or(0) as u32
+                })
+                .collect();
+            Some((manifest.files.clone(), classes))
+        }
+        _ => None,
+    }
+}
