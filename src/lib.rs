@@ -11,3 +11,4 @@ pub mod diagnostics;
 pub mod pipeline;
 pub mod rng;
 pub mod spec;
+pub mod synth;

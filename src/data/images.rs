@@ -212,7 +212,7 @@ pub fn load_images(files: &[PathBuf], size: [usize; 2], color: Color) -> Result<
             Err(diagnostic) => {
                 problems += 1;
                 if problems <= MAX_REPORTED {
-                    diagnostics.push(diagnostic);
+                    diagnostics.push(*diagnostic);
                 }
             }
         }
@@ -250,17 +250,19 @@ fn image_geometry(size: [usize; 2], color: Color) -> Result<(u32, u32, usize), D
 }
 
 /// Reads, decodes, converts and resizes one image; the bytes are in (height, width, channel) order.
-fn decode_image(path: &Path, width: u32, height: u32, color: Color) -> Result<Vec<u8>, Diagnostic> {
-    let unreadable = |error: std::io::Error| {
-        Diagnostic::error(
-            "data::unreadable_image",
-            format!("cannot read the image: {}", lowercase_first(&error.to_string())),
+fn decode_image(path: &Path, width: u32, height: u32, color: Color) -> Result<Vec<u8>, Box<Diagnostic>> {
+    let unreadable = |error: std::io::Error| -> Box<Diagnostic> {
+        Box::new(
+            Diagnostic::error(
+                "data::unreadable_image",
+                format!("cannot read the image: {}", lowercase_first(&error.to_string())),
+            )
+            .at_file(path)
+            .with_help("check that the file exists and that you may read it"),
         )
-        .at_file(path)
-        .with_help("check that the file exists and that you may read it")
     };
     let reader = ImageReader::open(path).map_err(unreadable)?.with_guessed_format().map_err(unreadable)?;
-    let image = reader.decode().map_err(|error| decode_error(path, &error))?;
+    let image = reader.decode().map_err(|error| Box::new(decode_error(path, &error)))?;
     Ok(match color {
         Color::Grayscale => resized(DynamicImage::to_luma8(&image), width, height),
         Color::Rgb => resized(DynamicImage::to_rgb8(&image), width, height),
@@ -422,7 +424,7 @@ mod tests {
         write_image(&gray, 3, 2, image::ExtendedColorType::L8, &[0, 51, 102, 153, 204, 255]);
         let rgb = dir.join("rgb.png");
         write_image(&rgb, 2, 1, image::ExtendedColorType::Rgb8, &[255, 0, 0, 0, 0, 255]);
-        let matrix = load_images(&[gray.clone()], [2, 3], Color::Grayscale).expect("decodes");
+        let matrix = load_images(std::slice::from_ref(&gray), [2, 3], Color::Grayscale).expect("decodes");
         assert_eq!(matrix.dim(), (1, 6));
         assert_eq!(row(&matrix, 0), [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
         let matrix = load_images(&[rgb.clone(), rgb.clone()], [1, 2], Color::Rgb).expect("decodes");
@@ -497,7 +499,7 @@ mod tests {
         let error = load_images(&many, [1, 1], Color::Grayscale).expect_err("thirteen bad files");
         assert_eq!(error.items.len(), 11);
         assert_eq!(error.items[10].message, "and 3 more images that cannot be read or decoded");
-        let error = load_images(&[good.clone()], [0, 4], Color::Grayscale).expect_err("zero height");
+        let error = load_images(std::slice::from_ref(&good), [0, 4], Color::Grayscale).expect_err("zero height");
         assert_eq!(codes(&error), ["data::image_size"]);
         let empty = load_images(&[], [2, 2], Color::Rgb).expect("no files, no rows");
         assert_eq!(empty.dim(), (0, 12));
