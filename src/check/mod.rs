@@ -530,7 +530,16 @@ fn table_inputs(
             constant.push(&column.name);
         }
         let impute = impute_for(spec, column, diagnostics);
-        let categories = column.categories.len().max(1);
+        if column.kind == ColumnKind::Categorical && column.categories_truncated {
+            diagnostics.push(too_many_categories(spec, column, listed_at));
+            continue;
+        }
+        // A constant fill that is not one of the column's values becomes a category of its own.
+        let extra_category = match &impute {
+            Impute::Constant(value) => usize::from(column.find_category(value.text()).is_none()),
+            _ => 0,
+        };
+        let categories = column.categories.len().max(1) + extra_category;
         let mut width = match (column.kind, data.encode.value) {
             (ColumnKind::Categorical, Encode::OneHot) => categories,
             _ => 1,
@@ -701,7 +710,44 @@ fn impute_for(spec: &Spec, column: &ColumnInfo, diagnostics: &mut Diagnostics) -
             .with_help("use `mode`, `ffill`, `bfill`, `drop` or a constant for a categorical column"),
         );
     }
+    let applies = column.missing > 0 || per_column.is_some();
+    if let (Impute::Constant(value), true) = (&chosen.value, applies) {
+        let problem = match column.kind {
+            ColumnKind::Numeric if crate::data::schema::parse_number(value.text()).is_none() => {
+                Some(format!("the constant `{}` is not a number but the column `{}` is numeric", value.text(), column.name))
+            }
+            ColumnKind::Binary if column.find_category(value.text()).is_none() => Some(format!(
+                "the constant `{}` is neither of the two values of the binary column `{}` ({})",
+                value.text(),
+                column.name,
+                crate::diagnostics::quote_list(&column.categories.iter().map(String::as_str).collect::<Vec<_>>())
+            )),
+            _ => None,
+        };
+        if let Some(message) = problem {
+            diagnostics.push(
+                Diagnostic::error("check::constant_kind", message)
+                    .at(chosen.span)
+                    .with_label(format!("cannot fill `{}`", column.name))
+                    .with_help("use a value the column can hold, or another strategy (`median`, `mode`, ...)"),
+            );
+        }
+    }
     chosen.value.clone()
+}
+
+/// A categorical predictor with more values than galen keeps a vocabulary for.
+fn too_many_categories(spec: &Spec, column: &ColumnInfo, listed_at: Option<Span>) -> Diagnostic {
+    Diagnostic::error(
+        "check::too_many_categories",
+        format!("the column `{}` has {} different values, too many to encode as categories", column.name, column.distinct),
+    )
+    .at(listed_at.unwrap_or(spec.data.source.span))
+    .with_label(format!("`{}` would be a predictor", column.name))
+    .with_help(format!(
+        "a text column with this many values is usually an identifier or free text: exclude it (`exclude {}`), or declare it `numeric` in `types` if its values are numbers",
+        column.name
+    ))
 }
 
 /// The last layer against the loss and the number of classes.
