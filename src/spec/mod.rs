@@ -55,9 +55,17 @@ impl SpecFile {
     /// Reads a spec file; a missing or unreadable file, an unknown extension or non-UTF-8 text is an error.
     pub fn read(path: &Path) -> Result<SpecFile, Diagnostic> {
         let Some(form) = Form::from_path(path) else {
+            let help = match path.extension().and_then(|extension| extension.to_str()) {
+                Some(extension) if extension.eq_ignore_ascii_case("json") => {
+                    let renamed = path.with_extension("yaml");
+                    let renamed = renamed.file_name().map_or("model.yaml".into(), |name| name.to_string_lossy());
+                    format!("JSON is valid YAML: rename the file to `{renamed}`")
+                }
+                _ => "rename the file, for example to `model.galen` or `model.yaml`".to_string(),
+            };
             return Err(Diagnostic::error("spec::extension", "a spec file must end in `.galen` (the spec language) or `.yaml` / `.yml`")
                 .at_file(path)
-                .with_help("rename the file, for example to `model.galen` or `model.yaml`"));
+                .with_help(help));
         };
         let bytes = std::fs::read(path).map_err(|error| {
             let message = match error.kind() {

@@ -1,10 +1,11 @@
 //! The YAML front end: YAML text to the generic document tree with byte spans, and the tree back to canonical YAML.
 //!
-//! Parsing looks at the text twice. serde_yaml (libyaml) first decides whether the text is YAML at all, so syntax
-//! errors read as they do in every other YAML tool; yaml-rust2's marked events then build the tree, because they
-//! carry the positions that serde_yaml's `Value` lacks. The scalar typing here copies serde_yaml's (YAML 1.2 core
-//! schema), so both readings agree on what every value is. This module knows only syntax: unknown keys and wrong
-//! kinds of values are reported by `spec::lower`.
+//! Parsing looks at the text twice. serde_yaml (libyaml) first decides whether the text is YAML at all, the way
+//! every other YAML tool does, and `explain` restates its errors in plain words at the line most likely at fault;
+//! yaml-rust2's marked events then build the tree, because they carry the positions that serde_yaml's `Value` lacks.
+//! The scalar typing here copies serde_yaml's (YAML 1.2 core schema), so both readings agree on what every value is.
+//! This module knows only syntax, with one exception: a layer name repeated under `model` (from `ast::LAYER_NAMES`)
+//! is reported as layers written without `- `. Unknown keys and wrong kinds of values are reported by `spec::lower`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -13,7 +14,10 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, Scanner, TScalarStyle, Token, TokenType};
 
 use crate::diagnostics::{line_column, Diagnostic, Diagnostics, Location, Span};
+use crate::spec::ast::LAYER_NAMES;
 use crate::spec::tree::{Entry, Node, Value};
+
+mod explain;
 
 const SYNTAX: &str = "syntax::yaml";
 const FEATURE: &str = "syntax::yaml_feature";
@@ -47,7 +51,8 @@ fn read(source: &str, diagnostics: &mut Diagnostics) -> Option<Node> {
         // already explains it better (an unknown alias, `!!int x`).
         Err(error) if error.location().is_some() && !error.to_string().contains("duplicate entry") => {
             if diagnostics.error_count() == errors_before {
-                diagnostics.push(serde_diagnostic(&positions, error));
+                let diagnostic = explain::spec_language(&positions);
+                diagnostics.push(diagnostic.unwrap_or_else(|| serde_diagnostic(&positions, error)));
             }
             return None;
         }
@@ -74,10 +79,12 @@ fn build_tree(positions: &Positions, fallback: Option<Diagnostic>, diagnostics: 
     let mut builder = TreeBuilder { positions, stack: Vec::new(), root: None, documents: 0, found: Vec::new() };
     let loaded = Parser::new_from_str(positions.body()).load(&mut builder, true);
     if let Err(error) = &loaded {
-        let span = char_span(positions.source, positions.offset(error.marker()));
-        // libyaml accepted the text (or failed without a place), so this is one of the corners where readers differ.
+        let offset = positions.offset(error.marker());
+        // libyaml accepted the text (or failed without a place), so this is one of the corners where readers differ;
+        // one of them is a first line indented more than the next (libyaml reads two documents there).
         let help = "write it more plainly: spaces instead of tabs, and a space after `:` and `-`";
-        builder.found.push(Diagnostic::error(SYNTAX, readable(error.info())).at(span).with_help(help));
+        let plain = Diagnostic::error(SYNTAX, readable(error.info())).at(char_span(positions.source, offset));
+        builder.found.push(explain::misaligned_line(positions, offset).unwrap_or_else(|| plain.with_help(help)));
     }
     if !builder.found.iter().any(|found| found.code == SYNTAX) {
         builder.found.extend(fallback);
@@ -89,6 +96,10 @@ fn build_tree(positions: &Positions, fallback: Option<Diagnostic>, diagnostics: 
         Some(root) => root,
     };
     if loaded.is_ok() && !matches!(document.value, Value::Map(_)) {
+        if let Some(diagnostic) = explain::spec_language(positions) {
+            diagnostics.push(diagnostic);
+            return document;
+        }
         let message = "a spec is a mapping of sections (`name`, `data`, `model`, `train`, `metrics`)";
         let help = "write one `section: value` per line, as in `name: my-model`";
         diagnostics.push(Diagnostic::error(SYNTAX, message).at(document.span).with_help(help));
@@ -370,10 +381,29 @@ fn report_yaml_features(positions: &Positions, diagnostics: &mut Diagnostics) {
         let start = positions.offset(&marker);
         let rest = &positions.source[start..];
         let length = rest.find(|c: char| c.is_whitespace() || ",[]{}".contains(c)).unwrap_or(rest.len());
+        let written = &rest[..length];
         let span = Span::new(start, start + length);
-        let label = format!("{what} `{}`", &rest[..length]);
-        diagnostics.push(Diagnostic::error(FEATURE, message).at(span).with_label(label).with_help(help));
+        let label = format!("{what} `{written}`");
+        let diagnostic = if what == "tag" && !is_type_tag(written) {
+            let message =
+                "a spec describes a model and never runs code: yaml tags that name code or objects are not allowed";
+            let help = format!("remove `{written}` and write the value itself");
+            Diagnostic::error(FEATURE, message).with_help(help)
+        } else {
+            Diagnostic::error(FEATURE, message).with_help(help)
+        };
+        diagnostics.push(diagnostic.at(span).with_label(label));
     }
+}
+
+/// Whether a tag only names one of YAML's own value types (`!!str`, `!!float`, a bare `!`), as opposed to code or
+/// an object of some program (`!!python/object/apply:os.system`, `!ruby/object`, a local `!custom`).
+fn is_type_tag(written: &str) -> bool {
+    const TYPES: [&str; 9] = ["str", "int", "float", "bool", "null", "seq", "map", "binary", "timestamp"];
+    let name = written
+        .strip_prefix("!!")
+        .or_else(|| written.strip_prefix("!<tag:yaml.org,2002:").and_then(|rest| rest.strip_suffix('>')));
+    written == "!" || name.is_some_and(|name| TYPES.contains(&name))
 }
 
 /// Builds the tree from yaml-rust2's events; collections under construction wait on a stack.
@@ -483,6 +513,8 @@ impl TreeBuilder<'_> {
     }
 
     fn value(&mut self, node: Node) {
+        let in_model =
+            self.stack.len() == 2 && matches!(&self.stack[0], Frame::Map { key: Some((key, _)), .. } if key == "model");
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Frame::List { items, .. }) => items.push(node),
@@ -497,6 +529,10 @@ impl TreeBuilder<'_> {
                     return;
                 };
                 match seen.get(&key) {
+                    Some(_) if in_model && LAYER_NAMES.contains(&key.as_str()) => {
+                        let source = self.positions.source;
+                        self.found.push(layer_without_dash(source, &key, key_span, entries.first()));
+                    }
                     Some(first) => {
                         let (line, column) = line_column(self.positions.source, first.start);
                         let help = format!("the first `{key}` is at line {line}, column {column}; keep one of them");
@@ -533,6 +569,26 @@ impl TreeBuilder<'_> {
         let end = if closed { offset + 1 } else { last.unwrap_or(start) };
         self.value(Node::new(value, Span::new(start, end)));
     }
+}
+
+/// A layer name repeated as a key of `model`: the layers were written as a mapping, without the `- ` that makes
+/// each one an item of a list. The help shows the user's first layer written as an item.
+fn layer_without_dash(source: &str, key: &str, key_span: Span, first: Option<&Entry>) -> Diagnostic {
+    let example = first.map(|first| {
+        let value = source.get(first.value.span.start..first.value.span.end).unwrap_or("");
+        let block = matches!(first.value.value, Value::Map(_) | Value::List(_)) && !value.starts_with(['{', '[']);
+        if block || value.is_empty() || value.contains(['\n', '\r']) || value.chars().count() > 60 {
+            format!("`- {}:` with its parameters indented under it", first.key)
+        } else {
+            format!("`- {}: {value}`", first.key)
+        }
+    });
+    let message = format!("`{key}` is written twice in `model`: the layers form a list, and each starts with `- `");
+    let help = match example {
+        Some(example) => format!("start every layer with `- `, one layer per line, as in {example}"),
+        None => "start every layer with `- `, one layer per line".to_string(),
+    };
+    Diagnostic::error(SYNTAX, message).at(key_span).with_label(format!("a second `{key}` layer")).with_help(help)
 }
 
 /// The end of a scalar written at `start` whose value is `text`.
@@ -585,20 +641,45 @@ fn next_significant(source: &str, from: usize) -> Option<(usize, char)> {
 
 /// Turns a serde_yaml error into a diagnostic at its place: libyaml's `index` is a byte offset into the text it was
 /// given (checked by the tests), and a reader error carries its offset only in the text, as "at position N".
+/// `explain` puts libyaml's common messages in plain words; libyaml's own text is kept for the rare others.
 fn serde_diagnostic(positions: &Positions, error: &serde_yaml::Error) -> Diagnostic {
     let full = error.to_string();
     let (problem, context) = match full.split_once(", while ") {
-        Some((problem, context)) => (problem, Some(context)),
+        Some((problem, context)) => (problem, Some(strip_place(context))),
         None => (full.as_str(), None),
     };
     let (problem, problem_place) = strip_place(problem);
+    let offset = match problem_place {
+        Some(Place::Offset(offset)) => Some(offset),
+        _ => error.location().map(|location| location.index()),
+    };
+    let offset = offset.map(|offset| {
+        let mut offset = (positions.skipped + offset).min(positions.source.len());
+        while !positions.source.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        offset
+    });
+    if let Some(at) = offset {
+        // libyaml leaves out the context's place when it is the start of the text (or the problem's own place).
+        let context_at = match context {
+            Some((_, Some(Place::LineColumn(line, column)))) => {
+                explain::libyaml_offset(positions.source, positions.skipped, line, column)
+            }
+            Some(_) => Some(positions.skipped),
+            None => None,
+        };
+        let libyaml = explain::LibyamlError { problem, context: context.map(|(context, _)| context), at, context_at };
+        if let Some(diagnostic) = explain::explain(positions, &libyaml) {
+            return diagnostic;
+        }
+    }
     let mut message = readable(problem);
     let mut help = None;
     if let Some(number) = problem.split_once("invalid type: integer `").and_then(|(_, rest)| rest.split_once('`')) {
         message = format!("the number `{}` is too large", number.0);
         help = Some("write it with a decimal point, as in `1.0e30`, or in quotes to make it text".to_string());
-    } else if let Some(context) = context {
-        let (context, context_place) = strip_place(context);
+    } else if let Some((context, context_place)) = context {
         message = format!("{message} while {}", readable(context));
         if let Some(Place::LineColumn(line, column)) = context_place {
             let thing = context.trim_start_matches("parsing ").trim_start_matches("scanning ");
@@ -606,13 +687,9 @@ fn serde_diagnostic(positions: &Positions, error: &serde_yaml::Error) -> Diagnos
             help = Some(format!("the {thing} starts at line {line}, column {column}"));
         }
     }
-    let offset = match problem_place {
-        Some(Place::Offset(offset)) => Some(offset),
-        _ => error.location().map(|location| location.index()),
-    };
     let diagnostic = Diagnostic::error(SYNTAX, message);
     let diagnostic = match offset {
-        Some(offset) => diagnostic.at(char_span(positions.source, positions.skipped + offset)),
+        Some(offset) => diagnostic.at(char_span(positions.source, offset)),
         None => diagnostic,
     };
     match help {
@@ -621,6 +698,7 @@ fn serde_diagnostic(positions: &Positions, error: &serde_yaml::Error) -> Diagnos
     }
 }
 
+#[derive(Clone, Copy)]
 enum Place {
     LineColumn(usize, usize),
     Offset(usize),
@@ -852,10 +930,13 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
 
     #[test]
     fn syntax_errors_name_their_place() {
-        assert_error("data:\n  source: x\n   target: y\n", SYNTAX, "mapping values are not allowed", (3, 10));
+        assert_error("data:\n  source: x\n   target: y\n", SYNTAX, "indented more than `source`", (3, 4));
         let unclosed = "é: {a: 1\nb: 2\n";
-        assert_error(unclosed, SYNTAX, "did not find expected ',' or '}' while parsing a flow mapping", (2, 2));
-        assert_eq!(errors(unclosed)[0].3.as_deref(), Some("the flow mapping starts at line 1, column 4"));
+        assert_error(unclosed, SYNTAX, "the `{` opened at line 1 is never closed", (1, 4));
+        assert_eq!(
+            errors(unclosed)[0].3.as_deref(),
+            Some("close the `{` opened at line 1 with `}`, as in `é: {a: 1}`")
+        );
         assert_error("name: a\nseed: 1\nname: b\n", SYNTAX, "duplicate key `name`", (3, 1));
         assert_error("data:\n  target: a\n  target: b\n", SYNTAX, "duplicate key `target`", (3, 3));
         assert_error("- a\n- b\n", SYNTAX, "a spec is a mapping of sections", (1, 1));
@@ -867,27 +948,173 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
             "the number `99999999999999999999999` is too large",
             (1, 4),
         );
-        assert_error("a: [1, 2\n", SYNTAX, "did not find expected ',' or ']'", (2, 1));
+        assert_error("a: [1, 2\n", SYNTAX, "the `[` opened at line 1 is never closed", (1, 4));
+        assert_error("%YAML 1.1\n%YAML 1.1\n---\na: 1\n", SYNTAX, "found duplicate %yaml directive", (2, 1));
         assert_error("{a: 1}: 2\n", SYNTAX, "a key must be a name, not a mapping", (1, 1));
         assert_error("a: {?b: 1}\n", SYNTAX, "yaml readers disagree", (1, 5));
         assert_error("a:\tb\n", SYNTAX, "':' must be followed by a valid yaml whitespace", (1, 4));
     }
 
+    /// Checks the one diagnostic of a refused source: its message, line:column, label and a part of its help.
+    fn assert_explained(source: &str, message: &str, place: (usize, usize), help: &str) {
+        let mut diagnostics = Diagnostics::new();
+        assert!(parse(source, &mut diagnostics).is_none(), "{source:?}");
+        let rendered = crate::diagnostics::render(&diagnostics.items, "spec.yaml", source, true);
+        let [diagnostic] = diagnostics.items.as_slice() else {
+            panic!("{source:?}: one diagnostic wanted:\n{rendered}")
+        };
+        let Location::Spec(span) = diagnostic.location else { panic!("{source:?}: no place:\n{rendered}") };
+        let found = (diagnostic.message.as_str(), line_column(source, span.start));
+        assert_eq!(found, (message, place), "{source:?}:\n{rendered}");
+        assert!(diagnostic.label.is_some(), "{source:?}: no label:\n{rendered}");
+        assert!(diagnostic.help.as_deref().is_some_and(|found| found.contains(help)), "{source:?}:\n{rendered}");
+    }
+
+    #[test]
+    fn a_missing_colon_points_at_its_own_line() {
+        let source = "name: case\ndata:\n  source: x.csv\n  target diagnosis\n  positive: malignant\n";
+        let message = "the line `target diagnosis` has no `:` after its key";
+        let help = "every key is followed by `: ` and its value, as in `epochs: 50`; here, write `target: diagnosis`";
+        assert_explained(source, message, (4, 3), help);
+        assert_explained("data:\n  source: x\n  target diagnosis\n", message, (3, 3), "`target: diagnosis`");
+        assert_explained(
+            "data:\n  target diagnosis\n  # why\n\n  positive: m\n",
+            message,
+            (2, 3),
+            "`target: diagnosis`",
+        );
+        assert_explained(
+            "name case\nseed: 1\n",
+            "the line `name case` has no `:` after its key",
+            (1, 1),
+            "`name: case`",
+        );
+        assert_explained("name: a\ndata\n  source: x\n", "`data` has no `:` after it", (2, 1), "write `data:`");
+        let help = "a key's `:` is followed by a space and the value, as in `epochs: 50`; here, write `name: case`";
+        assert_explained("name:case\nseed: 1\n", "`name:case` needs a space after the `:`", (1, 5), help);
+        assert_explained("\u{feff}a: é\nb c\nd: 1\n", "the line `b c` has no `:` after its key", (2, 1), "`b: c`");
+    }
+
+    #[test]
+    fn misaligned_lines_name_the_line_they_should_match() {
+        let source = "name: case\ndata:\n    source: x.csv\n  target: diagnosis\nmodel: []\n";
+        let message = "`target` is indented 2 spaces, but `source` above it is indented 4";
+        let help = "indent with spaces, two per level, and keep keys of one section aligned: `source` (line 3) and \
+                    `target` (line 4) are both inside `data` (line 2), so start them in the same column";
+        assert_explained(source, message, (4, 3), help);
+        let message = "`- dense` is indented 1 space, but `- dropout` above it is indented 2";
+        assert_explained("model:\n  - dropout: 0.1\n - dense: 2\n", message, (3, 2), "the items of one list aligned");
+        let message = "`target` is indented more than `source` on the line above";
+        let help = "keep keys of one section aligned: start `target` in the same column as `source` (line 2)";
+        assert_explained("data:\n  source: x\n   target: y\n", message, (3, 4), help);
+        let message = "`b` is indented 0 spaces, but `a` above it is indented 2";
+        assert_explained("  a: 1\nb: 2\n", message, (2, 1), "start `b` (line 2) in the same column as `a` (line 1)");
+        let message = "`activation` is among the items of a list, but has no `- ` before it";
+        let help = "indent it 2 spaces more, to line up with `dense` (line 2); to make it an item of its own, write \
+                    `- activation: relu`";
+        assert_explained("model:\n  - dense: 64\n  activation: relu\n", message, (3, 3), help);
+        let help = "a section holds either `key: value` lines or `- ` items, not both";
+        assert_explained("data:\n  source: x\n  - y\n", "a list item `- ` among `key: value` lines", (3, 3), help);
+    }
+
+    #[test]
+    fn tabs_in_the_indentation_are_named() {
+        let help = "YAML does not allow tabs for indentation: replace them with spaces";
+        let message = "this line is indented with a tab";
+        assert_explained("name: case\ndata:\n  source: x\n\ttarget: y\n", message, (4, 1), help);
+        assert_explained("data:\n\tsource: x\n", message, (2, 1), help);
+        assert_explained("data:\n  source: x\n  \ttarget: y\n", message, (3, 3), help);
+        assert_explained(
+            "model:\n  -\tdense: 1\n",
+            "a tab where YAML expects a space",
+            (2, 4),
+            "replace it with a space",
+        );
+    }
+
+    #[test]
+    fn unclosed_and_mismatched_brackets_point_at_the_opening_one() {
+        let source = "name: case\ndata:\n  split: {train: 0.7, val: 0.1\nmodel: []\n";
+        let help = "close the `{` opened at line 3 with `}`, as in `split: {train: 0.7, val: 0.1}`";
+        assert_explained(source, "the `{` opened at line 3 is never closed", (3, 10), help);
+        let help = "close the `[` opened at line 1 with `]`, as in `metrics: [auc, f1]`";
+        assert_explained("metrics: [auc, f1\n", "the `[` opened at line 1 is never closed", (1, 10), help);
+        let help = "close the `{` opened at line 1 with `}`";
+        assert_explained("é: {a: 1,\n  b: 2\nc: 3\n", "the `{` opened at line 1 is never closed", (1, 4), help);
+        let message = "`]` does not match the `{` opened at line 1, column 4";
+        assert_explained("a: {b: 1]\n", message, (1, 9), "close the `{` opened at line 1 with `}`");
+        let help = "separate the entries with commas, as in `{train: 0.7, val: 0.1}`";
+        assert_explained("split: {train: 0.7 val: 0.1}\n", "missing `,` before `val`", (1, 20), help);
+        assert_explained("a: [1, , 2]\n", "two commas with nothing between them", (1, 8), "remove the extra `,`");
+        assert_explained("a: {b: 1}}\n", "there is no `{` for this `}` to close", (1, 10), "remove this `}`");
+    }
+
+    #[test]
+    fn other_common_mistakes_are_explained() {
+        let help = "end the text with `\"` on the same line, as in `name: \"my model\"`";
+        assert_explained("name: \"my model\nseed: 1\n", "the quote opened at line 1 is never closed", (1, 7), help);
+        let help = "write a path with `/`, or put it in single quotes, as in `'C:\\data\\x.csv'`";
+        let message = "`\\d` is not a valid escape inside double quotes";
+        assert_explained("source: \"C:\\data\\x.csv\"\n", message, (1, 12), help);
+        let help = "a value that contains `: ` must be in quotes, as in `note: \"see: chart\"`";
+        assert_explained("note: see: chart\n", "a second `: ` on one line", (1, 10), help);
+        assert_explained("name: @home\n", "a value cannot start with `@`", (1, 7), "as in `\"@home\"`");
+        let help = "or write the list in brackets, as in `metrics: [auc]`";
+        assert_explained("metrics: - auc\n", "a list cannot start on the line of its key", (1, 10), help);
+        let help = "remove what follows it, or put the whole value in quotes";
+        assert_explained("a: \"x\" y\n", "text after the end of a value", (1, 8), help);
+    }
+
+    #[test]
+    fn spec_language_in_a_yaml_file_suggests_the_galen_extension() {
+        let message = "this looks like the galen spec language, not YAML";
+        let help = "rename the file so that it ends in `.galen`";
+        assert_explained("# a spec\nexperiment \"x\"\n\ndata {\n  source \"a.csv\"\n}\n", message, (2, 1), help);
+        assert_explained("seed 1\ndata {\n  split train: 0.7\n}\n", message, (2, 1), help);
+        parse_ok("experiment: x\ndata: {source: a}\n");
+        assert_error("experiment\n", SYNTAX, "a spec is a mapping of sections", (1, 1));
+    }
+
+    #[test]
+    fn a_repeated_layer_without_dashes_says_layers_are_a_list() {
+        let source = "model:\n  dense: {units: 32, activation: relu}\n  dense: {units: 2, activation: softmax}\n";
+        let message = "`dense` is written twice in `model`: the layers form a list, and each starts with `- `";
+        let help = "start every layer with `- `, one layer per line, as in `- dense: {units: 32, activation: relu}`";
+        assert_explained(source, message, (3, 3), help);
+        let source = "model:\n  dropout: 0.1\n  dense:\n    units: 3\n  dense: 2\n";
+        assert_explained(source, message, (5, 3), "as in `- dropout: 0.1`");
+        let source = "model:\n  dense:\n    units: 3\n  dense: 2\n";
+        assert_explained(source, message, (4, 3), "as in `- dense:` with its parameters indented under it");
+        assert_error("train:\n  dense: 1\n  dense: 2\n", SYNTAX, "duplicate key `dense`", (3, 3));
+        assert_error("model:\n  - dense: 1\n    dense: 2\n", SYNTAX, "duplicate key `dense`", (3, 5));
+        assert_error("model:\n  units: 1\n  units: 2\n", SYNTAX, "duplicate key `units`", (3, 3));
+    }
+
     #[test]
     fn yaml_features_are_refused_all_at_once() {
-        let found = errors("base: &b {units: 8}\nlayer: *b\nother:\n  <<: {x: 1}\nn: !!str 1\nm: !custom x\n");
+        let source = "base: &b {units: 8}\nlayer: *b\nother:\n  <<: {x: 1}\nn: !!str 1\nm: !custom x\n\
+                      loss: !!python/object/apply:os.system [ls]\nr: !ruby/object:Kernel x\n";
+        let found = errors(source);
+        let code = "a spec describes a model and never runs code: yaml tags that name code or objects are not allowed";
+        let quote = "remove the tag; to make a value text, put it in quotes, as in `\"1.0\"`";
         let expected = [
-            ("yaml anchors are not part of the spec language", (1, 7)),
-            ("yaml aliases are not part of the spec language", (2, 8)),
-            ("yaml merge keys are not part of the spec language", (4, 3)),
-            ("yaml tags are not part of the spec language", (5, 4)),
-            ("yaml tags are not part of the spec language", (6, 4)),
+            ("yaml anchors are not part of the spec language", (1, 7), "write the value out in full"),
+            ("yaml aliases are not part of the spec language", (2, 8), "write the value out in full"),
+            ("yaml merge keys are not part of the spec language", (4, 3), "write the merged entries out in full"),
+            ("yaml tags are not part of the spec language", (5, 4), quote),
+            (code, (6, 4), "remove `!custom` and write the value itself"),
+            (code, (7, 7), "remove `!!python/object/apply:os.system` and write the value itself"),
+            (code, (8, 4), "remove `!ruby/object:Kernel` and write the value itself"),
         ];
         assert_eq!(found.len(), expected.len(), "{found:?}");
-        for ((code, message, place, help), (wanted, wanted_place)) in found.iter().zip(expected) {
-            assert_eq!((*code, message.as_str(), *place), (FEATURE, wanted, wanted_place));
-            assert!(help.is_some());
+        for ((code, message, place, help), (wanted, wanted_place, wanted_help)) in found.iter().zip(expected) {
+            assert_eq!(
+                (*code, message.as_str(), *place, help.as_deref()),
+                (FEATURE, wanted, wanted_place, Some(wanted_help))
+            );
         }
+        assert!(is_type_tag("!!float") && is_type_tag("!") && is_type_tag("!<tag:yaml.org,2002:str>"));
+        assert!(!is_type_tag("!!python/name:os.system") && !is_type_tag("!float") && !is_type_tag("!e!float"));
         assert_error("a: *unknown\n", FEATURE, "yaml aliases", (1, 4));
     }
 
@@ -944,6 +1171,72 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
             }
         }
         assert!(accepted > 500, "only {accepted} mutations were accepted");
+    }
+
+    #[test]
+    fn random_lines_never_panic_and_point_inside_the_text() {
+        const PIECES: [&str; 40] = [
+            "model:",
+            "data:",
+            "dense:",
+            "key",
+            "value",
+            ": ",
+            ":",
+            "- ",
+            "-",
+            "{",
+            "}",
+            "[",
+            "]",
+            ", ",
+            "\"",
+            "'",
+            " #",
+            "#",
+            "é",
+            "\\",
+            "\\d",
+            "@",
+            "`",
+            "!!python/x ",
+            "!!str ",
+            "data {",
+            "experiment \"x\"",
+            "\t",
+            " ",
+            "  ",
+            "\u{85}",
+            "\u{2028}",
+            "\u{3000}",
+            "\r",
+            "|",
+            ">",
+            "&a ",
+            "*a",
+            "?",
+            "%",
+        ];
+        let mut random = XorShift(0x2545_f491_4f6c_dd1d);
+        for _ in 0..6000 {
+            let mut source = String::new();
+            for _ in 0..1 + random.below(6) {
+                source.push_str(&" ".repeat(random.below(7)));
+                for _ in 0..random.below(6) {
+                    source.push_str(PIECES[random.below(PIECES.len())]);
+                }
+                source.push('\n');
+            }
+            let mut diagnostics = Diagnostics::new();
+            let tree = parse(&source, &mut diagnostics);
+            assert_eq!(tree.is_none(), diagnostics.has_errors(), "{source:?}");
+            for diagnostic in &diagnostics.items {
+                if let Location::Spec(span) = diagnostic.location {
+                    assert!(span.end <= source.len(), "{source:?}");
+                    assert!(source.is_char_boundary(span.start) && source.is_char_boundary(span.end), "{source:?}");
+                }
+            }
+        }
     }
 
     #[test]
