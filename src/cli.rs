@@ -146,7 +146,8 @@ fn convert(path: &Path, to: FormArg, output: Option<&Path>) -> ExitCode {
         Some(target) => match std::fs::write(target, text) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                let diagnostic = Diagnostic::error("cli::write", format!("cannot write the converted spec: {error}")).at_file(target);
+                let diagnostic = Diagnostic::error("cli::write", format!("cannot write the converted spec: {error}"))
+                    .at_file(target);
                 report(&Diagnostics { items: vec![diagnostic] }, None, path);
                 ExitCode::from(1)
             }

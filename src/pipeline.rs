@@ -79,11 +79,8 @@ pub fn check_spec(file: SpecFile) -> CheckOutcome {
             split: None,
         };
     };
-    let (data_path, loaded) = if lowered.data_sound {
-        load_data(&file, &lowered, &mut diagnostics)
-    } else {
-        (None, LoadedData::Unavailable)
-    };
+    let (data_path, loaded) =
+        if lowered.data_sound { load_data(&file, &lowered, &mut diagnostics) } else { (None, LoadedData::Unavailable) };
     let view = match &loaded {
         LoadedData::Table(_, schema) | LoadedData::Manifest(_, schema) => DataView::Table(schema),
         LoadedData::Folder(folder) => DataView::Folder(folder),
@@ -97,7 +94,12 @@ pub fn check_spec(file: SpecFile) -> CheckOutcome {
 }
 
 /// Plans the split as training will, and counts rows per split and class.
-fn split_counts(lowered: &Lowered, checked: &Checked, loaded: &LoadedData, diagnostics: &mut Diagnostics) -> Option<SplitCounts> {
+fn split_counts(
+    lowered: &Lowered,
+    checked: &Checked,
+    loaded: &LoadedData,
+    diagnostics: &mut Diagnostics,
+) -> Option<SplitCounts> {
     let (usable, plan) = dataset::plan(&lowered.spec, checked, loaded, diagnostics)?;
     let class_of = |rows: &[usize]| -> Vec<usize> {
         let Some(classes) = &usable.classes else { return Vec::new() };
@@ -170,7 +172,8 @@ fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) 
     match &data.source.value {
         Source::Csv { path, delimiter } => {
             let resolved = resolve(file, &path.value);
-            let options = CsvOptions { delimiter: *delimiter.value.encode_utf8(&mut [0; 4]).as_bytes().first().unwrap_or(&b',') };
+            let options =
+                CsvOptions { delimiter: *delimiter.value.encode_utf8(&mut [0; 4]).as_bytes().first().unwrap_or(&b',') };
             match data::read_csv(&resolved, &options) {
                 Ok(table) => {
                     let (schema, found) = data::infer_schema(&table, &declared);

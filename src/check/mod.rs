@@ -713,9 +713,11 @@ fn impute_for(spec: &Spec, column: &ColumnInfo, diagnostics: &mut Diagnostics) -
     let applies = column.missing > 0 || per_column.is_some();
     if let (Impute::Constant(value), true) = (&chosen.value, applies) {
         let problem = match column.kind {
-            ColumnKind::Numeric if crate::data::schema::parse_number(value.text()).is_none() => {
-                Some(format!("the constant `{}` is not a number but the column `{}` is numeric", value.text(), column.name))
-            }
+            ColumnKind::Numeric if crate::data::schema::parse_number(value.text()).is_none() => Some(format!(
+                "the constant `{}` is not a number but the column `{}` is numeric",
+                value.text(),
+                column.name
+            )),
             ColumnKind::Binary if column.find_category(value.text()).is_none() => Some(format!(
                 "the constant `{}` is neither of the two values of the binary column `{}` ({})",
                 value.text(),

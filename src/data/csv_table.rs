@@ -207,9 +207,7 @@ pub(crate) fn not_found(path: &Path, what: &str) -> Diagnostic {
         }
         _ => "check the path; a path in a spec is relative to the folder of the spec file".to_string(),
     };
-    Diagnostic::error("data::not_found", format!("{what} `{}` not found", path.display()))
-        .at_file(path)
-        .with_help(help)
+    Diagnostic::error("data::not_found", format!("{what} `{}` not found", path.display())).at_file(path).with_help(help)
 }
 
 /// The diagnostic for a file that exists but cannot be read.
@@ -437,14 +435,11 @@ impl Reading<'_> {
             let column = self.columns.get(field).map(Column::name).filter(|name| !name.is_empty());
             let line = position_line + newlines;
             diagnostics.push(
-                Diagnostic::error(
-                    "data::unclosed_quote",
-                    "the quote `\"` opened here is never closed".to_string(),
-                )
-                .at_data(path, line, column)
-                .with_help(
-                    "close the quoted value with `\"`; to write a quote inside a quoted value, double it (`\"\"`)",
-                ),
+                Diagnostic::error("data::unclosed_quote", "the quote `\"` opened here is never closed".to_string())
+                    .at_data(path, line, column)
+                    .with_help(
+                        "close the quoted value with `\"`; to write a quote inside a quoted value, double it (`\"\"`)",
+                    ),
             );
         }
         let ragged: Vec<(u64, usize)> =
@@ -517,12 +512,9 @@ fn ragged_row(path: &Path, line: u64, expected: usize, found: usize, delimiter: 
     } else {
         format!("remove the extra `{separator}`, or put quotes around a value that contains `{separator}`")
     };
-    Diagnostic::error(
-        "data::ragged_row",
-        format!("this row has {found} values but the header has {expected} columns"),
-    )
-    .at_data(path, line, None)
-    .with_help(help)
+    Diagnostic::error("data::ragged_row", format!("this row has {found} values but the header has {expected} columns"))
+        .at_data(path, line, None)
+        .with_help(help)
 }
 
 fn wrong_delimiter(path: &Path, line: u64, header: &str, delimiter: u8, seen: u8) -> Diagnostic {

@@ -81,7 +81,12 @@ pub struct UsableRows {
 }
 
 /// Finds the usable rows and plans the split, as `galen check` shows it and training uses it.
-pub fn plan(spec: &Spec, checked: &Checked, loaded: &LoadedData, diagnostics: &mut Diagnostics) -> Option<(UsableRows, SplitPlan)> {
+pub fn plan(
+    spec: &Spec,
+    checked: &Checked,
+    loaded: &LoadedData,
+    diagnostics: &mut Diagnostics,
+) -> Option<(UsableRows, SplitPlan)> {
     let usable = usable_rows(spec, checked, loaded, diagnostics)?;
     let split_rows = SplitRows {
         rows: &usable.rows,
@@ -95,7 +100,13 @@ pub fn plan(spec: &Spec, checked: &Checked, loaded: &LoadedData, diagnostics: &m
 }
 
 /// Prepares the data of a checked spec for training: split, fit on the training rows, apply everywhere.
-pub fn prepare(file: &SpecFile, spec: &Spec, checked: &Checked, loaded: &LoadedData, diagnostics: &mut Diagnostics) -> Option<Prepared> {
+pub fn prepare(
+    file: &SpecFile,
+    spec: &Spec,
+    checked: &Checked,
+    loaded: &LoadedData,
+    diagnostics: &mut Diagnostics,
+) -> Option<Prepared> {
     let (usable, plan) = plan(spec, checked, loaded, diagnostics)?;
     let (train_rows, val_rows) = (plan.train.clone(), plan.val.clone());
     let mut prepared = assemble(file, spec, checked, loaded, &train_rows, &val_rows, &plan.test, diagnostics)?;
@@ -106,7 +117,14 @@ pub fn prepare(file: &SpecFile, spec: &Spec, checked: &Checked, loaded: &LoadedD
 }
 
 /// Prepares one cross-validation fold: the transform is fitted on the fold's training rows only.
-pub fn prepare_fold(file: &SpecFile, spec: &Spec, checked: &Checked, loaded: &LoadedData, fold: &Fold, diagnostics: &mut Diagnostics) -> Option<Prepared> {
+pub fn prepare_fold(
+    file: &SpecFile,
+    spec: &Spec,
+    checked: &Checked,
+    loaded: &LoadedData,
+    fold: &Fold,
+    diagnostics: &mut Diagnostics,
+) -> Option<Prepared> {
     assemble(file, spec, checked, loaded, &fold.train, &fold.val, &[], diagnostics)
 }
 
@@ -135,7 +153,9 @@ fn assemble(
             let train_data = table_split(spec, checked, &transform, table, train, Some(&weights), diagnostics)?;
             let val_data = table_split(spec, checked, &transform, table, val, None, diagnostics)?;
             let test_data = match &spec.data.split.value {
-                Split::TestFile { path, .. } => test_file_split(file, spec, checked, &transform, &path.value, diagnostics)?,
+                Split::TestFile { path, .. } => {
+                    test_file_split(file, spec, checked, &transform, &path.value, diagnostics)?
+                }
                 _ => table_split(spec, checked, &transform, table, test, None, diagnostics)?,
             };
             Some(Prepared {
@@ -153,7 +173,8 @@ fn assemble(
             let Source::Images { size, color, .. } = &spec.data.source.value else { return None };
             let split = |rows: &[usize], weighted: bool, diagnostics: &mut Diagnostics| -> Option<SplitData> {
                 let chosen: Vec<PathBuf> = rows.iter().map(|&row| files[row].clone()).collect();
-                let pixels = load_images(&chosen, size.value, color.value).map_err(|found| diagnostics.extend(found)).ok()?;
+                let pixels =
+                    load_images(&chosen, size.value, color.value).map_err(|found| diagnostics.extend(found)).ok()?;
                 let targets: Vec<u32> = rows.iter().map(|&row| classes[row]).collect();
                 let weights = if weighted { weights_for(spec, checked, &targets) } else { vec![1.0; rows.len()] };
                 let inputs = reshape(pixels.into_dyn(), &checked.input_shape, diagnostics)?;
@@ -227,8 +248,11 @@ fn test_file_split(
     let dropped = table.rows() - rows.len();
     if dropped > 0 {
         diagnostics.push(
-            Diagnostic::warning("data::missing_target", format!("{dropped} row(s) of the test file have no `{target}` and are left out"))
-                .at_file(&path),
+            Diagnostic::warning(
+                "data::missing_target",
+                format!("{dropped} row(s) of the test file have no `{target}` and are left out"),
+            )
+            .at_file(&path),
         );
     }
     table_split(spec, checked, transform, &table, &rows, None, diagnostics)
@@ -301,32 +325,56 @@ fn reshape(inputs: ArrayD<f32>, shape: &[usize], diagnostics: &mut Diagnostics) 
     match standard.into_shape_with_order(IxDyn(&full)) {
         Ok(reshaped) => Some(reshaped),
         Err(error) => {
-            diagnostics.push(Diagnostic::error("data::shape", format!("the inputs cannot take the shape {shape:?}: {error}")));
+            diagnostics
+                .push(Diagnostic::error("data::shape", format!("the inputs cannot take the shape {shape:?}: {error}")));
             None
         }
     }
 }
 
 /// Rows with a target, without a `drop`-strategy gap and (with a group split) with a group.
-fn usable_rows(spec: &Spec, checked: &Checked, loaded: &LoadedData, diagnostics: &mut Diagnostics) -> Option<UsableRows> {
+fn usable_rows(
+    spec: &Spec,
+    checked: &Checked,
+    loaded: &LoadedData,
+    diagnostics: &mut Diagnostics,
+) -> Option<UsableRows> {
     match loaded {
         LoadedData::Table(table, schema) => Some(table_rows(spec, checked, table, schema, diagnostics)),
         LoadedData::Manifest(manifest, schema) => Some(table_rows(spec, checked, &manifest.table, schema, diagnostics)),
         LoadedData::Folder(folder) => {
-            let classes: Vec<u32> =
-                folder.classes.iter().enumerate().flat_map(|(index, class)| std::iter::repeat_n(index as u32, class.files.len())).collect();
+            let classes: Vec<u32> = folder
+                .classes
+                .iter()
+                .enumerate()
+                .flat_map(|(index, class)| std::iter::repeat_n(index as u32, class.files.len()))
+                .collect();
             let rows = (0..classes.len()).collect();
-            Some(UsableRows { rows, classes: Some(classes), groups: None, assigned: None, dropped_target: 0, dropped_by_strategy: 0 })
+            Some(UsableRows {
+                rows,
+                classes: Some(classes),
+                groups: None,
+                assigned: None,
+                dropped_target: 0,
+                dropped_by_strategy: 0,
+            })
         }
         LoadedData::Unavailable => None,
     }
 }
 
-fn table_rows(spec: &Spec, checked: &Checked, table: &Table, schema: &Schema, diagnostics: &mut Diagnostics) -> UsableRows {
+fn table_rows(
+    spec: &Spec,
+    checked: &Checked,
+    table: &Table,
+    schema: &Schema,
+    diagnostics: &mut Diagnostics,
+) -> UsableRows {
     let target_name = &spec.data.target.value;
     let target = table.column(target_name);
     let info = schema.column(target_name);
-    let dropped_by_strategy: std::collections::BTreeSet<usize> = rows_dropped_by_strategy(checked, table).into_iter().collect();
+    let dropped_by_strategy: std::collections::BTreeSet<usize> =
+        rows_dropped_by_strategy(checked, table).into_iter().collect();
     let group_column = spec.data.split.value.group().and_then(|group| table.column(&group.value));
     let split_column = match &spec.data.split.value {
         Split::Column { column } => table.column(&column.value),
@@ -372,18 +420,24 @@ fn table_rows(spec: &Spec, checked: &Checked, table: &Table, schema: &Schema, di
     }
     if usable.dropped_target > 0 {
         diagnostics.push(
-            Diagnostic::warning("data::missing_target", format!("{} row(s) have no `{target_name}` and are left out", usable.dropped_target))
-                .at(spec.data.target.span)
-                .with_label("rows without this value cannot be learned from")
-                .with_help("fill in the outcome of those rows if it is known"),
+            Diagnostic::warning(
+                "data::missing_target",
+                format!("{} row(s) have no `{target_name}` and are left out", usable.dropped_target),
+            )
+            .at(spec.data.target.span)
+            .with_label("rows without this value cannot be learned from")
+            .with_help("fill in the outcome of those rows if it is known"),
         );
     }
     if missing_group > 0 {
         let group = spec.data.split.value.group().map_or(String::new(), |group| group.value.clone());
         diagnostics.push(
-            Diagnostic::warning("data::missing_group", format!("{missing_group} row(s) have no `{group}` and are left out of the grouped split"))
-                .at(spec.data.split.span)
-                .with_help(format!("fill in `{group}` for every row so that each one can be kept with its patient")),
+            Diagnostic::warning(
+                "data::missing_group",
+                format!("{missing_group} row(s) have no `{group}` and are left out of the grouped split"),
+            )
+            .at(spec.data.split.span)
+            .with_help(format!("fill in `{group}` for every row so that each one can be kept with its patient")),
         );
     }
     usable

@@ -243,6 +243,8 @@ pub fn number_fill(spec: &Spec, feature: &Feature, stats: &NumericStats, diagnos
         Impute::Zero => Fill::Value(0.0),
         Impute::Constant(value) => match parse_number(value.text()) {
             Some(number) => Fill::Value(finite_f32(number)),
+            // A column with no missing cell is never filled (the checker decides the same way).
+            None if feature.missing == 0 => Fill::Value(median),
             None => {
                 diagnostics.push(
                     Diagnostic::error(
@@ -596,9 +598,16 @@ pub(crate) mod tests {
 
     #[test]
     fn a_constant_that_cannot_fill_its_column_is_an_error() {
-        let csv = "x,s,y\n1,yes,a\nNA,NA,b\n3,no,a\n";
-        let fixture = fixture("  missing: {numeric: {constant: high}, categorical: {constant: maybe}}\n", csv);
-        assert_eq!(fit(&fixture, &[0, 1, 2]).1, ["data::constant_kind", "data::constant_kind"]);
+        // The checker refuses these before anything is fitted, so `galen check` reports them too.
+        let text = "name: t\ndata:\n  source: t.csv\n  target: y\n  missing: {numeric: {constant: high}, categorical: {constant: maybe}}\nmodel:\n  - dense: {units: 2, activation: softmax}\ntrain:\n  loss: categorical_crossentropy\n  epochs: 1\n";
+        let mut diagnostics = Diagnostics::new();
+        let file = SpecFile { path: PathBuf::from("t.yaml"), text: text.to_string(), form: Form::Yaml };
+        let lowered = file.parse(&mut diagnostics).expect("parses");
+        let table = table("x,s,y\n1,yes,a\nNA,NA,b\n3,no,a\n");
+        let (schema, _) = infer_schema(&table, &Default::default());
+        assert!(check(&lowered, DataView::Table(&schema), &mut diagnostics).is_none());
+        let codes: Vec<&str> = diagnostics.items.iter().map(|d| d.code).collect();
+        assert_eq!(codes.iter().filter(|code| **code == "check::constant_kind").count(), 2, "{codes:?}");
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! `schema` infers each column's kind and summary, and `images` scans an image folder or a manifest without
 //! decoding any image.
 
-mod csv_bytes;
 pub mod batches;
+mod csv_bytes;
 pub mod csv_table;
 pub mod dataset;
 pub mod images;

@@ -555,7 +555,11 @@ impl Fitter<'_> {
         if let (Impute::Constant(_), Fill::Value(label)) = (&feature.impute, &fill) {
             if !categories.contains(label) {
                 if encoding == CategoryEncoding::Binary {
-                    self.diagnostics.push(constant_outside_binary(self.spec, feature, label, &categories));
+                    // A column with no missing cell is never filled, so an odd constant does no harm there (the
+                    // checker decides the same way).
+                    if feature.missing > 0 {
+                        self.diagnostics.push(constant_outside_binary(self.spec, feature, label, &categories));
+                    }
                 } else {
                     categories.push(label.clone());
                 }

@@ -484,13 +484,7 @@ pub enum Optimizer {
     /// Adam.
     Adam { lr: Spanned<f64>, beta1: Spanned<f64>, beta2: Spanned<f64>, eps: Spanned<f64> },
     /// Adam with decoupled weight decay.
-    AdamW {
-        lr: Spanned<f64>,
-        beta1: Spanned<f64>,
-        beta2: Spanned<f64>,
-        eps: Spanned<f64>,
-        weight_decay: Spanned<f64>,
-    },
+    AdamW { lr: Spanned<f64>, beta1: Spanned<f64>, beta2: Spanned<f64>, eps: Spanned<f64>, weight_decay: Spanned<f64> },
 }
 
 /// The spec names of the optimizers.

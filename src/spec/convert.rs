@@ -172,8 +172,10 @@ fn source_node(source: &Source) -> Node {
 }
 
 fn missing_node(missing: &Missing) -> Node {
-    let mut entries =
-        vec![entry("numeric", impute_node(&missing.numeric.value)), entry("categorical", impute_node(&missing.categorical.value))];
+    let mut entries = vec![
+        entry("numeric", impute_node(&missing.numeric.value)),
+        entry("categorical", impute_node(&missing.categorical.value)),
+    ];
     if !missing.columns.is_empty() {
         let columns = missing.columns.iter().map(|(column, impute)| entry(&column.value, impute_node(&impute.value)));
         entries.push(entry("columns", map(columns.collect())));
@@ -186,9 +188,10 @@ fn missing_node(missing: &Missing) -> Node {
 
 fn impute_node(impute: &Impute) -> Node {
     match impute {
-        Impute::Constant(Scalar::Number { value, text: written }) => {
-            map(vec![entry("constant", Node::new(Value::Number { value: *value, text: written.clone() }, Span::default()))])
-        }
+        Impute::Constant(Scalar::Number { value, text: written }) => map(vec![entry(
+            "constant",
+            Node::new(Value::Number { value: *value, text: written.clone() }, Span::default()),
+        )]),
         Impute::Constant(Scalar::Text(value)) => map(vec![entry("constant", text(value))]),
         other => text(other.name()),
     }
@@ -225,7 +228,9 @@ fn split_node(split: &Split, form: Form) -> Node {
     }
     match (form, stratify) {
         // DSL writes a true flag bare: `split train=0.8 test=0.2 stratify`.
-        (Form::Dsl, true) => Node::new(Value::Args { positional: vec![text("stratify")], keywords: entries }, Span::default()),
+        (Form::Dsl, true) => {
+            Node::new(Value::Args { positional: vec![text("stratify")], keywords: entries }, Span::default())
+        }
         (Form::Yaml, true) => {
             entries.push(entry("stratify", Node::new(Value::Bool(true), Span::default())));
             map(entries)
@@ -251,7 +256,10 @@ fn layer_node(layer: &Layer, form: Form) -> (&'static str, Node) {
             &["filters", "kernel", "activation"],
         ),
         Layer::MaxPool2d { size, stride } | Layer::AvgPool2d { size, stride } => (
-            vec![param("size", pair(size.value), size.value == [2, 2]), param("stride", pair(stride.value), stride.value == size.value)],
+            vec![
+                param("size", pair(size.value), size.value == [2, 2]),
+                param("stride", pair(stride.value), stride.value == size.value),
+            ],
             &["size", "stride"],
         ),
         Layer::GlobalAvgPool2d | Layer::Flatten => (Vec::new(), &[]),

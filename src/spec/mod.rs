@@ -63,9 +63,12 @@ impl SpecFile {
                 }
                 _ => "rename the file, for example to `model.galen` or `model.yaml`".to_string(),
             };
-            return Err(Diagnostic::error("spec::extension", "a spec file must end in `.galen` (the spec language) or `.yaml` / `.yml`")
-                .at_file(path)
-                .with_help(help));
+            return Err(Diagnostic::error(
+                "spec::extension",
+                "a spec file must end in `.galen` (the spec language) or `.yaml` / `.yml`",
+            )
+            .at_file(path)
+            .with_help(help));
         };
         let bytes = std::fs::read(path).map_err(|error| {
             let message = match error.kind() {
@@ -75,7 +78,10 @@ impl SpecFile {
             Diagnostic::error("spec::not_found", message).at_file(path).with_help("check the path")
         })?;
         let text = String::from_utf8(bytes).map_err(|error| {
-            let (line, _) = crate::diagnostics::line_column(&String::from_utf8_lossy(error.as_bytes()), error.utf8_error().valid_up_to());
+            let (line, _) = crate::diagnostics::line_column(
+                &String::from_utf8_lossy(error.as_bytes()),
+                error.utf8_error().valid_up_to(),
+            );
             Diagnostic::error("spec::encoding", format!("the spec file is not UTF-8 text (line {line})"))
                 .at_file(path)
                 .with_help("save the file as UTF-8")

@@ -217,10 +217,12 @@ impl Reader<'_> {
         };
         // A single strategy applies to both kinds (`missing: drop`, `missing: {constant: 0}`), except that one
         // which needs numbers (mean, median, zero, interpolate) leaves categorical columns to their default, mode.
-        let single_constant = matches!(&node.value, Value::Map(entries) if entries.len() == 1 && entries[0].key == "constant");
+        let single_constant =
+            matches!(&node.value, Value::Map(entries) if entries.len() == 1 && entries[0].key == "constant");
         if matches!(node.value, Value::Str(_)) || single_constant {
             let impute = self.impute(node).unwrap_or(default(Impute::Median));
-            let numbers_only = matches!(impute.value, Impute::Mean | Impute::Median | Impute::Zero | Impute::Interpolate);
+            let numbers_only =
+                matches!(impute.value, Impute::Mean | Impute::Median | Impute::Zero | Impute::Interpolate);
             let categorical = if numbers_only { default(Impute::Mode) } else { impute.clone() };
             return Missing {
                 numeric: impute,
