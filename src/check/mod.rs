@@ -648,8 +648,8 @@ fn leakage_guard(spec: &Spec, form: Form, column: &ColumnInfo, listed_at: Option
     let name = column.name.as_str();
     // A text identifier that really is a predictor is a category; a number that happens to rise row by row, a
     // measurement.
-    let kind = match column.id_reason {
-        Some(crate::data::schema::IdReason::UniqueText) => "categorical",
+    let kind = match (column.id_reason, column.kind) {
+        (Some(crate::data::schema::IdReason::UniqueText), _) | (_, ColumnKind::Categorical) => "categorical",
         _ => "numeric",
     };
     let declare = example(form, &format!("types {name}={kind}"));
@@ -684,8 +684,33 @@ fn leakage_guard(spec: &Spec, form: Form, column: &ColumnInfo, listed_at: Option
                 exclude_example(form, &[name])
             )),
         ),
+        // Text with a different value every few rows (a patient id repeated over visits) is no category either.
+        ColumnKind::Categorical if !column.declared && looks_like_repeated_identifier(column) => {
+            let rows = column.category_counts.iter().sum::<usize>();
+            Some(
+                Diagnostic::error(
+                    "check::identifier_column",
+                    format!(
+                        "the column `{name}` looks like an identifier and would leak into the model: {} different values in {rows} rows",
+                        column.distinct
+                    ),
+                )
+                .at(at)
+                .with_label(format!("`{name}` would be a predictor"))
+                .with_help(format!(
+                    "leave it out with `{}`, or use it to keep each patient's rows together with `split ... group={name}`; if it really is a category, declare it, as in `{declare}`",
+                    exclude_example(form, &[name])
+                )),
+            )
+        }
         _ => None,
     }
+}
+
+/// At least 20 different values and fewer than four rows per value on average: real categories repeat far more.
+fn looks_like_repeated_identifier(column: &ColumnInfo) -> bool {
+    let rows: usize = column.category_counts.iter().sum();
+    column.distinct >= 20 && column.distinct * 4 > rows
 }
 
 /// The strategy that fills a column's missing cells, checked against its kind.
@@ -731,7 +756,11 @@ fn impute_for(spec: &Spec, column: &ColumnInfo, diagnostics: &mut Diagnostics) -
                 Diagnostic::error("check::constant_kind", message)
                     .at(chosen.span)
                     .with_label(format!("cannot fill `{}`", column.name))
-                    .with_help("use a value the column can hold, or another strategy (`median`, `mode`, ...)"),
+                    .with_help(if column.kind == ColumnKind::Binary {
+                format!("fill with one of its two values or `mode`, or declare `{}` categorical in `types` to give the constant a column of its own", column.name)
+            } else {
+                "use a number, or another strategy (`median`, `mean`, ...)".to_string()
+            }),
             );
         }
     }
