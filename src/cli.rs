@@ -1,4 +1,4 @@
-//! The command line: `galen check`, `galen convert` and `galen schema`.
+//! The command line: `galen check`, `galen convert`, `galen schema` and the `galen synth` data tool.
 //!
 //! Exit codes: 0 when all is well, 1 when the user's input (spec or data) is wrong, 2 for a usage mistake
 //! (clap reports those). Diagnostics go to standard error, results to standard output.

@@ -1,8 +1,10 @@
-//! The data stage: reading data files once into a [`Table`] and inferring the [`Schema`] the checker reads.
+//! The data stage: data files in, tensors out, in DESIGN.md's order.
 //!
-//! `csv_table` reads a CSV file into compact column-wise storage (with byte-level helpers in `csv_bytes`),
-//! `schema` infers each column's kind and summary, and `images` scans an image folder or a manifest without
-//! decoding any image.
+//! `csv_table` reads a CSV file once into compact column-wise storage (with byte-level helpers in `csv_bytes`),
+//! `schema` infers each column's kind and summary for the checker, and `images` scans and decodes image folders
+//! and manifests. After checking, `dataset` drops unusable rows, plans the split (`split`), fits the `transform`
+//! (imputation in `impute`, scaling, encoding) on the training rows only and applies it to every split; `batches`
+//! cuts the training rows into seeded mini-batches.
 
 pub mod batches;
 mod csv_bytes;
