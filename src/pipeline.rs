@@ -32,6 +32,21 @@ pub struct CheckOutcome {
     pub split: Option<SplitCounts>,
 }
 
+impl CheckOutcome {
+    /// The outcome of a spec that could not be read or parsed: only diagnostics.
+    fn stopped(file: Option<SpecFile>, diagnostics: Diagnostics) -> CheckOutcome {
+        CheckOutcome {
+            file,
+            diagnostics,
+            lowered: None,
+            data_path: None,
+            checked: None,
+            loaded: LoadedData::Unavailable,
+            split: None,
+        }
+    }
+}
+
 /// The data as read for checking.
 #[derive(Debug)]
 pub enum LoadedData {
@@ -52,15 +67,7 @@ pub fn check_file(path: &Path) -> CheckOutcome {
         Ok(file) => check_spec(file),
         Err(diagnostic) => {
             diagnostics.push(diagnostic);
-            CheckOutcome {
-                file: None,
-                diagnostics,
-                lowered: None,
-                data_path: None,
-                checked: None,
-                loaded: LoadedData::Unavailable,
-                split: None,
-            }
+            CheckOutcome::stopped(None, diagnostics)
         }
     }
 }
@@ -69,15 +76,7 @@ pub fn check_file(path: &Path) -> CheckOutcome {
 pub fn check_spec(file: SpecFile) -> CheckOutcome {
     let mut diagnostics = Diagnostics::new();
     let Some(lowered) = file.parse(&mut diagnostics) else {
-        return CheckOutcome {
-            file: Some(file),
-            diagnostics,
-            lowered: None,
-            data_path: None,
-            checked: None,
-            loaded: LoadedData::Unavailable,
-            split: None,
-        };
+        return CheckOutcome::stopped(Some(file), diagnostics);
     };
     let (data_path, loaded) =
         if lowered.data_sound { load_data(&file, &lowered, &mut diagnostics) } else { (None, LoadedData::Unavailable) };

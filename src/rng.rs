@@ -67,6 +67,23 @@ pub fn shuffle<T>(items: &mut [T], rng: &mut ChaCha20Rng) {
     }
 }
 
+/// A small seeded generator for the crate's randomised tests (mutations, random inputs).
+#[cfg(test)]
+pub(crate) struct TestRng(ChaCha20Rng);
+
+#[cfg(test)]
+impl TestRng {
+    /// A generator for one test.
+    pub(crate) fn new(seed: u64) -> TestRng {
+        TestRng(Streams::new(seed).stream(Purpose::Synth))
+    }
+
+    /// A number in `0..bound` (0 when `bound` is 0).
+    pub(crate) fn below(&mut self, bound: usize) -> usize {
+        self.0.gen_range(0..bound.max(1) as u64) as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

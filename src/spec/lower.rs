@@ -15,7 +15,7 @@ use super::Form;
 use crate::diagnostics::{did_you_mean, quote_list, Diagnostic, Diagnostics, Span};
 
 mod data;
-mod hints;
+pub(crate) mod hints;
 mod model;
 pub use hints::{example, layer_example, list_example, name_help, suggestion};
 use hints::{layer_positional, DATA_KEYS, TRAIN_KEYS};

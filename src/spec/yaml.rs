@@ -1118,25 +1118,13 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
         assert_error("a: *unknown\n", FEATURE, "yaml aliases", (1, 4));
     }
 
-    /// A tiny xorshift generator, so the random tests need no dependency and repeat exactly.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn below(&mut self, bound: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % bound.max(1) as u64) as usize
-        }
-    }
-
     #[test]
     fn mutated_specs_never_panic_and_print_back() {
         const PIECES: [&str; 31] = [
             ":", "-", " ", "\n", "{", "}", "[", "]", "&a", "*a", "!", "#", "'", "\"", "\t", "é", "?", ",", "|", ">",
             "%", "@", "`", "<<", "---", "\r\n", "\\", "1e3", "~", "  ", "\u{feff}",
         ];
-        let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut random = crate::rng::TestRng::new(0x9e37_79b9_7f4a_7c15);
         let mut accepted = 0;
         for _ in 0..4000 {
             let mut text: Vec<char> = EXAMPLE.chars().collect();
@@ -1217,7 +1205,7 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
             "?",
             "%",
         ];
-        let mut random = XorShift(0x2545_f491_4f6c_dd1d);
+        let mut random = crate::rng::TestRng::new(0x2545_f491_4f6c_dd1d);
         for _ in 0..6000 {
             let mut source = String::new();
             for _ in 0..1 + random.below(6) {
@@ -1242,7 +1230,7 @@ metrics: [accuracy, precision, recall, specificity, f1, auc]
     #[test]
     fn random_strings_print_and_read_back() {
         let alphabet: Vec<char> = "ab1.-+:#,[]{}'\"\\ \t\n&*!|>%@`?~<éx0eE_\u{7f}\u{85}\u{2028}😀".chars().collect();
-        let mut random = XorShift(7);
+        let mut random = crate::rng::TestRng::new(7);
         for _ in 0..3000 {
             let text: String = (0..random.below(7)).map(|_| alphabet[random.below(alphabet.len())]).collect();
             let list = Value::List(vec![Node::new(Value::Str(text.clone()), Span::default())]);

@@ -323,8 +323,7 @@ impl Reader<'_> {
             };
             return Spanned::new(split, at);
         };
-        const KEYS: &[&str] = &["train", "val", "test", "stratify", "group", "column", "test_file", "k_fold"];
-        let params = self.bind(node, "`data.split`", KEYS, &[], &["stratify"]);
+        let params = self.bind(node, "`data.split`", super::hints::SPLIT_KEYS, &[], &["stratify"]);
         let stratify = self.param(&params, "stratify", false, |r, n| r.flag(n, "`stratify`"));
         let group = params.get("group").and_then(|n| self.text(n, "`group`"));
         let fraction =

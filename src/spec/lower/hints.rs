@@ -152,6 +152,9 @@ const HOMES: &[(&[&str], &str)] = &[
     (&["val", "test", "stratify", "group", "test_file", "k_fold"], "in `data.split`"),
 ];
 
+/// The keys of `data.split`.
+pub const SPLIT_KEYS: &[&str] = &["train", "val", "test", "stratify", "group", "column", "test_file", "k_fold"];
+
 /// The keys of `data`.
 pub const DATA_KEYS: &[&str] = &[
     "source",
