@@ -52,8 +52,9 @@ pub struct NumericStats {
 }
 
 impl NumericStats {
-    /// The statistics of `values` (any order).
-    pub fn of(mut values: Vec<f64>) -> NumericStats {
+    /// The statistics of `values` (any order). The mode costs a count of every distinct value, so it is found only
+    /// `with_mode` (the `mode` strategy); otherwise it is set to the median and must not be used.
+    pub fn of(mut values: Vec<f64>, with_mode: bool) -> NumericStats {
         if values.is_empty() {
             return NumericStats {
                 count: 0,
@@ -68,21 +69,16 @@ impl NumericStats {
             };
         }
         let count = values.len() as f64;
-        // Summed in row order before sorting, so that the mean is the same as any row-order computation.
+        // Summed in row order before any reordering, so that the mean is the same as any row-order computation.
         let mean = values.iter().sum::<f64>() / count;
         let variance = values.iter().map(|value| (value - mean) * (value - mean)).sum::<f64>() / count;
-        values.sort_by(f64::total_cmp);
-        NumericStats {
-            count: values.len(),
-            mean,
-            std: variance.sqrt(),
-            min: values[0],
-            max: values[values.len() - 1],
-            q1: quantile(&values, 0.25),
-            median: quantile(&values, 0.5),
-            q3: quantile(&values, 0.75),
-            mode: sorted_mode(&values),
-        }
+        let (min, max) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        // Quantiles by selection (linear time) rather than a full sort: the same order statistics.
+        let q1 = select_quantile(&mut values, 0.25);
+        let median = select_quantile(&mut values, 0.5);
+        let q3 = select_quantile(&mut values, 0.75);
+        let mode = if with_mode { mode_of(&values) } else { median };
+        NumericStats { count: values.len(), mean, std: variance.sqrt(), min, max, q1, median, q3, mode }
     }
 }
 
@@ -97,18 +93,37 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[below] + (sorted[above] - sorted[below]) * fraction
 }
 
-/// The most frequent of sorted values, the smallest on a tie; 0 for no value.
-fn sorted_mode(sorted: &[f64]) -> f64 {
-    let mut best = (0, 0.0);
-    let mut start = 0;
-    while start < sorted.len() {
-        let end = start + sorted[start..].iter().take_while(|&&value| value == sorted[start]).count().max(1);
-        if end - start > best.0 {
-            best = (end - start, sorted[start]);
-        }
-        start = end;
+/// The `q` quantile as [`quantile`] defines it, found by selection; reorders `values`.
+fn select_quantile(values: &mut [f64], q: f64) -> f64 {
+    let Some(last) = values.len().checked_sub(1) else { return 0.0 };
+    let position = q.clamp(0.0, 1.0) * last as f64;
+    let below = position.floor() as usize;
+    let (_, &mut low, upper) = values.select_nth_unstable_by(below, f64::total_cmp);
+    let high = if below < last { upper.iter().copied().fold(f64::INFINITY, f64::min) } else { low };
+    low + (high - low) * (position - below as f64)
+}
+
+/// The most frequent value, the smallest on a tie; 0 for no value. Counted by bit pattern; the tie rule makes the
+/// result independent of the map's iteration order.
+fn mode_of(values: &[f64]) -> f64 {
+    let mut counts: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    for value in values {
+        // -0.0 and 0.0 are one value.
+        *counts.entry((value + 0.0).to_bits()).or_default() += 1;
     }
-    best.1
+    let mut best: Option<(usize, f64)> = None;
+    for (bits, count) in counts {
+        let value = f64::from_bits(bits);
+        best = match best {
+            Some((best_count, best_value))
+                if best_count > count || (best_count == count && best_value.total_cmp(&value).is_le()) =>
+            {
+                Some((best_count, best_value))
+            }
+            _ => Some((count, value)),
+        };
+    }
+    best.map_or(0.0, |(_, value)| value)
 }
 
 /// The most frequent index among `codes` (each below `len`), the lowest on a tie; `None` without any code.
@@ -511,13 +526,13 @@ pub(crate) mod tests {
 
     #[test]
     fn statistics_of_a_column() {
-        let stats = NumericStats::of(vec![4.0, 1.0, 3.0, 2.0, 2.0]);
+        let stats = NumericStats::of(vec![4.0, 1.0, 3.0, 2.0, 2.0], true);
         assert_eq!((stats.count, stats.mean, stats.min, stats.max), (5, 2.4, 1.0, 4.0));
         assert_eq!((stats.q1, stats.median, stats.q3, stats.mode), (2.0, 2.0, 3.0, 2.0));
         assert!((stats.std - 1.04f64.sqrt()).abs() < 1e-12);
-        let even = NumericStats::of(vec![1.0, 2.0, 3.0, 4.0]);
+        let even = NumericStats::of(vec![1.0, 2.0, 3.0, 4.0], true);
         assert_eq!((even.q1, even.median, even.q3, even.mode), (1.75, 2.5, 3.25, 1.0));
-        assert_eq!(NumericStats::of(Vec::new()).count, 0);
+        assert_eq!(NumericStats::of(Vec::new(), true).count, 0);
         assert_eq!(quantile(&[], 0.5), 0.0);
     }
 

@@ -45,6 +45,7 @@ pub use crate::data::impute::{rows_dropped_by_strategy, Fill};
 use crate::data::schema::{parse_number, Schema};
 use crate::diagnostics::{did_you_mean, quote_list, Diagnostic, Diagnostics};
 use crate::spec::ast::{ColumnKind, Encode, Impute, Scale, Spec};
+use rayon::prelude::*;
 
 /// The version of the JSON layout written by [`Transform::to_json`].
 pub const FORMAT_VERSION: u32 = 1;
@@ -176,9 +177,33 @@ impl Transform {
         diagnostics: &mut Diagnostics,
     ) -> Transform {
         let train_rows: Vec<usize> = train_rows.iter().copied().filter(|&row| row < table.rows()).collect();
-        let mut fitter = Fitter { spec, schema, table, train_rows: &train_rows, diagnostics, no_spread: Vec::new() };
-        let features: Vec<FittedFeature> = checked.features.iter().map(|feature| fitter.feature(feature)).collect();
-        let no_spread = std::mem::take(&mut fitter.no_spread);
+        // Features are fitted independently (in parallel); their diagnostics are merged in feature order, so the
+        // result does not depend on the thread count.
+        let fitted: Vec<(FittedFeature, Diagnostics, Vec<String>)> = checked
+            .features
+            .par_iter()
+            .map(|feature| {
+                let mut local = Diagnostics::new();
+                let mut fitter = Fitter {
+                    spec,
+                    schema,
+                    table,
+                    train_rows: &train_rows,
+                    diagnostics: &mut local,
+                    no_spread: Vec::new(),
+                };
+                let fitted = fitter.feature(feature);
+                let no_spread = fitter.no_spread;
+                (fitted, local, no_spread)
+            })
+            .collect();
+        let mut features = Vec::with_capacity(fitted.len());
+        let mut no_spread = Vec::new();
+        for (feature, found, flat) in fitted {
+            features.push(feature);
+            diagnostics.extend(found);
+            no_spread.extend(flat);
+        }
         if !no_spread.is_empty() {
             diagnostics.push(zero_variance(spec, &no_spread));
         }
@@ -215,40 +240,29 @@ impl Transform {
         let ordered = self.features.iter().any(FittedFeature::fills_in_order);
         let group = self.group.as_deref().and_then(|name| table.column(name));
         let sequences = if ordered { sequences(&kept, group) } else { Vec::new() };
-        let mut out = Output { data: vec![0.0; kept.len() * self.width()], width: self.width(), offset: 0 };
         let mut applied = Applied { features: Array2::zeros((0, 0)), rows: kept, imputed: 0, unseen: BTreeMap::new() };
+        // Each feature's block of input columns is computed independently (in parallel), then laid side by side.
+        let blocks: Vec<Block> = self
+            .features
+            .par_iter()
+            .zip(columns.par_iter())
+            .map(|(feature, column)| feature_block(feature, column, &applied.rows, &sequences))
+            .collect();
+        let width = self.width();
+        let mut out = Output { data: vec![0.0; applied.rows.len() * width], width, offset: 0 };
         let mut bad_cells = Vec::new();
-        for (feature, column) in self.features.iter().zip(columns) {
-            let cells: Vec<Option<&str>> = applied.rows.iter().map(|&row| column.get(row)).collect();
-            let missing: Vec<bool> = cells.iter().map(Option::is_none).collect();
-            match &feature.values {
-                FittedValues::Numeric { fill, offset, scale } => {
-                    let filled = filled_numbers(&cells, &applied.rows, &feature.name, fill, &sequences, &mut bad_cells);
-                    let (offset, scale) = (f64::from(*offset), f64::from(*scale));
-                    for (row, value) in filled.into_iter().enumerate() {
-                        out.set(row, 0, finite_f32((value - offset) / scale));
-                    }
-                }
-                FittedValues::Categorical { fill, labels_numeric, categories, encoding } => {
-                    let (filled, unseen) = filled_codes(&cells, *labels_numeric, categories, fill, &sequences);
-                    if unseen > 0 {
-                        applied.unseen.insert(feature.name.clone(), unseen);
-                    }
-                    for (row, code) in filled.into_iter().enumerate() {
-                        encode(&mut out, row, code, *encoding);
-                    }
-                }
+        for (feature, block) in self.features.iter().zip(blocks) {
+            let block_width = feature.width();
+            for (row, values) in block.values.chunks(block_width.max(1)).enumerate() {
+                let start = row * width + out.offset;
+                out.data[start..start + values.len()].copy_from_slice(values);
             }
-            if !feature.drops_missing() {
-                applied.imputed += missing.iter().filter(|&&missing| missing).count();
+            applied.imputed += block.imputed;
+            if block.unseen > 0 {
+                applied.unseen.insert(feature.name.clone(), block.unseen);
             }
-            if feature.indicator {
-                let last = feature.width() - 1;
-                for (row, &missing) in missing.iter().enumerate() {
-                    out.set(row, last, f32::from(u8::from(missing)));
-                }
-            }
-            out.offset += feature.width();
+            bad_cells.extend(block.bad_cells);
+            out.offset += block_width;
         }
         if !bad_cells.is_empty() {
             return Err(not_numbers(table, &bad_cells, MAX_REPORTED));
@@ -451,6 +465,50 @@ struct Output {
     offset: usize,
 }
 
+/// One feature's input columns for the rows being transformed (row-major within the block), with its counts.
+struct Block {
+    values: Vec<f32>,
+    imputed: usize,
+    unseen: usize,
+    bad_cells: Vec<(usize, String, String)>,
+}
+
+/// Fills, scales and encodes one feature for `rows`.
+fn feature_block(feature: &FittedFeature, column: &Column, rows: &[usize], sequences: &[Vec<usize>]) -> Block {
+    let cells: Vec<Option<&str>> = rows.iter().map(|&row| column.get(row)).collect();
+    let width = feature.width();
+    let mut out = Output { data: vec![0.0; rows.len() * width], width, offset: 0 };
+    let mut block = Block { values: Vec::new(), imputed: 0, unseen: 0, bad_cells: Vec::new() };
+    match &feature.values {
+        FittedValues::Numeric { fill, offset, scale } => {
+            let filled = filled_numbers(&cells, rows, &feature.name, fill, sequences, &mut block.bad_cells);
+            let (offset, scale) = (f64::from(*offset), f64::from(*scale));
+            for (row, value) in filled.into_iter().enumerate() {
+                out.set(row, 0, finite_f32((value - offset) / scale));
+            }
+        }
+        FittedValues::Categorical { fill, labels_numeric, categories, encoding } => {
+            let (filled, unseen) = filled_codes(&cells, *labels_numeric, categories, fill, sequences);
+            block.unseen = unseen;
+            for (row, code) in filled.into_iter().enumerate() {
+                encode(&mut out, row, code, *encoding);
+            }
+        }
+    }
+    let missing = cells.iter().filter(|cell| cell.is_none()).count();
+    if !feature.drops_missing() {
+        block.imputed = missing;
+    }
+    if feature.indicator {
+        let last = width - 1;
+        for (row, cell) in cells.iter().enumerate() {
+            out.set(row, last, f32::from(u8::from(cell.is_none())));
+        }
+    }
+    block.values = out.data;
+    block
+}
+
 impl Output {
     fn set(&mut self, row: usize, column: usize, value: f32) {
         if let Some(slot) = self.data.get_mut(row * self.width + self.offset + column) {
@@ -517,7 +575,8 @@ impl Fitter<'_> {
     }
 
     fn numeric(&mut self, feature: &Feature, cells: &[&str]) -> FittedValues {
-        let stats = NumericStats::of(cells.iter().filter_map(|cell| parse_number(cell)).collect());
+        let values = cells.iter().filter_map(|cell| parse_number(cell)).collect();
+        let stats = NumericStats::of(values, feature.impute == Impute::Mode);
         let fill = number_fill(self.spec, feature, &stats, self.diagnostics);
         let (offset, spread) = match self.spec.data.scale.value {
             Scale::None => (0.0, 1.0),
