@@ -36,6 +36,10 @@
 //! assert!(outcome.checked.is_none());
 //! ```
 
+// A `Diagnostic` is a few hundred bytes and is returned on error paths only, where its size costs nothing worth
+// boxing every error for.
+#![allow(clippy::result_large_err)]
+
 pub mod check;
 pub mod cli;
 pub mod data;
