@@ -37,6 +37,7 @@ fn main() {
     let started = Instant::now();
     let outcome = check_spec(file.clone());
     let read = started.elapsed().as_secs_f64();
+    let read_peak = peak_mb();
     let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else {
         panic!("the benchmark spec must check: {:?}", outcome.diagnostics);
     };
@@ -46,7 +47,7 @@ fn main() {
         dataset::prepare(&file, &lowered.spec, checked, &outcome.loaded, &mut diagnostics).expect("prepared");
     let transform = started.elapsed().as_secs_f64();
     let values = prepared.train.inputs.len() + prepared.test.inputs.len();
-    println!("read + schema + check: {read:.3} s");
+    println!("read + schema + check: {read:.3} s (peak so far {read_peak:.1} MB)");
     println!("split + fit + apply:   {transform:.3} s ({values} values)");
     println!("total:                 {:.3} s", read + transform);
     println!("peak memory:           {:.1} MB ({:.2}x the file)", peak_mb(), peak_mb() * 1e6 / size as f64);

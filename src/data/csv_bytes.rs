@@ -2,9 +2,7 @@
 //! offsets, spotting a quote left open at the end of a file, skipping a byte order mark and trimming cells.
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::io::{self, Read};
 
 /// The UTF-8 byte order mark some programs (Excel) write at the start of a file.
 pub(super) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -111,31 +109,6 @@ pub(super) fn find_unclosed_quote(tail: &[u8], delimiter: u8) -> Option<(u64, us
         newlines += u64::from(byte == b'\n');
     }
     (state == State::InQuotes).then_some(opened)
-}
-
-/// Skips a UTF-8 byte order mark; the csv reader buffers the rest itself.
-pub(super) fn skip_bom(mut reader: File) -> io::Result<(u64, impl Read)> {
-    let mut prefix = [0u8; 3];
-    let mut filled = 0;
-    while filled < prefix.len() {
-        match reader.read(&mut prefix[filled..]) {
-            Ok(0) => break,
-            Ok(count) => filled += count,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    let bom_length = if prefix[..filled] == *UTF8_BOM { filled } else { 0 };
-    let kept = prefix[bom_length..filled].to_vec();
-    Ok((bom_length as u64, io::Cursor::new(kept).chain(reader)))
-}
-
-pub(super) fn read_tail(path: &Path, byte: u64) -> io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(byte))?;
-    let mut tail = Vec::new();
-    file.read_to_end(&mut tail)?;
-    Ok(tail)
 }
 
 #[cfg(test)]

@@ -8,10 +8,12 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use crate::data::csv_bytes::{
-    count_line_breaks, find_unclosed_quote, read_tail, skip_bom, trim_cell, LineCounter, UTF8_BOM,
-};
+use rayon::prelude::*;
+
+use crate::data::csv_bytes::{count_line_breaks, find_unclosed_quote, trim_cell, LineCounter, UTF8_BOM};
+use crate::data::schema::parse_number;
 use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics};
 
 /// How to read a CSV file.
@@ -37,12 +39,21 @@ pub struct Table {
 }
 
 /// One column of a [`Table`]: its name and its cells, missing cells stored as empty text.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Column {
     name: String,
     text: String,
     ends: Vec<u32>,
     missing: usize,
+    /// Every cell parsed as a number once, on first use (see [`Column::numbers`]); derived from `text`, so it
+    /// takes no part in equality.
+    numbers: OnceLock<Vec<f64>>,
+}
+
+impl PartialEq for Column {
+    fn eq(&self, other: &Column) -> bool {
+        self.name == other.name && self.text == other.text && self.ends == other.ends && self.missing == other.missing
+    }
 }
 
 /// The physical line of each row: regular (row `i` on `first + i`) unless blank lines or values spanning several
@@ -61,18 +72,33 @@ pub fn is_missing(cell: &str) -> bool {
 /// Reads the CSV file at `path`: one header row, then one row per record. All problems found are returned
 /// together; the table is returned only when there is none.
 pub fn read_csv(path: &Path, options: &CsvOptions) -> Result<Table, Diagnostics> {
-    let file = open_data_file(path, "CSV file")?;
-    let (bom_length, input) = skip_bom(file).map_err(|error| single(unreadable(path, &error)))?;
-    let reading = read_records(path, input, options)?;
-    let tail = reading.last_record.map(|last| read_tail(path, last.byte + bom_length));
-    reading.finish(tail.and_then(Result::ok).as_deref())
+    let mut file = open_data_file(path, "CSV file")?;
+    // The whole file is read at once, so that a large file can be parsed in pieces on several threads.
+    let mut bytes = Vec::with_capacity(file.metadata().map_or(0, |meta| meta.len() as usize).saturating_add(1));
+    file.read_to_end(&mut bytes).map_err(|error| single(unreadable(path, &error)))?;
+    read_csv_bytes(path, &bytes, options)
 }
 
 /// Reads CSV text already in memory; `path` is only used in messages. Meant for tests and for callers that hold
 /// the bytes already.
 pub fn read_csv_bytes(path: &Path, bytes: &[u8], options: &CsvOptions) -> Result<Table, Diagnostics> {
+    let pieces = if bytes.len() >= PARALLEL_MIN_BYTES { rayon::current_num_threads() } else { 1 };
+    read_csv_pieces(path, bytes, options, pieces)
+}
+
+/// Below this many bytes a file is parsed on one thread.
+const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+/// [`read_csv_bytes`], parsing the records in up to `pieces` pieces in parallel when the text holds no quote
+/// (then every line break ends a record, so the text can be cut at line breaks). The table and the diagnostics
+/// are the same for any number of pieces.
+fn read_csv_pieces(path: &Path, bytes: &[u8], options: &CsvOptions, pieces: usize) -> Result<Table, Diagnostics> {
     let bom_length = if bytes.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
     let body = &bytes[bom_length..];
+    if pieces > 1 && !body.contains(&b'"') {
+        // Without a quote no value can stay open at the end of the file.
+        return read_records_in_pieces(path, body, options, pieces)?.finish(None);
+    }
     let reading = read_records(path, body, options)?;
     let tail = reading.last_record.and_then(|last| body.get(usize::try_from(last.byte).ok()?..));
     reading.finish(tail)
@@ -156,8 +182,46 @@ impl Column {
         })
     }
 
+    /// Every cell as [`parse_number`] reads it, in row order: NaN for a missing cell and for one that is not a
+    /// number (a number is always finite). Parsed once, on the first call, so that inferring the schema, fitting
+    /// and applying a transform all share one parse of the text.
+    pub fn numbers(&self) -> &[f64] {
+        self.numbers.get_or_init(|| self.iter().map(|cell| cell.and_then(parse_number).unwrap_or(f64::NAN)).collect())
+    }
+
+    /// [`Column::numbers`] when already parsed.
+    pub(crate) fn numbers_if_parsed(&self) -> Option<&[f64]> {
+        self.numbers.get().map(Vec::as_slice)
+    }
+
+    /// Keeps `numbers`, computed by the caller exactly as [`Column::numbers`] would, for later calls.
+    pub(crate) fn keep_numbers(&self, numbers: Vec<f64>) {
+        debug_assert_eq!(numbers.len(), self.len());
+        let _ = self.numbers.set(numbers);
+    }
+
     fn new(name: String) -> Column {
-        Column { name, text: String::new(), ends: Vec::new(), missing: 0 }
+        Column { name, text: String::new(), ends: Vec::new(), missing: 0, numbers: OnceLock::new() }
+    }
+
+    /// The pieces of one column, read from consecutive parts of a file, as one column; the column's name when its
+    /// text no longer fits 32-bit offsets.
+    fn join(pieces: Vec<Column>) -> Result<Column, String> {
+        let mut pieces = pieces.into_iter();
+        let Some(mut joined) = pieces.next() else { return Err(String::new()) };
+        let rest: Vec<Column> = pieces.collect();
+        joined.text.reserve(rest.iter().map(|piece| piece.text.len()).sum());
+        joined.ends.reserve(rest.iter().map(|piece| piece.ends.len()).sum());
+        for piece in rest {
+            let Ok(base) = u32::try_from(joined.text.len()) else { return Err(joined.name) };
+            if u32::try_from(joined.text.len() + piece.text.len()).is_err() {
+                return Err(joined.name);
+            }
+            joined.text.push_str(&piece.text);
+            joined.ends.extend(piece.ends.iter().map(|end| end + base));
+            joined.missing += piece.missing;
+        }
+        Ok(joined)
     }
 
     /// Appends a trimmed cell; false when the column's text no longer fits 32-bit offsets.
@@ -239,29 +303,39 @@ struct Reading<'p> {
     last_record: Option<LastRecord>,
 }
 
-/// Reads the header and every record, validating UTF-8 per field so that errors carry their line.
-fn read_records<'p, R: Read>(path: &'p Path, input: R, options: &CsvOptions) -> Result<Reading<'p>, Diagnostics> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(options.delimiter)
-        .buffer_capacity(1 << 16)
-        .from_reader(LineCounter::new(input));
-    let mut record = csv::ByteRecord::new();
-    let read_error = |error: csv::Error| {
+fn read_error(path: &Path) -> impl Fn(csv::Error) -> Diagnostics + '_ {
+    move |error: csv::Error| {
         let message = lowercase_first(&error.to_string());
         single(
             Diagnostic::error("data::unreadable", format!("cannot read the file: {message}"))
                 .at_file(path)
                 .with_help("check that the file is a CSV text file and that you may read it"),
         )
-    };
-    if !reader.read_byte_record(&mut record).map_err(read_error)? {
+    }
+}
+
+fn csv_reader<R: Read>(input: R, options: &CsvOptions) -> csv::Reader<LineCounter<R>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(options.delimiter)
+        .buffer_capacity(1 << 16)
+        .from_reader(LineCounter::new(input))
+}
+
+/// Reads the header row; the reading holds no record yet.
+fn start_reading<'p, R: Read>(
+    path: &'p Path,
+    reader: &mut csv::Reader<LineCounter<R>>,
+    options: &CsvOptions,
+) -> Result<Reading<'p>, Diagnostics> {
+    let mut record = csv::ByteRecord::new();
+    if !reader.read_byte_record(&mut record).map_err(read_error(path))? {
         return Err(single(empty_file(path, "the file is empty")));
     }
-    let header = LastRecord::of(&mut reader, &record);
+    let header = LastRecord::of(reader, &record, 0, 0);
     let (columns, header_errors) = read_header(path, &record, header.start_line, options.delimiter)?;
-    let mut reading = Reading {
+    Ok(Reading {
         path,
         delimiter: options.delimiter,
         header_line: header.start_line,
@@ -274,11 +348,114 @@ fn read_records<'p, R: Read>(path: &'p Path, input: R, options: &CsvOptions) -> 
         bad_utf8_total: 0,
         too_large: None,
         last_record: Some(header),
+    })
+}
+
+/// Reads the header and every record, validating UTF-8 per field so that errors carry their line.
+fn read_records<'p, R: Read>(path: &'p Path, input: R, options: &CsvOptions) -> Result<Reading<'p>, Diagnostics> {
+    let mut reader = csv_reader(input, options);
+    let mut reading = start_reading(path, &mut reader, options)?;
+    reading.read_rest(&mut reader, 0, 0)?;
+    Ok(reading)
+}
+
+/// [`read_records`] for text without quotes: the records after the header are cut at line breaks into `pieces`
+/// pieces, read in parallel and put back together in file order.
+fn read_records_in_pieces<'p>(
+    path: &'p Path,
+    body: &[u8],
+    options: &CsvOptions,
+    pieces: usize,
+) -> Result<Reading<'p>, Diagnostics> {
+    let mut reader = csv_reader(body, options);
+    let mut reading = start_reading(path, &mut reader, options)?;
+    let start = usize::try_from(reader.position().byte()).unwrap_or(body.len()).min(body.len());
+    let mut cuts = vec![start];
+    for piece in 1..pieces {
+        let target = (start + (body.len() - start) * piece / pieces).max(*cuts.last().unwrap_or(&start));
+        let cut = body[target..].iter().position(|&byte| byte == b'\n').map_or(body.len(), |at| target + at + 1);
+        cuts.push(cut);
+    }
+    cuts.push(body.len());
+    cuts.dedup();
+    let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|pair| (pair[0], pair[1])).collect();
+    let breaks: Vec<u64> = ranges.par_iter().map(|&(from, to)| count_line_breaks(&body[from..to])).collect();
+    let mut lines_before = count_line_breaks(&body[..start]);
+    let mut starts = Vec::with_capacity(ranges.len());
+    for count in &breaks {
+        starts.push(lines_before);
+        lines_before += count;
+    }
+    let names: Vec<String> = reading.columns.iter().map(|column| column.name.clone()).collect();
+    let parts: Vec<Result<Reading<'p>, Diagnostics>> = ranges
+        .par_iter()
+        .zip(starts.par_iter())
+        .map(|(&(from, to), &lines_before)| {
+            let mut part = Reading {
+                path,
+                delimiter: options.delimiter,
+                header_line: reading.header_line,
+                columns: names.iter().cloned().map(Column::new).collect(),
+                rows: 0,
+                lines: RowLines::Regular { first: lines_before + 1 },
+                header_errors: Diagnostics::new(),
+                ragged: Vec::new(),
+                bad_utf8: Vec::new(),
+                bad_utf8_total: 0,
+                too_large: None,
+                last_record: None,
+            };
+            let mut reader = csv_reader(&body[from..to], options);
+            part.read_rest(&mut reader, from as u64, lines_before)?;
+            Ok(part)
+        })
+        .collect();
+    let mut parts = parts.into_iter().collect::<Result<Vec<Reading<'p>>, Diagnostics>>()?;
+    // Rows and problems in file order. The lines are regular, as [`Reading::note_line`] would have found them,
+    // when every row is on the line after the one before, starting just below the header.
+    let first = reading.header_line + 1;
+    let regular = {
+        let mut rows_before = 0u64;
+        parts.iter().all(|part| {
+            let fits = (0..part.rows).all(|row| part.line_of(row) == first + rows_before + row as u64);
+            rows_before += part.rows as u64;
+            fits
+        })
     };
-    while reader.read_byte_record(&mut record).map_err(read_error)? {
-        let last = LastRecord::of(&mut reader, &record);
-        reading.last_record = Some(last);
-        reading.add_record(&record, last.start_line);
+    reading.lines = if regular {
+        RowLines::Regular { first }
+    } else {
+        RowLines::Explicit(parts.iter().flat_map(|part| (0..part.rows).map(|row| part.line_of(row))).collect())
+    };
+    for part in &mut parts {
+        reading.rows += part.rows;
+        reading.ragged.append(&mut part.ragged);
+        reading.bad_utf8.append(&mut part.bad_utf8);
+        reading.bad_utf8_total += part.bad_utf8_total;
+        reading.too_large = reading.too_large.take().or(part.too_large.take());
+        reading.last_record = part.last_record.or(reading.last_record);
+    }
+    reading.bad_utf8.truncate(MAX_REPORTED);
+    if parts.is_empty() {
+        return Ok(reading);
+    }
+    // Each column's pieces joined, one column per task.
+    let mut pieces_of: Vec<Vec<Column>> = reading.columns.iter().map(|_| Vec::with_capacity(parts.len())).collect();
+    for part in parts {
+        for (index, column) in part.columns.into_iter().enumerate() {
+            pieces_of[index].push(column);
+        }
+    }
+    let joined: Vec<Result<Column, String>> = pieces_of.into_par_iter().map(Column::join).collect();
+    reading.columns = Vec::with_capacity(joined.len());
+    for column in joined {
+        match column {
+            Ok(column) => reading.columns.push(column),
+            Err(name) => {
+                reading.too_large.get_or_insert_with(|| name.clone());
+                reading.columns.push(Column::new(name));
+            }
+        }
     }
     Ok(reading)
 }
@@ -296,12 +473,22 @@ struct LastRecord {
 
 impl LastRecord {
     /// The record just read: its first line is the line where it ends less the line breaks inside its values.
-    fn of<R: Read>(reader: &mut csv::Reader<LineCounter<R>>, record: &csv::ByteRecord) -> LastRecord {
+    /// `offset` and `lines_before` place a reader that started inside the file: its bytes and line breaks before.
+    fn of<R: Read>(
+        reader: &mut csv::Reader<LineCounter<R>>,
+        record: &csv::ByteRecord,
+        offset: u64,
+        lines_before: u64,
+    ) -> LastRecord {
         let (byte, line) = record.position().map_or((0, 1), |position| (position.byte(), position.line()));
         let end = reader.position().byte();
         let end_line = reader.get_mut().line_of_byte(end.saturating_sub(1));
         let inner_breaks = count_line_breaks(record.as_slice());
-        LastRecord { byte, line, start_line: end_line.saturating_sub(inner_breaks).max(1) }
+        LastRecord {
+            byte: byte + offset,
+            line: line + lines_before,
+            start_line: end_line.saturating_sub(inner_breaks).max(1) + lines_before,
+        }
     }
 }
 
@@ -364,6 +551,30 @@ fn read_header(
 }
 
 impl Reading<'_> {
+    /// Reads every record left in `reader`; see [`LastRecord::of`] for `offset` and `lines_before`.
+    fn read_rest<R: Read>(
+        &mut self,
+        reader: &mut csv::Reader<LineCounter<R>>,
+        offset: u64,
+        lines_before: u64,
+    ) -> Result<(), Diagnostics> {
+        let mut record = csv::ByteRecord::new();
+        while reader.read_byte_record(&mut record).map_err(read_error(self.path))? {
+            let last = LastRecord::of(reader, &record, offset, lines_before);
+            self.last_record = Some(last);
+            self.add_record(&record, last.start_line);
+        }
+        Ok(())
+    }
+
+    /// The line of stored row `row`.
+    fn line_of(&self, row: usize) -> u64 {
+        match &self.lines {
+            RowLines::Regular { first } => first + row as u64,
+            RowLines::Explicit(lines) => lines.get(row).copied().unwrap_or(0),
+        }
+    }
+
     /// Stores one record's cells, or notes why it cannot be stored. Once any problem is found cells are no
     /// longer stored (the table will not be returned) but the rest of the file is still checked.
     fn add_record(&mut self, record: &csv::ByteRecord, line: u64) {
@@ -680,6 +891,33 @@ mod tests {
         assert_eq!(cells(&closed, "b"), [Some("x"), Some("y \"z\""), Some("5'11\"")]);
         let in_header = read_csv_bytes(Path::new("q.csv"), b"a,\"b\n1,2\n", &CsvOptions::default()).expect_err("open");
         assert_eq!(codes_and_lines(&in_header), [("data::unclosed_quote", 1)]);
+    }
+
+    #[test]
+    fn reading_in_pieces_gives_the_same_table_and_problems() {
+        let inputs: [&[u8]; 12] = [
+            b"a,b\n1,2\n3,4\n5,6\n7,8\n",
+            b"a,b\n1,2\n\n3,4\n\n\n5,6\n7,8",
+            b"\xEF\xBB\xBFa,b\r\n1, 2 \r\n3,NA\r\n\r\n5,?\r\n7,8\r\n",
+            b"a,b\r1,2\r3,4\n5,6\r\n7,8\n",
+            b"a,b\n1,2\n3\n5,6,7\n7,8\n1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n",
+            b"a,b\n1,\xff\n\xfe,2\n3,4\n\xff,\xff\n5,6\n1,\xff\n\xfe,2\n3,4\n\xff,\xff\n1,\xff\n\xfe,2\n",
+            b"a,b\n",
+            b"a,b",
+            b"\n\na,b\n\n1,2\n",
+            b"a,a\n1,2\n3,4\n",
+            b"a;b;c\n1;2;3\n4;5;6\n",
+            b"",
+        ];
+        for input in inputs {
+            for options in [CsvOptions::default(), CsvOptions { delimiter: b';' }] {
+                let whole = read_csv_pieces(Path::new("p.csv"), input, &options, 1);
+                for pieces in 2..7 {
+                    let parts = read_csv_pieces(Path::new("p.csv"), input, &options, pieces);
+                    assert_eq!(parts, whole, "{pieces} pieces of {:?}", String::from_utf8_lossy(input));
+                }
+            }
+        }
     }
 
     #[test]

@@ -321,7 +321,8 @@ fn reshape(inputs: ArrayD<f32>, shape: &[usize], diagnostics: &mut Diagnostics) 
     let rows = inputs.shape().first().copied().unwrap_or(0);
     let mut full = vec![rows];
     full.extend_from_slice(shape);
-    let standard = inputs.as_standard_layout().into_owned();
+    // Inputs are built in standard layout; reshaping them then moves no value.
+    let standard = if inputs.is_standard_layout() { inputs } else { inputs.as_standard_layout().into_owned() };
     match standard.into_shape_with_order(IxDyn(&full)) {
         Ok(reshaped) => Some(reshaped),
         Err(error) => {
@@ -390,6 +391,7 @@ fn table_rows(
     };
     let classes = checked.task.classes();
     let mut missing_group = 0;
+    let mut class_of: std::collections::HashMap<&str, Option<usize>> = std::collections::HashMap::new();
     for row in 0..table.rows() {
         let Some(cell) = target.and_then(|column| column.get(row)) else {
             usable.dropped_target += 1;
@@ -406,8 +408,12 @@ fn table_rows(
             continue;
         }
         if let Some(list) = usable.classes.as_mut() {
-            let label = info.map_or_else(|| cell.trim().to_string(), |info| info.label_of(cell));
-            let Some(index) = classes.iter().position(|class| *class == label) else { continue };
+            // Each different cell text is turned into a label once.
+            let class = *class_of.entry(cell).or_insert_with(|| {
+                let label = info.map_or_else(|| cell.trim().to_string(), |info| info.label_of(cell));
+                classes.iter().position(|class| *class == label)
+            });
+            let Some(index) = class else { continue };
             list.push(index as u32);
         }
         if let (Some(list), Some(Some(group))) = (usable.groups.as_mut(), group) {

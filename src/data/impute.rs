@@ -292,30 +292,40 @@ pub fn label_fill(impute: &Impute, mode: String, label: impl Fn(&str) -> String)
     }
 }
 
-/// The numbers of a column's `cells` (of `rows`) with their gaps filled; a cell that is not a number is noted in
-/// `bad` as (row, column, text) and filled like a gap.
+/// The numbers of `column` in `rows` with their gaps filled; a cell that is not a number is noted in `bad` as
+/// (row, column, text) and filled like a gap.
 pub fn filled_numbers(
-    cells: &[Option<&str>],
+    column: &Column,
     rows: &[usize],
-    name: &str,
     fill: &Fill<f32>,
     sequences: &[Vec<usize>],
     bad: &mut Vec<(usize, String, String)>,
 ) -> Vec<f64> {
-    let mut numbers = Vec::with_capacity(cells.len());
-    for (cell, &row) in cells.iter().zip(rows) {
-        let number = cell.and_then(parse_number);
-        if let (Some(text), None) = (cell, number) {
-            bad.push((row, name.to_string(), text.to_string()));
+    let parsed = column.numbers();
+    let mut number_at = |row: usize| {
+        let number = parsed.get(row).copied().filter(|number| !number.is_nan());
+        if number.is_none() {
+            if let Some(text) = column.get(row) {
+                bad.push((row, column.name().to_string(), text.to_string()));
+            }
         }
-        numbers.push(number);
-    }
+        number
+    };
     match fill {
-        Fill::Drop => numbers.into_iter().map(|number| number.unwrap_or(0.0)).collect(),
-        Fill::Value(value) => numbers.into_iter().map(|number| number.unwrap_or(f64::from(*value))).collect(),
-        Fill::Forward { fallback } => fill_along(numbers, sequences, Direction::Forward, &f64::from(*fallback)),
-        Fill::Backward { fallback } => fill_along(numbers, sequences, Direction::Backward, &f64::from(*fallback)),
-        Fill::Interpolate { fallback } => interpolate_along(numbers, sequences, f64::from(*fallback)),
+        Fill::Drop => rows.iter().map(|&row| number_at(row).unwrap_or(0.0)).collect(),
+        Fill::Value(value) => rows.iter().map(|&row| number_at(row).unwrap_or(f64::from(*value))).collect(),
+        Fill::Forward { fallback } => {
+            let numbers = rows.iter().map(|&row| number_at(row)).collect();
+            fill_along(numbers, sequences, Direction::Forward, &f64::from(*fallback))
+        }
+        Fill::Backward { fallback } => {
+            let numbers = rows.iter().map(|&row| number_at(row)).collect();
+            fill_along(numbers, sequences, Direction::Backward, &f64::from(*fallback))
+        }
+        Fill::Interpolate { fallback } => {
+            let numbers = rows.iter().map(|&row| number_at(row)).collect();
+            interpolate_along(numbers, sequences, f64::from(*fallback))
+        }
     }
 }
 

@@ -231,15 +231,32 @@ struct ColumnScan {
     numbers: Vec<f64>,
     non_numeric: usize,
     first_non_numeric: Vec<usize>,
+    /// Every cell as [`parse_number`] reads it (NaN when missing or not a number), for [`Column::numbers`].
+    per_row: Vec<f64>,
 }
 
 fn scan_column(column: &Column) -> ColumnScan {
-    let mut scan = ColumnScan { numbers: Vec::new(), non_numeric: 0, first_non_numeric: Vec::new() };
+    let mut scan = ColumnScan {
+        numbers: Vec::new(),
+        non_numeric: 0,
+        first_non_numeric: Vec::new(),
+        per_row: Vec::with_capacity(column.len()),
+    };
     for (row, cell) in column.iter().enumerate() {
-        let Some(cell) = cell else { continue };
+        let Some(cell) = cell else {
+            scan.per_row.push(f64::NAN);
+            continue;
+        };
         match parse_trimmed_number(cell) {
-            Some(number) => scan.numbers.push(number + 0.0),
+            Some(number) => {
+                scan.per_row.push(number);
+                scan.numbers.push(number + 0.0);
+            }
             None => {
+                // `parse_number` trims more than cells are trimmed (a vertical tab), so it may still read a number.
+                let trimmed = cell.trim();
+                let lenient = if trimmed.len() == cell.len() { None } else { parse_trimmed_number(trimmed) };
+                scan.per_row.push(lenient.unwrap_or(f64::NAN));
                 scan.non_numeric += 1;
                 if scan.first_non_numeric.len() < MAX_STRAY_REPORTED {
                     scan.first_non_numeric.push(row);
@@ -287,6 +304,10 @@ fn infer_column(
         _ => None,
     };
     let kind = declared.unwrap_or(inferred);
+    if labels_numeric || kind == ColumnKind::Numeric {
+        // Read as numbers from now on (fitting and applying the transform): keep this parse.
+        column.keep_numbers(std::mem::take(&mut scan.per_row));
+    }
     let info = ColumnInfo {
         name: column.name().to_string(),
         kind,

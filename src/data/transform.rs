@@ -242,27 +242,30 @@ impl Transform {
         let sequences = if ordered { sequences(&kept, group) } else { Vec::new() };
         let mut applied = Applied { features: Array2::zeros((0, 0)), rows: kept, imputed: 0, unseen: BTreeMap::new() };
         // Each feature's block of input columns is computed independently (in parallel), then laid side by side.
-        let blocks: Vec<Block> = self
-            .features
-            .par_iter()
-            .zip(columns.par_iter())
-            .map(|(feature, column)| feature_block(feature, column, &applied.rows, &sequences))
-            .collect();
+        // A few features at a time, so that the blocks waiting to be laid out stay small beside the output.
         let width = self.width();
         let mut out = Output { data: vec![0.0; applied.rows.len() * width], width, offset: 0 };
         let mut bad_cells = Vec::new();
-        for (feature, block) in self.features.iter().zip(blocks) {
-            let block_width = feature.width();
-            for (row, values) in block.values.chunks(block_width.max(1)).enumerate() {
-                let start = row * width + out.offset;
-                out.data[start..start + values.len()].copy_from_slice(values);
+        let at_once = rayon::current_num_threads().max(1);
+        for (features, columns) in self.features.chunks(at_once).zip(columns.chunks(at_once)) {
+            let blocks: Vec<Block> = features
+                .par_iter()
+                .zip(columns.par_iter())
+                .map(|(feature, column)| feature_block(feature, column, &applied.rows, &sequences))
+                .collect();
+            for (feature, block) in features.iter().zip(blocks) {
+                let block_width = feature.width();
+                for (row, values) in block.values.chunks(block_width.max(1)).enumerate() {
+                    let start = row * width + out.offset;
+                    out.data[start..start + values.len()].copy_from_slice(values);
+                }
+                applied.imputed += block.imputed;
+                if block.unseen > 0 {
+                    applied.unseen.insert(feature.name.clone(), block.unseen);
+                }
+                bad_cells.extend(block.bad_cells);
+                out.offset += block_width;
             }
-            applied.imputed += block.imputed;
-            if block.unseen > 0 {
-                applied.unseen.insert(feature.name.clone(), block.unseen);
-            }
-            bad_cells.extend(block.bad_cells);
-            out.offset += block_width;
         }
         if !bad_cells.is_empty() {
             return Err(not_numbers(table, &bad_cells, MAX_REPORTED));
@@ -289,10 +292,17 @@ impl Transform {
             FittedTarget::Classes { classes, labels_numeric, .. } => {
                 let lookup: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
                 let mut indices = Vec::with_capacity(rows.len());
+                // Each different cell text is turned into a label once.
+                let mut known: HashMap<&str, Option<usize>> = HashMap::new();
                 for &row in rows {
                     let cell = column.get(row);
-                    match cell.and_then(|text| lookup.get(label_of(text, *labels_numeric).as_str())) {
-                        Some(&index) => indices.push(index as u32),
+                    let index = cell.and_then(|text| {
+                        *known
+                            .entry(text)
+                            .or_insert_with(|| lookup.get(label_of(text, *labels_numeric).as_str()).copied())
+                    });
+                    match index {
+                        Some(index) => indices.push(index as u32),
                         None => bad.push((row, cell)),
                     }
                 }
@@ -475,19 +485,19 @@ struct Block {
 
 /// Fills, scales and encodes one feature for `rows`.
 fn feature_block(feature: &FittedFeature, column: &Column, rows: &[usize], sequences: &[Vec<usize>]) -> Block {
-    let cells: Vec<Option<&str>> = rows.iter().map(|&row| column.get(row)).collect();
     let width = feature.width();
     let mut out = Output { data: vec![0.0; rows.len() * width], width, offset: 0 };
     let mut block = Block { values: Vec::new(), imputed: 0, unseen: 0, bad_cells: Vec::new() };
     match &feature.values {
         FittedValues::Numeric { fill, offset, scale } => {
-            let filled = filled_numbers(&cells, rows, &feature.name, fill, sequences, &mut block.bad_cells);
+            let filled = filled_numbers(column, rows, fill, sequences, &mut block.bad_cells);
             let (offset, scale) = (f64::from(*offset), f64::from(*scale));
             for (row, value) in filled.into_iter().enumerate() {
                 out.set(row, 0, finite_f32((value - offset) / scale));
             }
         }
         FittedValues::Categorical { fill, labels_numeric, categories, encoding } => {
+            let cells: Vec<Option<&str>> = rows.iter().map(|&row| column.get(row)).collect();
             let (filled, unseen) = filled_codes(&cells, *labels_numeric, categories, fill, sequences);
             block.unseen = unseen;
             for (row, code) in filled.into_iter().enumerate() {
@@ -495,14 +505,18 @@ fn feature_block(feature: &FittedFeature, column: &Column, rows: &[usize], seque
             }
         }
     }
-    let missing = cells.iter().filter(|cell| cell.is_none()).count();
+    // Only a cell that is not a number can be missing, so the text is looked at for those alone.
+    let parsed = column.numbers_if_parsed();
+    let is_missing = |row: usize| {
+        parsed.and_then(|numbers| numbers.get(row)).is_none_or(|number| number.is_nan()) && column.get(row).is_none()
+    };
     if !feature.drops_missing() {
-        block.imputed = missing;
+        block.imputed = rows.iter().filter(|&&row| is_missing(row)).count();
     }
     if feature.indicator {
         let last = width - 1;
-        for (row, cell) in cells.iter().enumerate() {
-            out.set(row, last, f32::from(u8::from(cell.is_none())));
+        for (index, &row) in rows.iter().enumerate() {
+            out.set(index, last, f32::from(u8::from(is_missing(row))));
         }
     }
     block.values = out.data;
@@ -548,10 +562,18 @@ impl Fitter<'_> {
                     .with_help("the checked spec and the data file do not belong together; check the spec again"),
             );
         }
-        let cells: Vec<&str> = self.train_rows.iter().filter_map(|&row| column.and_then(|c| c.get(row))).collect();
-        let values = match feature.kind {
-            ColumnKind::Numeric => self.numeric(feature, &cells),
-            _ => self.categorical(feature, &cells),
+        let values = match (feature.kind, column) {
+            (ColumnKind::Numeric, Some(column)) => {
+                let numbers = column.numbers();
+                let values = self.train_rows.iter().filter_map(|&row| numbers.get(row).copied());
+                self.numeric(feature, values.filter(|number| !number.is_nan()).collect())
+            }
+            (ColumnKind::Numeric, None) => self.numeric(feature, Vec::new()),
+            _ => {
+                let cells: Vec<&str> =
+                    self.train_rows.iter().filter_map(|&row| column.and_then(|c| c.get(row))).collect();
+                self.categorical(feature, &cells)
+            }
         };
         let indicator = self.spec.data.missing.indicator.value && feature.missing > 0;
         let fitted =
@@ -574,8 +596,8 @@ impl Fitter<'_> {
         fitted
     }
 
-    fn numeric(&mut self, feature: &Feature, cells: &[&str]) -> FittedValues {
-        let values = cells.iter().filter_map(|cell| parse_number(cell)).collect();
+    /// `values`: the numbers of the training rows' cells, in row order (missing cells and text left out).
+    fn numeric(&mut self, feature: &Feature, values: Vec<f64>) -> FittedValues {
         let stats = NumericStats::of(values, feature.impute == Impute::Mode);
         let fill = number_fill(self.spec, feature, &stats, self.diagnostics);
         let (offset, spread) = match self.spec.data.scale.value {
