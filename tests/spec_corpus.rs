@@ -13,13 +13,19 @@ fn relative(path: &Path) -> PathBuf {
     path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path).to_path_buf()
 }
 
+/// Checks a spec and renders its diagnostics as plain text.
+fn check_rendered(path: &Path) -> (galen::pipeline::CheckOutcome, String) {
+    let outcome = check_file(path);
+    let text = outcome.file.as_ref().map_or("", |file| file.text.as_str());
+    let rendered = render(&outcome.diagnostics.items, &path.display().to_string(), text, true);
+    (outcome, rendered)
+}
+
 #[test]
 fn examples_check_clean() {
     insta::glob!("../specs", "*.{galen,yaml}", |path| {
         let path = relative(path);
-        let outcome = check_file(&path);
-        let text = outcome.file.as_ref().map_or("", |file| file.text.as_str());
-        let rendered = render(&outcome.diagnostics.items, &path.display().to_string(), text, true);
+        let (outcome, rendered) = check_rendered(&path);
         assert!(!outcome.diagnostics.has_errors(), "{} has errors:\n{rendered}", path.display());
         let lowered = outcome.lowered.as_ref().expect("the example parses");
         let checked = outcome.checked.as_ref().expect("the example checks");
@@ -33,9 +39,7 @@ fn examples_check_clean() {
 fn wrong_specs_report_errors() {
     insta::glob!("errors", "**/*.{galen,yaml,yml,txt,json}", |path| {
         let path = relative(path);
-        let outcome = check_file(&path);
-        let text = outcome.file.as_ref().map_or("", |file| file.text.as_str());
-        let rendered = render(&outcome.diagnostics.items, &path.display().to_string(), text, true);
+        let (outcome, rendered) = check_rendered(&path);
         assert!(outcome.diagnostics.has_errors(), "{} should have errors but got:\n{rendered}", path.display());
         insta::assert_snapshot!(rendered);
     });
