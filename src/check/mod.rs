@@ -307,11 +307,7 @@ fn classes_task(
 
 /// A user-written label in the classes' form: numbers compare as numbers (`positive: 1` matches `1.0`).
 fn canonical_label(written: &str, classes: &[String]) -> String {
-    let numeric = classes.iter().all(|class| crate::data::schema::parse_number(class).is_some());
-    match crate::data::schema::parse_number(written).filter(|_| numeric) {
-        Some(number) => crate::data::schema::canonical_number(number),
-        None => written.trim().to_string(),
-    }
+    crate::data::schema::label_text(written, crate::data::schema::labels_are_numbers(classes))
 }
 
 fn kind_phrase(column: &ColumnInfo) -> String {

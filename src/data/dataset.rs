@@ -287,12 +287,9 @@ pub fn class_weight_table(spec: &Spec, checked: &Checked, train_classes: &[u32])
             }
         }
         Some(ClassWeight::Explicit(given)) => {
-            let numeric = names.iter().all(|name| super::schema::parse_number(name).is_some());
+            let numeric = super::schema::labels_are_numbers(names);
             for (label, weight) in given {
-                let label = match super::schema::parse_number(&label.value).filter(|_| numeric) {
-                    Some(number) => super::schema::canonical_number(number),
-                    None => label.value.trim().to_string(),
-                };
+                let label = super::schema::label_text(&label.value, numeric);
                 if let Some(index) = names.iter().position(|name| *name == label) {
                     weights[index] = weight.value as f32;
                 }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Checked, Feature};
 use crate::data::csv_table::{Column, Table};
-use crate::data::schema::{canonical_number, parse_number, Schema};
+use crate::data::schema::{label_text, parse_number, Schema};
 use crate::diagnostics::{quote_list, Diagnostic, Diagnostics, Span};
 use crate::spec::ast::{ColumnKind, Impute, Spec};
 
@@ -342,7 +342,7 @@ pub fn filled_codes(
     let lookup: HashMap<&str, usize> = categories.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
     let code = |label: &str| lookup.get(label).copied();
     // Cells are trimmed already, so a text label needs no copy.
-    let cell_code = |text: &str| if labels_numeric { code(&label_of(text, true)) } else { code(text) };
+    let cell_code = |text: &str| if labels_numeric { code(&label_text(text, true)) } else { code(text) };
     let codes: Vec<Option<Option<usize>>> = cells.iter().map(|cell| cell.map(cell_code)).collect();
     let unseen = codes.iter().filter(|code| matches!(code, Some(None))).count();
     let filled = match fill {
@@ -354,14 +354,6 @@ pub fn filled_codes(
         Fill::Backward { fallback } => fill_along(codes, sequences, Direction::Backward, &code(fallback)),
     };
     (filled, unseen)
-}
-
-/// A cell's label: the canonical number when labels are numbers (`1.0` is `1`), else the trimmed text.
-pub fn label_of(text: &str, labels_numeric: bool) -> String {
-    match parse_number(text).filter(|_| labels_numeric) {
-        Some(number) => canonical_number(number),
-        None => text.trim().to_string(),
-    }
 }
 
 /// Where the strategy filling a feature is written: its `missing.columns` entry, else its kind's.

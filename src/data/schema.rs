@@ -133,10 +133,7 @@ impl ColumnInfo {
     /// A value written by the user (`positive: 1`) in the column's label form: canonical number when the labels
     /// are numbers, trimmed text otherwise.
     pub fn label_of(&self, value: &str) -> String {
-        match parse_number(value).filter(|_| self.labels_numeric) {
-            Some(number) => canonical_number(number),
-            None => value.trim().to_string(),
-        }
+        label_text(value, self.labels_numeric)
     }
 
     /// The index in `categories` of a user-written value, compared as [`ColumnInfo::label_of`] does.
@@ -144,6 +141,20 @@ impl ColumnInfo {
         let label = self.label_of(value);
         self.categories.iter().position(|category| *category == label)
     }
+}
+
+/// A cell or user-written value as a label: the canonical number when labels are numbers (`1.0` is `1`), else
+/// the trimmed text.
+pub fn label_text(text: &str, labels_numeric: bool) -> String {
+    match parse_number(text).filter(|_| labels_numeric) {
+        Some(number) => canonical_number(number),
+        None => text.trim().to_string(),
+    }
+}
+
+/// Whether every label is a number, so that user-written labels compare as numbers.
+pub fn labels_are_numbers(labels: &[String]) -> bool {
+    labels.iter().all(|label| parse_number(label).is_some())
 }
 
 /// Parses a cell as a number: decimal or exponent notation, optional sign (`-2`, `+3.5`, `1e-3`, `.5`); words

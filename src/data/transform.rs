@@ -38,11 +38,11 @@ use serde::{Deserialize, Serialize};
 use crate::check::{Checked, Feature, Task};
 use crate::data::csv_table::{Column, Table};
 use crate::data::impute::{
-    constant_outside_binary, fill_without_order, filled_codes, filled_numbers, finite_f32, label_fill, label_of,
-    mode_index, no_group_column, not_numbers, number_fill, sequences, NumericStats,
+    constant_outside_binary, fill_without_order, filled_codes, filled_numbers, finite_f32, label_fill, mode_index,
+    no_group_column, not_numbers, number_fill, sequences, NumericStats,
 };
 pub use crate::data::impute::{rows_dropped_by_strategy, Fill};
-use crate::data::schema::{parse_number, Schema};
+use crate::data::schema::{label_text, parse_number, Schema};
 use crate::diagnostics::{did_you_mean, quote_list, Diagnostic, Diagnostics};
 use crate::spec::ast::{ColumnKind, Encode, Impute, Scale, Spec};
 use rayon::prelude::*;
@@ -299,7 +299,7 @@ impl Transform {
                     let index = cell.and_then(|text| {
                         *known
                             .entry(text)
-                            .or_insert_with(|| lookup.get(label_of(text, *labels_numeric).as_str()).copied())
+                            .or_insert_with(|| lookup.get(label_text(text, *labels_numeric).as_str()).copied())
                     });
                     match index {
                         Some(index) => indices.push(index as u32),
@@ -629,10 +629,10 @@ impl Fitter<'_> {
             _ => CategoryEncoding::Ordinal,
         };
         let lookup: HashMap<&str, usize> = categories.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-        let codes = cells.iter().filter_map(|cell| lookup.get(label_of(cell, labels_numeric).as_str()).copied());
+        let codes = cells.iter().filter_map(|cell| lookup.get(label_text(cell, labels_numeric).as_str()).copied());
         let mode = mode_index(codes, categories.len()).or((!categories.is_empty()).then_some(0));
         let mode = mode.and_then(|index| categories.get(index)).cloned().unwrap_or_default();
-        let fill = label_fill(&feature.impute, mode, |text| label_of(text, labels_numeric));
+        let fill = label_fill(&feature.impute, mode, |text| label_text(text, labels_numeric));
         if let (Impute::Constant(_), Fill::Value(label)) = (&feature.impute, &fill) {
             if !categories.contains(label) {
                 if encoding == CategoryEncoding::Binary {
