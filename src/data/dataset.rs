@@ -149,14 +149,13 @@ fn assemble(
             if diagnostics.error_count() > errors_before {
                 return None;
             }
-            let weights = class_weights(spec, checked, &transform, table, train, diagnostics)?;
-            let train_data = table_split(spec, checked, &transform, table, train, Some(&weights), diagnostics)?;
-            let val_data = table_split(spec, checked, &transform, table, val, None, diagnostics)?;
+            let train_data = table_split(spec, checked, &transform, table, train, true, diagnostics)?;
+            let val_data = table_split(spec, checked, &transform, table, val, false, diagnostics)?;
             let test_data = match &spec.data.split.value {
                 Split::TestFile { path, .. } => {
                     test_file_split(file, spec, checked, &transform, &path.value, diagnostics)?
                 }
-                _ => table_split(spec, checked, &transform, table, test, None, diagnostics)?,
+                _ => table_split(spec, checked, &transform, table, test, false, diagnostics)?,
             };
             Some(Prepared {
                 transform: Some(transform),
@@ -200,14 +199,15 @@ fn table_split(
     transform: &Transform,
     table: &Table,
     rows: &[usize],
-    weights: Option<&[f32]>,
+    weighted: bool,
     diagnostics: &mut Diagnostics,
 ) -> Option<SplitData> {
     let applied = transform.apply(table, rows).map_err(|found| diagnostics.extend(found)).ok()?;
     diagnostics.extend(applied.unseen_warning(table.path()));
     let targets = transform.targets(table, &applied.rows).map_err(|found| diagnostics.extend(found)).ok()?;
-    let weights = match (weights, &targets) {
-        (Some(_), Targets::Classes(classes)) => weights_for(spec, checked, classes),
+    // Class weights come from the training rows' own classes and apply to the training split only.
+    let weights = match (weighted, &targets) {
+        (true, Targets::Classes(classes)) => weights_for(spec, checked, classes),
         _ => vec![1.0; applied.rows.len()],
     };
     let inputs = reshape(applied.features.into_dyn(), &checked.input_shape, diagnostics)?;
@@ -255,7 +255,7 @@ fn test_file_split(
             .at_file(&path),
         );
     }
-    table_split(spec, checked, transform, &table, &rows, None, diagnostics)
+    table_split(spec, checked, transform, &table, &rows, false, diagnostics)
 }
 
 /// Per-row loss weights from `data.class_weight`: `balanced` gives each class the weight
@@ -299,20 +299,6 @@ pub fn class_weight_table(spec: &Spec, checked: &Checked, train_classes: &[u32])
     weights
 }
 
-fn class_weights(
-    spec: &Spec,
-    checked: &Checked,
-    transform: &Transform,
-    table: &Table,
-    train: &[usize],
-    diagnostics: &mut Diagnostics,
-) -> Option<Vec<f32>> {
-    match transform.targets(table, train).map_err(|found| diagnostics.extend(found)).ok()? {
-        Targets::Classes(classes) => Some(class_weight_table(spec, checked, &classes)),
-        Targets::Numbers(_) => Some(Vec::new()),
-    }
-}
-
 /// Gives each row the input shape the checker inferred (`data.shape`, or the image's height, width, channels).
 fn reshape(inputs: ArrayD<f32>, shape: &[usize], diagnostics: &mut Diagnostics) -> Option<ArrayD<f32>> {
     let rows = inputs.shape().first().copied().unwrap_or(0);
@@ -340,13 +326,9 @@ fn usable_rows(
     match loaded {
         LoadedData::Table(table, schema) => Some(table_rows(spec, checked, table, schema, diagnostics)),
         LoadedData::Manifest(manifest, schema) => Some(table_rows(spec, checked, &manifest.table, schema, diagnostics)),
-        LoadedData::Folder(folder) => {
-            let classes: Vec<u32> = folder
-                .classes
-                .iter()
-                .enumerate()
-                .flat_map(|(index, class)| std::iter::repeat_n(index as u32, class.files.len()))
-                .collect();
+        LoadedData::Folder(_) => {
+            // The rows of an image folder are its files, in the order `image_rows` lays them out.
+            let (_, classes) = image_rows(spec, checked, loaded)?;
             let rows = (0..classes.len()).collect();
             Some(UsableRows {
                 rows,
