@@ -44,6 +44,7 @@ pub mod check;
 pub mod cli;
 pub mod data;
 pub mod diagnostics;
+pub mod ir;
 pub mod pipeline;
 pub mod rng;
 pub mod spec;
