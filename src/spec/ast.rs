@@ -6,12 +6,19 @@
 pub use crate::diagnostics::Span;
 
 /// A value with the span of the source text it came from; a default value carries the span of its section.
-#[derive(Clone, Debug, PartialEq)]
+/// Its `Debug` shows the value only, so that a printed AST (`galen compile --emit ast`) reads as the spec does.
+#[derive(Clone, PartialEq)]
 pub struct Spanned<T> {
     /// The value.
     pub value: T,
     /// Where it was written (or the enclosing section, for a default).
     pub span: Span,
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Spanned<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value.fmt(f)
+    }
 }
 
 impl<T> Spanned<T> {
