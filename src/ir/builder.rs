@@ -293,6 +293,27 @@ impl Builder {
         self.push(Op::Scan(Box::new(scan)), inputs, None)
     }
 
+    /// Appends per-step outputs to a scan's body; returns the index of the first new part of its result. The tuple
+    /// only gains parts at its end, so every `get` already reading the scan still reads the same part. Autodiff uses
+    /// it to save, in the one forward loop, what the backward loop needs, instead of running the loop twice.
+    pub fn add_scan_outputs(&mut self, scan: NodeId, outputs: Vec<Output>) -> usize {
+        let node = &self.graph.nodes[scan.index()];
+        let Op::Scan(attributes) = &node.op else { panic!("{scan} is a `{}`, not a scan", ops::name(&node.op)) };
+        let mut attributes = attributes.clone();
+        let first = attributes.body.outputs.len();
+        attributes.body.outputs.extend(outputs);
+        let op = Op::Scan(attributes);
+        let input_types: Vec<&Type> = node.inputs.iter().map(|&input| &self.graph.node(input).ty).collect();
+        let ty = match ops::infer(&op, &input_types, None) {
+            Ok(ty) => ty,
+            Err(reason) => panic!("adding outputs to the scan {scan}: {reason}"),
+        };
+        let node = &mut self.graph.nodes[scan.index()];
+        node.op = op;
+        node.ty = ty;
+        first
+    }
+
     /// Part `index` of a scan's result.
     pub fn get(&mut self, tuple: NodeId, index: usize) -> NodeId {
         self.push(Op::Get { index }, vec![tuple], None)

@@ -1,9 +1,13 @@
-//! The ops' rules, one file per family: the type rule here, and beside it (added by the autodiff pass's
-//! author) the gradient rule, so that everything one op means is read in one place.
+//! The ops' rules, one file per family: the type rule and, beside it, the gradient rule, so that everything one op
+//! means is read in one place.
 //!
 //! [`infer`] is the single type rule the builder and the verifier share: given an op and its inputs' types it
 //! returns the result's type, or says in words why the inputs do not fit. Ops whose result type is an attribute
 //! (an input, a constant, a cast, a reshape, an expand) take it from `declared` and check it against the inputs.
+//!
+//! [`vjp`] is the gradient rule the autodiff pass (`crate::passes::autodiff`) calls for each node, last to first:
+//! given the cotangent of the node's value it appends the nodes computing its inputs' cotangents (a
+//! vector-Jacobian product), through the same [`Builder`] so that they are well typed too.
 
 mod elementwise;
 mod matmul;
@@ -11,7 +15,7 @@ mod movement;
 mod reduce;
 mod scan;
 
-use super::{Op, TensorType, Type};
+use super::{Builder, NodeId, Op, TensorType, Type};
 
 /// The result type of `op` on inputs of types `inputs`, or why they do not fit. `declared` is the type written on
 /// the node; type-carrying ops need it and the others ignore it.
@@ -39,6 +43,67 @@ pub fn infer(op: &Op, inputs: &[&Type], declared: Option<&Type>) -> Result<Type,
         Op::Scan(scan) => scan::scan(scan, inputs),
         Op::Get { index } => scan::get(inputs, *index),
     }
+}
+
+/// The cotangent of a node's value during reverse mode: one tensor, or one per part of a tuple, where `None` is a
+/// part nobody reads (a zero cotangent, never built).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Cotangent {
+    /// The cotangent of a tensor, of its type.
+    Tensor(NodeId),
+    /// The cotangents of a tuple's parts.
+    Tuple(Vec<Option<NodeId>>),
+}
+
+/// The gradient rule: given the cotangent of `node`'s value, appends nodes computing the cotangent of each of its
+/// inputs, `None` where no gradient flows or `needed` says it is not wanted. Only floats carry gradients: an int or
+/// bool result passes none back, and an int or bool input (a condition, class indices) receives none.
+pub(crate) fn vjp(
+    builder: &mut Builder,
+    node: NodeId,
+    cotangent: &Cotangent,
+    needed: &[bool],
+) -> Vec<Option<Cotangent>> {
+    let super::Node { op, inputs, ty } = builder.graph().node(node).clone();
+    let none = vec![None; inputs.len()];
+    if matches!(&ty, Type::Tensor(tensor) if !tensor.dtype.is_float()) {
+        return none;
+    }
+    let needed: Vec<bool> = inputs
+        .iter()
+        .zip(needed)
+        .map(|(&input, &wanted)| {
+            wanted
+                && match &builder.graph().node(input).ty {
+                    Type::Tensor(tensor) => tensor.dtype.is_float(),
+                    Type::Tuple(parts) => parts.iter().any(|part| part.dtype.is_float()),
+                }
+        })
+        .collect();
+    if !needed.contains(&true) {
+        return none;
+    }
+    let tensor = || match cotangent {
+        Cotangent::Tensor(grad) => *grad,
+        Cotangent::Tuple(_) => panic!("{node} is a tensor but its cotangent is a tuple"),
+    };
+    let grads = match &op {
+        Op::Input { .. } | Op::Constant { .. } => Vec::new(),
+        Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Cast => {
+            elementwise::vjp(&op, builder, node, &inputs, tensor(), &needed)
+        }
+        Op::Reduce { .. } | Op::ArgMax { .. } => reduce::vjp(&op, builder, node, &inputs, tensor(), &needed),
+        Op::Reshape | Op::Permute { .. } | Op::Expand | Op::Pad { .. } | Op::Slice { .. } | Op::Concat { .. } => {
+            movement::vjp(&op, builder, node, &inputs, tensor(), &needed)
+        }
+        Op::MatMul => matmul::vjp(builder, &inputs, tensor(), &needed),
+        Op::Scan(attributes) => {
+            let Cotangent::Tuple(parts) = cotangent else { panic!("{node} is a scan but its cotangent is a tensor") };
+            scan::vjp(attributes, builder, node, &inputs, parts, &needed)
+        }
+        Op::Get { index } => return vec![Some(scan::get_vjp(builder, inputs[0], *index, tensor()))],
+    };
+    grads.into_iter().map(|grad| grad.map(Cotangent::Tensor)).collect()
 }
 
 /// The op's name in the text IR.

@@ -1,7 +1,7 @@
 //! Movement ops: reshape, permute, expand, pad, slice and concat. They move elements without arithmetic.
 
 use super::check_axis;
-use crate::ir::{TensorType, Type};
+use crate::ir::{Builder, NodeId, Op, TensorType, Type};
 
 pub(super) fn reshape(inputs: &[&TensorType], declared: &TensorType) -> Result<Type, String> {
     let [x] = inputs else { unreachable!("arity checked") };
@@ -90,4 +90,68 @@ pub(super) fn concat(inputs: &[&TensorType], axis: usize) -> Result<Type, String
         shape[axis] += part.shape[axis];
     }
     Ok(Type::Tensor(TensorType::new(first.dtype, shape)))
+}
+
+/// The gradient rules of the movement ops, with `grad` the cotangent of `node`'s value (see [`super::vjp`]). Each
+/// moves the gradient back where the elements came from:
+///
+/// - reshape: reshaped back; permute: permuted by the inverse permutation.
+/// - expand: summed over the expanded axes, then reshaped to the operand's shape.
+/// - pad: the operand's elements, a slice from `low` by `interior + 1`.
+/// - slice: padded with zeros: `low = start`, `interior = step - 1`, and `high` up to the operand's size.
+/// - concat: each part's slice along the axis.
+pub(super) fn vjp(
+    op: &Op,
+    builder: &mut Builder,
+    node: NodeId,
+    inputs: &[NodeId],
+    grad: NodeId,
+    needed: &[bool],
+) -> Vec<Option<NodeId>> {
+    let shape = builder.shape(inputs[0]);
+    match op {
+        Op::Reshape => vec![Some(builder.reshape(grad, shape))],
+        Op::Permute { perm } => {
+            let mut inverse = vec![0; perm.len()];
+            for (axis, &from) in perm.iter().enumerate() {
+                inverse[from] = axis;
+            }
+            vec![Some(builder.permute(grad, inverse))]
+        }
+        Op::Expand => {
+            let expanded = builder.shape(node);
+            let axes: Vec<usize> = (0..shape.len()).filter(|&axis| shape[axis] != expanded[axis]).collect();
+            let summed = builder.reduce_sum(grad, axes);
+            vec![Some(builder.reshape(summed, shape))]
+        }
+        Op::Pad { low, high: _, interior, value: _ } => {
+            let step: Vec<usize> = interior.iter().map(|&between| between + 1).collect();
+            let end: Vec<usize> = (0..shape.len())
+                .map(|axis| if shape[axis] == 0 { low[axis] } else { low[axis] + (shape[axis] - 1) * step[axis] + 1 })
+                .collect();
+            vec![Some(builder.slice(grad, low.clone(), end, step))]
+        }
+        Op::Slice { start, end, step } => {
+            let interior: Vec<usize> = step.iter().map(|&stride| stride - 1).collect();
+            let high: Vec<usize> = (0..shape.len())
+                .map(|axis| {
+                    let taken = sliced_size(start[axis], end[axis], step[axis]);
+                    let last = if taken == 0 { start[axis] } else { start[axis] + (taken - 1) * step[axis] + 1 };
+                    shape[axis] - last
+                })
+                .collect();
+            vec![Some(builder.pad(grad, start.clone(), high, interior, 0.0))]
+        }
+        Op::Concat { axis } => {
+            let mut offset = 0;
+            let mut grads = Vec::with_capacity(inputs.len());
+            for (&part, &wanted) in inputs.iter().zip(needed) {
+                let size = builder.shape(part)[*axis];
+                grads.push(wanted.then(|| builder.slice_axis(grad, *axis, offset, offset + size)));
+                offset += size;
+            }
+            grads
+        }
+        _ => unreachable!("`{}` is not a movement op", super::name(op)),
+    }
 }

@@ -1,7 +1,7 @@
 //! Reductions: sum and max over axes, and argmax along one axis.
 
 use super::check_axis;
-use crate::ir::{DType, TensorType, Type};
+use crate::ir::{Builder, Compare, DType, NodeId, Op, Reduction, TensorType, Type};
 
 pub(super) fn reduce(inputs: &[&TensorType], axes: &[usize]) -> Result<Type, String> {
     let [x] = inputs else { unreachable!("arity checked") };
@@ -28,4 +28,36 @@ pub(super) fn argmax(inputs: &[&TensorType], axis: usize) -> Result<Type, String
     let mut shape = x.shape.clone();
     shape.remove(axis);
     Ok(Type::Tensor(TensorType::new(DType::I32, shape)))
+}
+
+/// The gradient rules of the reductions, with `grad` the cotangent of `node`'s value (see [`super::vjp`]).
+///
+/// - reduce_sum: every element receives the gradient of its sum (`unreduce`: the axes put back and expanded).
+/// - reduce_max: the gradient goes to the elements equal to the maximum, split evenly among ties, so a max over
+///   equal values shares it as a mean would.
+/// - argmax gives i32 and passes none.
+pub(super) fn vjp(
+    op: &Op,
+    builder: &mut Builder,
+    node: NodeId,
+    inputs: &[NodeId],
+    grad: NodeId,
+    _needed: &[bool],
+) -> Vec<Option<NodeId>> {
+    let x = inputs[0];
+    let shape = builder.shape(x);
+    match op {
+        Op::Reduce { reduction: Reduction::Sum, axes } => vec![Some(builder.unreduce(grad, axes, &shape))],
+        Op::Reduce { reduction: Reduction::Max, axes } => {
+            let maximum = builder.unreduce(node, axes, &shape);
+            let is_maximum = builder.compare(Compare::Eq, x, maximum);
+            let mask = builder.cast(is_maximum, builder.dtype(x));
+            let ties = builder.reduce_sum(mask, axes.clone());
+            let share = builder.div(grad, ties);
+            let spread = builder.unreduce(share, axes, &shape);
+            vec![Some(builder.mul(mask, spread))]
+        }
+        Op::ArgMax { .. } => vec![None],
+        _ => unreachable!("`{}` is not a reduction", super::name(op)),
+    }
 }

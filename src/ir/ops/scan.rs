@@ -1,6 +1,10 @@
 //! The loop construct: a scan over time steps with a cell subgraph, and `get`, which takes a part of its result.
 
-use crate::ir::{Op, Scan, TensorType, Type};
+use std::collections::BTreeSet;
+
+use super::Cotangent;
+use crate::ir::{Builder, Graph, NodeId, Op, Output, Role, Scan, TensorType, Type};
+use crate::passes::autodiff::backprop;
 
 pub(super) fn scan(scan: &Scan, inputs: &[&Type]) -> Result<Type, String> {
     let body_inputs: Vec<&TensorType> = scan
@@ -63,5 +67,237 @@ pub(super) fn get(inputs: &[&Type], index: usize) -> Result<Type, String> {
             .ok_or_else(|| format!("part {index} of a tuple of {}", parts.len())),
         [_] => Err("reads a tensor; `get` takes a part of a tuple".to_string()),
         _ => Err(format!("takes 1 input, found {}", inputs.len())),
+    }
+}
+
+/// The gradient rule of `get`: the tuple's cotangent is `grad` in part `index` and zero (`None`) elsewhere; the
+/// autodiff pass adds up the parts that several `get`s of one scan send back.
+pub(super) fn get_vjp(builder: &mut Builder, tuple: NodeId, index: usize, grad: NodeId) -> Cotangent {
+    let Type::Tuple(parts) = &builder.graph().node(tuple).ty else { panic!("`get` reads {tuple}, not a tuple") };
+    let mut cotangents = vec![None; parts.len()];
+    cotangents[index] = Some(grad);
+    Cotangent::Tuple(cotangents)
+}
+
+/// The gradient rule of a scan: the backward of a loop is a loop running the other way whose body is the
+/// gradient of the forward body (see [`super::vjp`]; `grads` holds a cotangent per part of the scan's result).
+///
+/// The backward body needs the carries entering each step, so the forward scan is made to return them as extra
+/// per-step outputs ([`Builder::add_scan_outputs`]: the same loop, run once). The backward scan then has:
+///
+/// - carries: the cotangents of the float carries (starting from the final carries' cotangents, zero for a part
+///   nobody reads), then an accumulator per wanted invariant (starting from zero);
+/// - sequences: the cotangents of the read per-step outputs, the saved carries, then the forward sequences;
+/// - invariants: the forward invariants;
+/// - per-step outputs: the gradients of the wanted sequences.
+///
+/// Its body recomputes the forward body from the saved carries and runs reverse mode through it, seeded with the
+/// carry and output cotangents of that step. Its final carries are the gradients of the initial carries and of the
+/// invariants; its stacked outputs are the gradients of the sequences.
+pub(super) fn vjp(
+    scan: &Scan,
+    builder: &mut Builder,
+    node: NodeId,
+    inputs: &[NodeId],
+    grads: &[Option<NodeId>],
+    needed: &[bool],
+) -> Vec<Option<NodeId>> {
+    let plan = Plan::new(scan, inputs.len(), grads, needed);
+    let (carries, sequences) = (scan.carries, scan.sequences);
+    let saved = save_carries(builder, node, scan);
+
+    let mut backward_inputs = Vec::new();
+    for &carry in &plan.float_carries {
+        let last = grads[carry].unwrap_or_else(|| builder.constant_like(0.0, inputs[carry]));
+        backward_inputs.push(last);
+    }
+    for &invariant in &plan.wanted_invariants {
+        backward_inputs.push(builder.constant_like(0.0, inputs[carries + sequences + invariant]));
+    }
+    backward_inputs.extend(plan.read_outputs.iter().filter_map(|&output| grads[carries + output]));
+    backward_inputs.extend(saved);
+    backward_inputs.extend(&inputs[carries..]);
+    let backward_carries = plan.float_carries.len() + plan.wanted_invariants.len();
+    let backward = Scan {
+        steps: scan.steps,
+        carries: backward_carries,
+        sequences: plan.read_outputs.len() + carries + sequences,
+        reverse: !scan.reverse,
+        body: backward_body(scan, &plan),
+    };
+    let result = builder.scan(backward, backward_inputs);
+
+    let mut gradients = vec![None; inputs.len()];
+    for (position, &carry) in plan.float_carries.iter().enumerate() {
+        if needed[carry] {
+            gradients[carry] = Some(builder.get(result, position));
+        }
+    }
+    for (position, &invariant) in plan.wanted_invariants.iter().enumerate() {
+        gradients[carries + sequences + invariant] = Some(builder.get(result, plan.float_carries.len() + position));
+    }
+    for (position, &sequence) in plan.wanted_sequences.iter().enumerate() {
+        gradients[carries + sequence] = Some(builder.get(result, backward_carries + position));
+    }
+    gradients
+}
+
+/// Which of a scan's values its backward loop carries, reads and returns.
+struct Plan {
+    /// The carries that are floats, so carry a gradient (by position among the carries).
+    float_carries: Vec<usize>,
+    /// The sequences whose gradient is wanted (by position among the sequences).
+    wanted_sequences: Vec<usize>,
+    /// The invariants whose gradient is wanted (by position among the invariants).
+    wanted_invariants: Vec<usize>,
+    /// The per-step outputs with a cotangent (by position among the per-step outputs).
+    read_outputs: Vec<usize>,
+}
+
+impl Plan {
+    fn new(scan: &Scan, inputs: usize, grads: &[Option<NodeId>], needed: &[bool]) -> Plan {
+        let body = &scan.body;
+        let (carries, sequences) = (scan.carries, scan.sequences);
+        let body_inputs = body.inputs();
+        Plan {
+            float_carries: (0..carries)
+                .filter(|&carry| body.tensor_type(body_inputs[carry].0).dtype.is_float())
+                .collect(),
+            wanted_sequences: (0..sequences).filter(|&sequence| needed[carries + sequence]).collect(),
+            wanted_invariants: (0..inputs - carries - sequences)
+                .filter(|&invariant| needed[carries + sequences + invariant])
+                .collect(),
+            read_outputs: (0..body.outputs.len() - carries)
+                .filter(|&output| grads[carries + output].is_some())
+                .collect(),
+        }
+    }
+}
+
+/// Makes the forward scan also return the carries entering each step, stacked; returns them, one per carry.
+fn save_carries(builder: &mut Builder, node: NodeId, scan: &Scan) -> Vec<NodeId> {
+    if scan.carries == 0 {
+        return Vec::new();
+    }
+    let body = &scan.body;
+    let mut names = FreshNames::new(body.outputs.iter().map(|output| output.name.as_str()));
+    let outputs: Vec<Output> = body.inputs()[..scan.carries]
+        .iter()
+        .map(|&(carry, name, _)| Output { name: names.fresh(format!("saved.{name}")), node: carry })
+        .collect();
+    let first = builder.add_scan_outputs(node, outputs);
+    (0..scan.carries).map(|carry| builder.get(node, first + carry)).collect()
+}
+
+/// The backward scan's body (see [`vjp`] for its inputs and outputs).
+fn backward_body(scan: &Scan, plan: &Plan) -> Graph {
+    let body = &scan.body;
+    let (carries, sequences) = (scan.carries, scan.sequences);
+    let forward_inputs = body.inputs();
+    let mut names = FreshNames::new(forward_inputs.iter().map(|&(_, name, _)| name));
+    let mut builder = Builder::new(format!("{}.backward", body.name));
+    let mut cotangent_input = |builder: &mut Builder, name: &str, role: Role, ty: &TensorType| {
+        let name = names.fresh(format!("grad.{name}"));
+        (builder.input(name.clone(), role, ty.clone()), name)
+    };
+    let carry_cotangents: Vec<(NodeId, String)> = plan
+        .float_carries
+        .iter()
+        .map(|&carry| {
+            let (id, name, role) = forward_inputs[carry];
+            cotangent_input(&mut builder, name, role, body.tensor_type(id))
+        })
+        .collect();
+    let accumulators: Vec<(NodeId, String)> = plan
+        .wanted_invariants
+        .iter()
+        .map(|&invariant| {
+            let (id, name, role) = forward_inputs[carries + sequences + invariant];
+            cotangent_input(&mut builder, name, role, body.tensor_type(id))
+        })
+        .collect();
+    let output_cotangents: Vec<NodeId> = plan
+        .read_outputs
+        .iter()
+        .map(|&output| {
+            let output = &body.outputs[carries + output];
+            cotangent_input(&mut builder, &output.name, Role::Batch, body.tensor_type(output.node)).0
+        })
+        .collect();
+
+    // The forward body again, reading the saved carries, this step's slices and the invariants.
+    let mut forward_position = 0;
+    let mut copied: Vec<NodeId> = Vec::with_capacity(body.nodes.len());
+    for node in &body.nodes {
+        let id = match &node.op {
+            Op::Input { name, role } => {
+                forward_position += 1;
+                builder.push(Op::Input { name: name.clone(), role: *role }, Vec::new(), Some(node.ty.clone()))
+            }
+            op => {
+                let inputs = node.inputs.iter().map(|input| copied[input.index()]).collect();
+                builder.push(op.clone(), inputs, Some(node.ty.clone()))
+            }
+        };
+        copied.push(id);
+    }
+    debug_assert_eq!(forward_position, forward_inputs.len());
+    let copy_of_input = |position: usize| copied[forward_inputs[position].0.index()];
+    let copy_of_output = |position: usize| copied[body.outputs[position].node.index()];
+
+    let mut seeds: Vec<(NodeId, NodeId)> = Vec::new();
+    for (&carry, (cotangent, _)) in plan.float_carries.iter().zip(&carry_cotangents) {
+        seeds.push((copy_of_output(carry), *cotangent));
+    }
+    for (&output, &cotangent) in plan.read_outputs.iter().zip(&output_cotangents) {
+        seeds.push((copy_of_output(carries + output), cotangent));
+    }
+    let mut wrt: Vec<NodeId> = plan.float_carries.iter().map(|&carry| copy_of_input(carry)).collect();
+    wrt.extend(plan.wanted_invariants.iter().map(|&invariant| copy_of_input(carries + sequences + invariant)));
+    wrt.extend(plan.wanted_sequences.iter().map(|&sequence| copy_of_input(carries + sequence)));
+    let grads = backprop(&mut builder, &seeds, &wrt);
+    let (carry_grads, rest) = grads.split_at(carry_cotangents.len());
+    let (invariant_grads, sequence_grads) = rest.split_at(accumulators.len());
+
+    for ((&grad, (_, name)), &of) in carry_grads.iter().zip(&carry_cotangents).zip(&wrt) {
+        let grad = grad.unwrap_or_else(|| builder.constant_like(0.0, of));
+        builder.output(name.clone(), grad);
+    }
+    for (&grad, &(accumulator, ref name)) in invariant_grads.iter().zip(&accumulators) {
+        let total = match grad {
+            Some(grad) => builder.add(accumulator, grad),
+            None => accumulator,
+        };
+        builder.output(name.clone(), total);
+    }
+    for (&grad, &sequence) in sequence_grads.iter().zip(&plan.wanted_sequences) {
+        let slice = copy_of_input(carries + sequence);
+        let grad = grad.unwrap_or_else(|| builder.constant_like(0.0, slice));
+        let name = names.fresh(format!("grad.{}", forward_inputs[carries + sequence].1));
+        builder.output(name, grad);
+    }
+    builder.finish()
+}
+
+/// Names that differ from the given ones and from each other, for the inputs and outputs autodiff adds to a body.
+struct FreshNames {
+    taken: BTreeSet<String>,
+}
+
+impl FreshNames {
+    fn new<'a>(taken: impl Iterator<Item = &'a str>) -> FreshNames {
+        FreshNames { taken: taken.map(str::to_string).collect() }
+    }
+
+    /// `wanted`, or `wanted.2`, `wanted.3`... when it is taken.
+    fn fresh(&mut self, wanted: String) -> String {
+        let mut name = wanted.clone();
+        let mut suffix = 2;
+        while self.taken.contains(&name) {
+            name = format!("{wanted}.{suffix}");
+            suffix += 1;
+        }
+        self.taken.insert(name.clone());
+        name
     }
 }
