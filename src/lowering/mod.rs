@@ -249,3 +249,26 @@ impl Activations {
         layers::activate(builder, self.activation, self.logits)
     }
 }
+
+#[cfg(test)]
+mod graph_tests {
+    use super::*;
+    use crate::pipeline::check_file;
+
+    #[test]
+    fn the_examples_lower_into_graphs_of_the_right_shapes() {
+        for spec in ["specs/breast_cancer.galen", "specs/digits_cnn.galen", "specs/diabetes.galen"] {
+            let outcome = check_file(std::path::Path::new(spec));
+            let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("{spec} checks") };
+            let model = Model::new(&lowered.spec, checked);
+            let step = model.train_step(5);
+            let predict = model.predict(5);
+            assert!(step.output(names::LOSS).is_some());
+            let output = predict.output(names::OUTPUT).expect("predict has an output");
+            assert_eq!(predict.tensor_type(output).shape[0], 5, "{spec}");
+            for variable in model.variables() {
+                assert!(step.input(&variable.name).is_some(), "{spec}: {} is an input of the train step", variable.name);
+            }
+        }
+    }
+}
