@@ -47,5 +47,6 @@ pub mod diagnostics;
 pub mod ir;
 pub mod pipeline;
 pub mod rng;
+pub mod runtime;
 pub mod spec;
 pub mod synth;
