@@ -49,5 +49,6 @@ pub mod lowering;
 pub mod passes;
 pub mod pipeline;
 pub mod rng;
+pub mod runtime;
 pub mod spec;
 pub mod synth;
