@@ -1,4 +1,5 @@
-//! The command line: `galen check`, `galen convert`, `galen schema` and the `galen synth` data tool.
+//! The command line: `galen check`, `galen compile`, `galen train`, `galen convert`, `galen schema` and the
+//! `galen synth` data tool.
 //!
 //! Exit codes: 0 when all is well, 1 when the user's input (spec or data) is wrong, 2 for a usage mistake
 //! (clap reports those). Diagnostics go to standard error, results to standard output.
@@ -30,6 +31,22 @@ pub enum Command {
         /// The spec file (`.galen`, `.yaml` or `.yml`).
         spec: PathBuf,
     },
+    /// Print what a spec compiles to: the parsed spec, or the IR of its forward, train-step and predict graphs.
+    Compile {
+        /// The spec file.
+        spec: PathBuf,
+        /// What to print.
+        #[arg(long, value_enum, default_value = "ir")]
+        emit: EmitArg,
+        /// The batch size of the graphs (default: the spec's `batch_size`).
+        #[arg(long)]
+        batch: Option<usize>,
+    },
+    /// Train a spec's model on its data and report the loss per epoch and the test accuracy.
+    Train {
+        /// The spec file.
+        spec: PathBuf,
+    },
     /// Convert a spec between the spec language and YAML.
     Convert {
         /// The spec file to convert.
@@ -56,11 +73,22 @@ pub enum FormArg {
     Galen,
 }
 
+/// What `galen compile` prints.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EmitArg {
+    /// The parsed spec (the AST, defaults filled in).
+    Ast,
+    /// The IR graphs, optimized: forward (training mode with the loss), train step, predict.
+    Ir,
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { spec } => check(&spec),
+        Command::Compile { spec, emit, batch } => compile(&spec, emit, batch),
+        Command::Train { spec } => train(&spec),
         Command::Convert { spec, to, output } => convert(&spec, to, output.as_deref()),
         Command::Synth(args) => crate::synth::run(&args),
         Command::Schema => {
@@ -109,6 +137,64 @@ fn check(path: &Path) -> ExitCode {
         }
         _ => ExitCode::from(1),
     }
+}
+
+/// Checks a spec for compiling or training; prints its diagnostics and returns what a checked spec gives.
+fn checked(path: &Path) -> Option<pipeline::CheckOutcome> {
+    let outcome = pipeline::check_file(path);
+    let failed = report(&outcome.diagnostics, outcome.file.as_ref(), path);
+    (!failed && outcome.checked.is_some() && outcome.lowered.is_some()).then_some(outcome)
+}
+
+fn compile(path: &Path, emit: EmitArg, batch: Option<usize>) -> ExitCode {
+    let Some(outcome) = checked(path) else { return ExitCode::from(1) };
+    let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { return ExitCode::from(1) };
+    match emit {
+        EmitArg::Ast => print_stdout(&format!("{:#?}\n", lowered.spec)),
+        EmitArg::Ir => print_stdout(&compile_ir(&lowered.spec, checked, batch)),
+    }
+    ExitCode::SUCCESS
+}
+
+/// The optimized forward, train-step and predict graphs of a checked spec, as text IR.
+pub fn compile_ir(spec: &crate::spec::ast::Spec, checked: &crate::check::Checked, batch: Option<usize>) -> String {
+    let model = crate::lowering::Model::new(spec, checked);
+    let batch = batch.unwrap_or(spec.train.batch_size.value).max(1);
+    [model.forward(batch), model.train_step(batch), model.predict(batch)]
+        .into_iter()
+        .map(|graph| format!("{graph:?}"))
+        .collect::<Vec<String>>()
+        .join("\n")
+}
+
+fn train(path: &Path) -> ExitCode {
+    let Some(outcome) = checked(path) else { return ExitCode::from(1) };
+    let (Some(file), Some(lowered), Some(checked)) = (&outcome.file, &outcome.lowered, &outcome.checked) else {
+        return ExitCode::from(1);
+    };
+    let spec = &lowered.spec;
+    let mut diagnostics = Diagnostics::new();
+    let mut on_epoch = |record: &crate::runtime::train::EpochRecord| {
+        let mut line = format!("epoch {:>3}/{}  loss {:.4}", record.epoch, spec.train.epochs.value, record.loss);
+        if let Some(val) = &record.val {
+            line.push_str(&format!("  val_loss {:.4}", val.loss));
+            if let Some(accuracy) = val.accuracy {
+                line.push_str(&format!("  val_accuracy {accuracy:.4}"));
+            }
+        }
+        print_stdout(&format!("{line}\n"));
+    };
+    let trained = crate::runtime::train::train(file, spec, checked, &outcome.loaded, &mut diagnostics, &mut on_epoch);
+    report(&diagnostics, Some(file), path);
+    let Some(trained) = trained else { return ExitCode::from(1) };
+    if let Some(test) = &trained.test {
+        let mut line = format!("test ({} rows)  loss {:.4}", test.rows, test.loss);
+        if let Some(accuracy) = test.accuracy {
+            line.push_str(&format!("  accuracy {accuracy:.4}"));
+        }
+        print_stdout(&format!("{line}\n"));
+    }
+    ExitCode::SUCCESS
 }
 
 fn convert(path: &Path, to: FormArg, output: Option<&Path>) -> ExitCode {

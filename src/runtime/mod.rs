@@ -2,3 +2,4 @@
 //! is the oracle every faster backend is compared with.
 
 pub mod interpreter;
+pub mod train;
