@@ -93,7 +93,7 @@ pub fn train(
             let outputs = run(graph, &inputs).unwrap_or_else(|error| panic!("the train step failed: {error}"));
             let loss = scalar_value(&outputs[names::LOSS]);
             if !loss.is_finite() {
-                diagnostics.push(diverged(epoch, step, learning_rate));
+                diagnostics.push(diverged(epoch, step, learning_rate).at(spec.train.optimizer.span));
                 return None;
             }
             total += loss * positions.len() as f64;
