@@ -15,6 +15,10 @@
 
 pub mod builder;
 pub mod ops;
+#[cfg(test)]
+pub(crate) mod random;
+pub mod text;
+pub mod verify;
 
 pub use builder::Builder;
 
