@@ -253,6 +253,7 @@ impl Activations {
 #[cfg(test)]
 mod graph_tests {
     use super::*;
+    use crate::ir::verify::{verify, Stage};
     use crate::pipeline::check_file;
 
     #[test]
@@ -263,6 +264,11 @@ mod graph_tests {
             let model = Model::new(&lowered.spec, checked);
             let step = model.train_step(5);
             let predict = model.predict(5);
+            for (graph, stage) in [(&model.forward(5), Stage::Model), (&model.evaluate(5), Stage::Model), (&predict, Stage::Model), (&step, Stage::Step)] {
+                if let Err(errors) = verify(graph, stage) {
+                    panic!("{spec}: {errors}");
+                }
+            }
             assert!(step.output(names::LOSS).is_some());
             let output = predict.output(names::OUTPUT).expect("predict has an output");
             assert_eq!(predict.tensor_type(output).shape[0], 5, "{spec}");
