@@ -48,5 +48,6 @@ pub mod ir;
 pub mod passes;
 pub mod pipeline;
 pub mod rng;
+pub mod runtime;
 pub mod spec;
 pub mod synth;

@@ -15,6 +15,7 @@
 
 pub mod builder;
 pub mod ops;
+pub mod precision;
 
 pub use builder::Builder;
 
