@@ -45,6 +45,7 @@ pub mod cli;
 pub mod data;
 pub mod diagnostics;
 pub mod ir;
+pub mod passes;
 pub mod pipeline;
 pub mod rng;
 pub mod spec;
