@@ -45,7 +45,7 @@ pub use parse::{parse, ParseError};
 
 use std::fmt::{self, Write};
 
-use super::{ops, Graph, Node, NodeId, Op};
+use super::{ops, DType, Graph, Node, NodeId, Op, Type};
 
 /// A line of a graph's text, for a note printed under it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,11 +147,11 @@ fn node_line(id: NodeId, node: &Node) -> String {
         line.push_str(if index == 0 { " " } else { ", " });
         let _ = write!(line, "{input}");
     }
-    for literal in literals(&node.op) {
+    for literal in literals(&node.op, &node.ty) {
         line.push(' ');
         line.push_str(&literal);
     }
-    for (name, value) in attributes(&node.op) {
+    for (name, value) in attributes(&node.op, &node.ty) {
         let _ = write!(line, " {name}={value}");
     }
     let _ = write!(line, " : {}", node.ty);
@@ -159,22 +159,27 @@ fn node_line(id: NodeId, node: &Node) -> String {
 }
 
 /// The positional values of an op, as written.
-fn literals(op: &Op) -> Vec<String> {
+fn literals(op: &Op, ty: &Type) -> Vec<String> {
     match op {
         Op::Input { name, role } => vec![quoted(name), role.name().to_string()],
-        Op::Constant { value } => vec![number(*value)],
+        Op::Constant { value } => vec![element_value(*value, ty)],
         _ => Vec::new(),
     }
 }
 
 /// The attributes of an op, in the order they are written. The parser reads the same names.
-fn attributes(op: &Op) -> Vec<(&'static str, String)> {
+fn attributes(op: &Op, ty: &Type) -> Vec<(&'static str, String)> {
     match op {
         Op::Reduce { reduction: _, axes } => vec![("axes", list(axes))],
         Op::ArgMax { axis } => vec![("axis", axis.to_string())],
         Op::Permute { perm } => vec![("perm", list(perm))],
         Op::Pad { low, high, interior, value } => {
-            vec![("low", list(low)), ("high", list(high)), ("interior", list(interior)), ("value", number(*value))]
+            vec![
+                ("low", list(low)),
+                ("high", list(high)),
+                ("interior", list(interior)),
+                ("value", element_value(*value, ty)),
+            ]
         }
         Op::Slice { start, end, step } => vec![("start", list(start)), ("end", list(end)), ("step", list(step))],
         Op::Concat { axis } => vec![("axis", axis.to_string())],
@@ -205,13 +210,25 @@ fn list(values: &[usize]) -> String {
 }
 
 /// An `f64` as text that reads back to the same value: Rust's shortest round-trip form, or `inf`, `-inf`, `nan`.
-pub(crate) fn number(value: f64) -> String {
+fn number(value: f64) -> String {
     if value.is_nan() {
         "nan".to_string()
     } else if value.is_infinite() {
         if value > 0.0 { "inf" } else { "-inf" }.to_string()
     } else {
         format!("{value:?}")
+    }
+}
+
+/// The value of a constant or a pad on a node of type `ty`: a whole number without `.0` when the elements are
+/// `i32` or `bool` (`constant 3 : i32[]`), which reads back to the same `f64`, else [`number`].
+fn element_value(value: f64, ty: &Type) -> String {
+    let whole_elements = ty.tensor().is_some_and(|tensor| matches!(tensor.dtype, DType::I32 | DType::Bool));
+    // Below 2^53 every whole f64 prints without an exponent and reads back exactly; `-0` keeps its sign.
+    if whole_elements && value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
+        format!("{value}")
+    } else {
+        number(value)
     }
 }
 

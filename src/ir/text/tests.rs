@@ -84,6 +84,16 @@ fn awkward_numbers_round_trip_exactly() {
 }
 
 #[test]
+fn whole_values_of_integer_types_print_without_a_fraction() {
+    let text = "graph g {\n  %0 = constant 3 : i32[]\n  %1 = constant -0 : i32[]\n  %2 = constant 1 : bool[2]\n  \
+                %3 = constant 0.5 : i32[]\n  %4 = constant 3.0 : f32[]\n  %5 = pad %2 low=[1] high=[0] interior=[0] \
+                value=0 : bool[3]\n}\n";
+    let graph = parse_ok(text);
+    assert_eq!(graph.to_string(), text);
+    assert!(matches!(graph.nodes[1].op, Op::Constant { value } if value.to_bits() == (-0.0f64).to_bits()));
+}
+
+#[test]
 fn names_are_quoted_with_escapes() {
     let mut builder = Builder::new("has space");
     let x = builder.input("a \"b\" \\ \n \t \r \u{7} é", Role::Param, TensorType::new(DType::F32, []));
