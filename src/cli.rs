@@ -162,7 +162,7 @@ pub fn compile_ir(spec: &crate::spec::ast::Spec, checked: &crate::check::Checked
     let batch = batch.unwrap_or(spec.train.batch_size.value).max(1);
     [model.forward(batch), model.train_step(batch), model.predict(batch)]
         .into_iter()
-        .map(|graph| graph.to_string())
+        .map(|graph| crate::passes::optimize(graph, true).to_string())
         .collect::<Vec<String>>()
         .join("\n")
 }

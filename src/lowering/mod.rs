@@ -15,6 +15,8 @@ mod layers;
 mod loss;
 mod optimizer;
 mod recurrent;
+#[cfg(test)]
+mod tests;
 
 pub use init::initial_values;
 

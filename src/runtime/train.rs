@@ -17,6 +17,7 @@ use crate::data::transform::Targets;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::ir::{Graph, Role};
 use crate::lowering::{initial_values, names, Model, TargetEncoding};
+use crate::passes::optimize;
 use crate::pipeline::LoadedData;
 use crate::rng::{ChaCha20Rng, Purpose, Rng, Streams};
 use crate::spec::ast::Spec;
@@ -115,7 +116,7 @@ pub fn train(
     Some(Trained { model, values, history, test })
 }
 
-/// Graphs by batch size, built and optimized on first use.
+/// Graphs by batch size, built and optimized on first use (verified after every pass in debug builds and tests).
 struct Graphs<F: Fn(usize) -> Graph> {
     build: F,
     built: BTreeMap<usize, Graph>,
@@ -128,7 +129,7 @@ impl<F: Fn(usize) -> Graph> Graphs<F> {
 
     fn get(&mut self, batch: usize) -> &Graph {
         let build = &self.build;
-        self.built.entry(batch).or_insert_with(|| build(batch))
+        self.built.entry(batch).or_insert_with(|| optimize(build(batch), cfg!(debug_assertions)))
     }
 }
 

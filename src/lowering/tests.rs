@@ -1,0 +1,267 @@
+//! Gradient checks for every layer, activation and loss: the autodiff pass's gradients of the lowered IR agree
+//! with central finite differences in f64 at seeded random points.
+
+use std::collections::BTreeMap;
+
+use ndarray::{ArrayD, IxDyn};
+
+use super::layers::{self, Lowering};
+use super::{loss, Activations, Mode};
+use crate::ir::{Builder, DType, Graph, NodeId, Role, TensorType};
+use crate::passes::gradcheck::{self, Tolerance};
+use crate::rng::{Purpose, Rng, Streams};
+use crate::runtime::interpreter::Tensor;
+use crate::spec::ast::{Activation, Layer, Loss, Padding, Spanned, Span};
+
+fn spanned<T>(value: T) -> Spanned<T> {
+    Spanned::new(value, Span::default())
+}
+
+fn random(shape: &[usize], seed: u64, low: f64, high: f64) -> Tensor {
+    let mut rng = Streams::new(seed).stream(Purpose::Synth);
+    Tensor::F64(ArrayD::from_shape_simple_fn(IxDyn(shape), || low + (high - low) * rng.gen::<f64>()))
+}
+
+/// A graph running `layers` on `x: [batch, input...]` in `mode`, ending in `loss = sum(output * probe)` so that
+/// every output element's gradient is exercised with a different weight.
+fn layer_graph(layers: &[Layer], input: &[usize], batch: usize, mode: Mode) -> (Graph, BTreeMap<String, Tensor>, Vec<String>) {
+    let mut builder = Builder::new("layer_check");
+    let mut shape = vec![batch];
+    shape.extend(input);
+    let x = builder.input("x", Role::Batch, TensorType::new(DType::F32, shape.clone()));
+    let mut inputs_shapes = vec![input.to_vec()];
+    // Shapes per layer come from the checker's inference, as in `Model::new`.
+    let spanned_layers: Vec<Spanned<Layer>> = layers.iter().cloned().map(spanned).collect();
+    let summaries = crate::check::shapes::infer(input, &spanned_layers, &mut crate::diagnostics::Diagnostics::new())
+        .expect("the test model's shapes fit");
+    inputs_shapes.extend(summaries.iter().map(|summary| summary.output.clone()));
+    let variables = layers::variables(layers, &inputs_shapes);
+    let mut values = BTreeMap::new();
+    values.insert("x".to_string(), random(&shape, 1, -1.5, 1.5));
+    let mut nodes = BTreeMap::new();
+    for (index, variable) in variables.iter().enumerate() {
+        let node = builder.input(variable.name.clone(), variable.role, TensorType::new(DType::F32, variable.shape.clone()));
+        nodes.insert(variable.name.clone(), node);
+        let (low, high) = if variable.name.ends_with("variance") { (0.5, 1.5) } else { (-0.8, 0.8) };
+        values.insert(variable.name.clone(), random(&variable.shape, 10 + index as u64, low, high));
+    }
+    let mut lowering = Lowering { builder: &mut builder, mode, variables: &nodes, updates: Vec::new() };
+    let activations = lowering.layers(layers, x);
+    let output = activations.output(&mut builder);
+    let probe_shape = builder.shape(output);
+    let probe = builder.input("probe", Role::Batch, TensorType::new(DType::F32, probe_shape.clone()));
+    values.insert("probe".to_string(), random(&probe_shape, 99, -1.0, 1.0));
+    for (_, name, role) in builder.graph().inputs() {
+        if role == Role::Noise {
+            let noise_shape = builder.graph().tensor_type(builder.graph().input(name).expect("listed")).shape.clone();
+            values.insert(name.to_string(), random(&noise_shape, 7, 0.0, 1.0));
+        }
+    }
+    let weighted = builder.mul(output, probe);
+    let axes: Vec<usize> = (0..probe_shape.len()).collect();
+    let loss = builder.reduce_sum(weighted, axes);
+    builder.output("loss", loss);
+    let mut wrt = vec!["x".to_string()];
+    wrt.extend(variables.iter().filter(|variable| variable.role == Role::Param).map(|variable| variable.name.clone()));
+    (builder.finish(), values, wrt)
+}
+
+fn check_layers(layers: &[Layer], input: &[usize], mode: Mode) {
+    let (graph, values, wrt) = layer_graph(layers, input, 3, mode);
+    let wrt: Vec<&str> = wrt.iter().map(String::as_str).collect();
+    if let Err(mismatch) = gradcheck::check(&graph, "loss", &values, &wrt, Tolerance::default()) {
+        panic!("{layers:?}: {mismatch}");
+    }
+}
+
+fn dense(units: usize, activation: Activation) -> Layer {
+    Layer::Dense { units: spanned(units), activation: spanned(activation) }
+}
+
+#[test]
+fn dense_layers_with_every_activation() {
+    for &(_, activation) in Activation::ALL {
+        check_layers(&[dense(4, activation)], &[5], Mode::Train);
+    }
+}
+
+#[test]
+fn conv2d_valid_and_same_with_strides() {
+    for (padding, stride) in [(Padding::Valid, [1, 1]), (Padding::Same, [2, 2]), (Padding::Same, [1, 2])] {
+        let conv = Layer::Conv2d {
+            filters: spanned(2),
+            kernel: spanned([3, 2]),
+            stride: spanned(stride),
+            padding: spanned(padding),
+            activation: spanned(Activation::Tanh),
+        };
+        check_layers(&[conv], &[5, 4, 2], Mode::Train);
+    }
+}
+
+#[test]
+fn pooling_and_flatten() {
+    let size = spanned([2, 2]);
+    let stride = spanned([2, 1]);
+    check_layers(&[Layer::MaxPool2d { size: size.clone(), stride: stride.clone() }, Layer::Flatten], &[4, 5, 2], Mode::Train);
+    check_layers(&[Layer::AvgPool2d { size, stride }, Layer::Flatten], &[4, 5, 2], Mode::Train);
+    check_layers(&[Layer::GlobalAvgPool2d], &[3, 4, 2], Mode::Train);
+}
+
+#[test]
+fn dropout_in_training_and_inference() {
+    let layers = [dense(4, Activation::Relu), Layer::Dropout { rate: spanned(0.3) }, dense(2, Activation::Linear)];
+    check_layers(&layers, &[3], Mode::Train);
+    check_layers(&layers, &[3], Mode::Infer);
+}
+
+#[test]
+fn batch_norm_in_training_and_inference() {
+    let norm = Layer::BatchNorm { momentum: spanned(0.99), epsilon: spanned(1e-3) };
+    check_layers(&[dense(4, Activation::Linear), norm.clone()], &[3], Mode::Train);
+    check_layers(&[norm.clone()], &[3, 3, 2], Mode::Train);
+    check_layers(&[dense(4, Activation::Linear), norm], &[3], Mode::Infer);
+}
+
+#[test]
+fn recurrent_layers_returning_the_last_step_or_every_step() {
+    for return_sequences in [false, true] {
+        let lstm = Layer::Lstm { units: spanned(3), return_sequences: spanned(return_sequences) };
+        check_layers(&[lstm], &[4, 2], Mode::Train);
+        let gru = Layer::Gru { units: spanned(3), return_sequences: spanned(return_sequences) };
+        check_layers(&[gru], &[4, 2], Mode::Train);
+    }
+    let stacked = [
+        Layer::Lstm { units: spanned(3), return_sequences: spanned(true) },
+        Layer::Gru { units: spanned(2), return_sequences: spanned(false) },
+        dense(2, Activation::Softmax),
+    ];
+    check_layers(&stacked, &[3, 2], Mode::Train);
+}
+
+/// Every loss, from logits through each final activation it meets in practice, with sample weights.
+#[test]
+fn every_loss_with_weights() {
+    let cases = [
+        (Loss::CategoricalCrossentropy, Activation::Softmax, 3),
+        (Loss::CategoricalCrossentropy, Activation::Sigmoid, 3),
+        (Loss::BinaryCrossentropy, Activation::Sigmoid, 1),
+        (Loss::BinaryCrossentropy, Activation::Softmax, 2),
+        (Loss::Mse, Activation::Linear, 1),
+        (Loss::Mae, Activation::Linear, 2),
+        (Loss::Huber, Activation::Linear, 2),
+        (Loss::Huber, Activation::Tanh, 1),
+    ];
+    for (case, (loss_kind, activation, width)) in cases.into_iter().enumerate() {
+        let batch = 4;
+        let mut builder = Builder::new("loss_check");
+        let logits = builder.input("logits", Role::Batch, TensorType::new(DType::F32, [batch, width]));
+        let y = builder.input("y", Role::Batch, TensorType::new(DType::F32, [batch, width]));
+        let weight = builder.input("weight", Role::Batch, TensorType::new(DType::F32, [batch]));
+        let activations = Activations { logits, activation };
+        let loss_node: NodeId = loss::lower(&mut builder, loss_kind, &activations, y, weight);
+        builder.output("loss", loss_node);
+        let graph = builder.finish();
+        let targets = if loss_kind.is_classification() {
+            let mut rng = Streams::new(case as u64).stream(Purpose::Synth);
+            let classes: Vec<usize> = (0..batch).map(|_| rng.gen_range(0..width)).collect();
+            let one_hot = ArrayD::from_shape_fn(IxDyn(&[batch, width]), |index| {
+                if width == 1 { f64::from(u8::from(classes[index[0]] == 0)) } else { f64::from(u8::from(classes[index[0]] == index[1])) }
+            });
+            Tensor::F64(one_hot)
+        } else {
+            random(&[batch, width], 50 + case as u64, -2.0, 2.0)
+        };
+        let values = BTreeMap::from([
+            ("logits".to_string(), random(&[batch, width], 60 + case as u64, -3.0, 3.0)),
+            ("y".to_string(), targets),
+            ("weight".to_string(), random(&[batch], 70 + case as u64, 0.5, 2.0)),
+        ]);
+        if let Err(mismatch) = gradcheck::check(&graph, "loss", &values, &["logits"], Tolerance::default()) {
+            panic!("{loss_kind:?} after {activation:?}: {mismatch}");
+        }
+    }
+}
+
+/// One optimizer step on a single variable, against the formulas written out by hand (Keras' conventions).
+fn optimizer_step(optimizer: &crate::spec::ast::Optimizer, step: f64) -> BTreeMap<String, Vec<f64>> {
+    use super::optimizer::{state, update, Hyper};
+    use super::{Init, Variable};
+    let variable = Variable { name: "w".to_string(), shape: vec![3], init: Init::Zeros, role: Role::Param };
+    let moments = state(optimizer, std::slice::from_ref(&variable));
+    let mut builder = Builder::new("optimizer_check");
+    let ty = TensorType::new(DType::F32, [3]);
+    let param = builder.input("w", Role::Param, ty.clone());
+    let grad = builder.input("grad", Role::Batch, ty.clone());
+    let mut nodes = BTreeMap::new();
+    let mut values = BTreeMap::from([
+        ("w".to_string(), Tensor::F64(ArrayD::from_shape_vec(IxDyn(&[3]), vec![0.5, -1.0, 2.0]).expect("3 values"))),
+        ("grad".to_string(), Tensor::F64(ArrayD::from_shape_vec(IxDyn(&[3]), vec![0.1, -0.4, 3.0]).expect("3 values"))),
+    ]);
+    for moment in &moments {
+        nodes.insert(moment.name.clone(), builder.input(moment.name.clone(), Role::State, ty.clone()));
+        let start = if moment.name.contains(".v.") { vec![0.04, 0.2, 1.0] } else { vec![0.3, -0.2, 0.1] };
+        values.insert(moment.name.clone(), Tensor::F64(ArrayD::from_shape_vec(IxDyn(&[3]), start).expect("3 values")));
+    }
+    let learning_rate = builder.input("lr", Role::Hyper, TensorType::new(DType::F32, []));
+    let step_node = builder.input("step", Role::Hyper, TensorType::new(DType::F32, []));
+    values.insert("lr".to_string(), Tensor::F64(ArrayD::from_elem(IxDyn(&[]), 0.01)));
+    values.insert("step".to_string(), Tensor::F64(ArrayD::from_elem(IxDyn(&[]), step)));
+    let hyper = Hyper { learning_rate, step: step_node };
+    for (name, node) in update(&mut builder, optimizer, hyper, &variable, param, grad, &nodes) {
+        builder.output(name, node);
+    }
+    let graph = crate::ir::precision::with_float(&builder.finish(), DType::F64);
+    let outputs = crate::runtime::interpreter::run(&graph, &values).expect("the update runs");
+    outputs.into_iter().map(|(name, tensor)| (name, tensor.to_f64().iter().copied().collect())).collect()
+}
+
+fn assert_close(found: &[f64], expected: &[f64]) {
+    for (found, expected) in found.iter().zip(expected) {
+        assert!((found - expected).abs() < 1e-12, "found {found}, expected {expected}");
+    }
+}
+
+#[test]
+fn optimizer_updates_follow_keras() {
+    use crate::spec::ast::Optimizer;
+    let (w, g, m0, v0, lr) = ([0.5, -1.0, 2.0], [0.1, -0.4, 3.0], [0.3, -0.2, 0.1], [0.04, 0.2, 1.0], 0.01);
+    let sgd = |momentum: f64, nesterov: bool| Optimizer::Sgd { lr: spanned(lr), momentum: spanned(momentum), nesterov: spanned(nesterov) };
+
+    let plain = optimizer_step(&sgd(0.0, false), 0.0);
+    assert_close(&plain["w"], &[0.5 - lr * 0.1, -1.0 + lr * 0.4, 2.0 - lr * 3.0]);
+    assert_eq!(plain.len(), 1, "plain sgd keeps no state");
+
+    for nesterov in [false, true] {
+        let result = optimizer_step(&sgd(0.9, nesterov), 0.0);
+        let velocity: Vec<f64> = (0..3).map(|i| 0.9 * m0[i] - lr * g[i]).collect();
+        let expected: Vec<f64> = (0..3)
+            .map(|i| if nesterov { w[i] + 0.9 * velocity[i] - lr * g[i] } else { w[i] + velocity[i] })
+            .collect();
+        assert_close(&result["sgd.momentum.w"], &velocity);
+        assert_close(&result["w"], &expected);
+    }
+
+    let (beta1, beta2, eps, step) = (0.9, 0.999, 1e-7, 4.0);
+    let adam = Optimizer::Adam { lr: spanned(lr), beta1: spanned(beta1), beta2: spanned(beta2), eps: spanned(eps) };
+    let adamw = Optimizer::AdamW {
+        lr: spanned(lr),
+        beta1: spanned(beta1),
+        beta2: spanned(beta2),
+        eps: spanned(eps),
+        weight_decay: spanned(0.004),
+    };
+    for (optimizer, decay) in [(adam, 0.0), (adamw, 0.004)] {
+        let result = optimizer_step(&optimizer, step);
+        let prefix = optimizer.name();
+        let t: f64 = step + 1.0;
+        let alpha = lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t));
+        let m: Vec<f64> = (0..3).map(|i| m0[i] + (g[i] - m0[i]) * (1.0 - beta1)).collect();
+        let v: Vec<f64> = (0..3).map(|i| v0[i] + (g[i] * g[i] - v0[i]) * (1.0 - beta2)).collect();
+        let expected: Vec<f64> =
+            (0..3).map(|i| w[i] - w[i] * decay * lr - alpha * m[i] / (v[i].sqrt() + eps)).collect();
+        assert_close(&result[&format!("{prefix}.m.w")], &m);
+        assert_close(&result[&format!("{prefix}.v.w")], &v);
+        assert_close(&result["w"], &expected);
+    }
+}
