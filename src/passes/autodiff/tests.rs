@@ -413,6 +413,34 @@ fn matmul_matches_finite_differences() {
 }
 
 #[test]
+fn matmul_matches_finite_differences_over_swept_shapes() {
+    let sizes = [(1, 1, 1), (1, 4, 3), (3, 1, 2), (2, 3, 1), (4, 2, 5)];
+    for (seed, (m, k, n)) in sizes.into_iter().enumerate() {
+        for batch in [vec![], vec![2], vec![1, 3]] {
+            let mut case = Case::new(200 + seed as u64);
+            let a = case.param("a", &[batch.clone(), vec![m, k]].concat(), -1.0, 1.0);
+            let b = case.param("b", &[batch.clone(), vec![k, n]].concat(), -1.0, 1.0);
+            let y = case.builder.matmul(a, b);
+            case.check(y);
+        }
+    }
+}
+
+#[test]
+fn reductions_match_finite_differences_over_every_set_of_axes() {
+    for mask in 0..8_usize {
+        let axes: Vec<usize> = (0..3).filter(|axis| mask & (1 << axis) != 0).collect();
+        for (offset, sum) in [true, false].into_iter().enumerate() {
+            let mut case = Case::new(300 + 2 * mask as u64 + offset as u64);
+            let x = case.param("x", &[2, 1, 3], -2.0, 2.0);
+            let y =
+                if sum { case.builder.reduce_sum(x, axes.clone()) } else { case.builder.reduce_max(x, axes.clone()) };
+            case.check(y);
+        }
+    }
+}
+
+#[test]
 fn softmax_cross_entropy_from_logits_matches_finite_differences() {
     let (batch, classes) = (4, 5);
     let mut case = Case::new(90);

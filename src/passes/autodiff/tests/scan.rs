@@ -208,3 +208,15 @@ fn a_scan_inside_a_scan_matches_finite_differences() {
     let read = case.builder.concat(vec![last, totals], 0);
     case.check(read);
 }
+
+#[test]
+fn a_scan_of_no_steps_passes_the_carry_cotangent_through() {
+    let mut case = Case::new(150);
+    let h0 = case.param("h0", &[3], -1.0, 1.0);
+    let w = case.param("w", &[3], -1.0, 1.0);
+    let xs = case.data_with("xs", &[0, 3], Vec::new());
+    let scan = Scan { steps: 0, carries: 1, sequences: 1, reverse: false, body: tanh_cell(3) };
+    let result = case.builder.scan(scan, vec![h0, xs, w]);
+    let last = case.builder.get(result, 0);
+    case.check(last);
+}
