@@ -16,6 +16,10 @@
 pub mod builder;
 pub mod ops;
 pub mod precision;
+#[cfg(test)]
+pub(crate) mod random;
+pub mod text;
+pub mod verify;
 
 pub use builder::Builder;
 

@@ -191,22 +191,34 @@ impl Case {
         }
     }
 
-    /// Runs the graph with the gradients of `loss` as outputs and returns them.
-    pub(super) fn gradients_of(mut self, loss: NodeId) -> Vec<Vec<f64>> {
+    /// The graph with the gradients of `loss` as outputs `grad.0`, `grad.1`..., and the point to run it at.
+    pub(super) fn gradient_graph(mut self, loss: NodeId) -> (Graph, BTreeMap<String, Tensor>) {
         let wrt: Vec<NodeId> =
-            self.params.iter().map(|name| self.builder.graph().input(name).expect("input")).collect();
+            self.params.iter().map(|name| self.builder.graph().input(name).expect("an input")).collect();
         let grads = gradients(&mut self.builder, loss, &wrt);
         for (index, grad) in grads.into_iter().enumerate() {
             self.builder.output(format!("grad.{index}"), grad);
         }
-        let outputs = run(&self.builder.finish(), &self.values).expect("the gradient graph runs");
-        (0..wrt.len())
-            .map(|index| match &outputs[&format!("grad.{index}")] {
-                Tensor::F64(values) => values.iter().copied().collect(),
-                other => panic!("a gradient in f64, found {other:?}"),
-            })
-            .collect()
+        (self.builder.finish(), self.values)
     }
+
+    /// Runs the graph with the gradients of `loss` as outputs and returns them.
+    pub(super) fn gradients_of(self, loss: NodeId) -> Vec<Vec<f64>> {
+        let count = self.params.len();
+        let (graph, values) = self.gradient_graph(loss);
+        gradient_values(&graph, &values, count)
+    }
+}
+
+/// Runs a graph made by [`Case::gradient_graph`] and returns its `count` gradients.
+pub(super) fn gradient_values(graph: &Graph, values: &BTreeMap<String, Tensor>, count: usize) -> Vec<Vec<f64>> {
+    let outputs = run(graph, values).expect("the gradient graph runs");
+    (0..count)
+        .map(|index| match &outputs[&format!("grad.{index}")] {
+            Tensor::F64(values) => values.iter().copied().collect(),
+            other => panic!("a gradient in f64, found {other:?}"),
+        })
+        .collect()
 }
 
 #[test]
