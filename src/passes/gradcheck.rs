@@ -8,6 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use crate::ir::precision::with_float;
+use crate::ir::verify::{verify, Stage};
 use crate::ir::{Builder, DType, Graph, Output};
 use crate::passes::autodiff::gradients;
 use crate::runtime::interpreter::{run, Tensor};
@@ -48,8 +49,8 @@ pub const SAMPLE: usize = 50;
 /// Checks the gradient of the scalar output `loss` of `graph` with respect to the inputs named in `wrt`, at the
 /// point `inputs` (every input of the graph, by name; f32 values are widened). The graph runs in f64
 /// ([`with_float`]); each compared element's gradient is checked against the central difference
-/// `(loss(x + h) - loss(x - h)) / 2h` with `h = 1e-6 * max(1, |x|)`. Returns what was compared, or a message naming
-/// the worst mismatches.
+/// `(loss(x + h) - loss(x - h)) / 2h` with `h = 1e-6 * max(1, |x|)`. The gradient graph must pass the verifier.
+/// Returns what was compared, or a message naming the worst mismatches.
 pub fn check(
     graph: &Graph,
     loss: &str,
@@ -75,7 +76,9 @@ pub fn check(
     for (index, grad) in grads.into_iter().enumerate() {
         builder.output(format!("gradcheck.{index}"), grad);
     }
-    let analytic = run(&builder.finish(), &point).map_err(|error| format!("running the gradient graph: {error}"))?;
+    let gradient_graph = builder.finish();
+    verify(&gradient_graph, Stage::Step).map_err(|errors| format!("the gradient graph does not verify:\n{errors}"))?;
+    let analytic = run(&gradient_graph, &point).map_err(|error| format!("running the gradient graph: {error}"))?;
 
     let mut report = Report { compared: 0, worst_relative: 0.0, worst_absolute: 0.0 };
     let mut mismatches: Vec<(f64, String)> = Vec::new();

@@ -191,22 +191,34 @@ impl Case {
         }
     }
 
-    /// Runs the graph with the gradients of `loss` as outputs and returns them.
-    pub(super) fn gradients_of(mut self, loss: NodeId) -> Vec<Vec<f64>> {
+    /// The graph with the gradients of `loss` as outputs `grad.0`, `grad.1`..., and the point to run it at.
+    pub(super) fn gradient_graph(mut self, loss: NodeId) -> (Graph, BTreeMap<String, Tensor>) {
         let wrt: Vec<NodeId> =
-            self.params.iter().map(|name| self.builder.graph().input(name).expect("input")).collect();
+            self.params.iter().map(|name| self.builder.graph().input(name).expect("an input")).collect();
         let grads = gradients(&mut self.builder, loss, &wrt);
         for (index, grad) in grads.into_iter().enumerate() {
             self.builder.output(format!("grad.{index}"), grad);
         }
-        let outputs = run(&self.builder.finish(), &self.values).expect("the gradient graph runs");
-        (0..wrt.len())
-            .map(|index| match &outputs[&format!("grad.{index}")] {
-                Tensor::F64(values) => values.iter().copied().collect(),
-                other => panic!("a gradient in f64, found {other:?}"),
-            })
-            .collect()
+        (self.builder.finish(), self.values)
     }
+
+    /// Runs the graph with the gradients of `loss` as outputs and returns them.
+    pub(super) fn gradients_of(self, loss: NodeId) -> Vec<Vec<f64>> {
+        let count = self.params.len();
+        let (graph, values) = self.gradient_graph(loss);
+        gradient_values(&graph, &values, count)
+    }
+}
+
+/// Runs a graph made by [`Case::gradient_graph`] and returns its `count` gradients.
+pub(super) fn gradient_values(graph: &Graph, values: &BTreeMap<String, Tensor>, count: usize) -> Vec<Vec<f64>> {
+    let outputs = run(graph, values).expect("the gradient graph runs");
+    (0..count)
+        .map(|index| match &outputs[&format!("grad.{index}")] {
+            Tensor::F64(values) => values.iter().copied().collect(),
+            other => panic!("a gradient in f64, found {other:?}"),
+        })
+        .collect()
 }
 
 #[test]
@@ -410,6 +422,34 @@ fn matmul_matches_finite_differences() {
     let a = case.param("a", &[3, 3], -1.0, 1.0);
     let y = case.builder.matmul(a, a);
     case.check(y);
+}
+
+#[test]
+fn matmul_matches_finite_differences_over_swept_shapes() {
+    let sizes = [(1, 1, 1), (1, 4, 3), (3, 1, 2), (2, 3, 1), (4, 2, 5)];
+    for (seed, (m, k, n)) in sizes.into_iter().enumerate() {
+        for batch in [vec![], vec![2], vec![1, 3]] {
+            let mut case = Case::new(200 + seed as u64);
+            let a = case.param("a", &[batch.clone(), vec![m, k]].concat(), -1.0, 1.0);
+            let b = case.param("b", &[batch.clone(), vec![k, n]].concat(), -1.0, 1.0);
+            let y = case.builder.matmul(a, b);
+            case.check(y);
+        }
+    }
+}
+
+#[test]
+fn reductions_match_finite_differences_over_every_set_of_axes() {
+    for mask in 0..8_usize {
+        let axes: Vec<usize> = (0..3).filter(|axis| mask & (1 << axis) != 0).collect();
+        for (offset, sum) in [true, false].into_iter().enumerate() {
+            let mut case = Case::new(300 + 2 * mask as u64 + offset as u64);
+            let x = case.param("x", &[2, 1, 3], -2.0, 2.0);
+            let y =
+                if sum { case.builder.reduce_sum(x, axes.clone()) } else { case.builder.reduce_max(x, axes.clone()) };
+            case.check(y);
+        }
+    }
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! Gradient checks through scans: a tanh recurrence read through its stacked outputs, its final carry or both, in
 //! either direction; an LSTM-like cell; int carries and sequences; a scan without carries; a scan inside a scan.
 
-use super::{f64s, Case};
-use crate::ir::{Builder, DType, NodeId, Role, Scan, TensorType};
+use super::{f64s, gradient_values, Case};
+use crate::ir::text::parse;
+use crate::ir::{Builder, DType, NodeId, Op, Role, Scan, TensorType};
+use crate::passes::optimize;
 
 /// `sigmoid(z) = 1 / (1 + e^-z)`.
 fn sigmoid(builder: &mut Builder, z: NodeId) -> NodeId {
@@ -112,10 +114,11 @@ fn lstm_cell(batch: usize, features: usize, units: usize) -> crate::ir::Graph {
     body.finish()
 }
 
-#[test]
-fn an_lstm_like_cell_matches_finite_differences_through_outputs_and_final_carries() {
+/// An LSTM-like layer over 4 steps read through its stacked outputs and its final cell state; returns the case
+/// and the read values.
+fn lstm_case(seed: u64) -> (Case, NodeId) {
     let (steps, batch, features, units) = (4, 2, 3, 2);
-    let mut case = Case::new(110);
+    let mut case = Case::new(seed);
     let h0 = case.param("h0", &[batch, units], -0.5, 0.5);
     let c0 = case.param("c0", &[batch, units], -0.5, 0.5);
     let xs = case.param("xs", &[steps, batch, features], -1.0, 1.0);
@@ -129,7 +132,33 @@ fn an_lstm_like_cell_matches_finite_differences_through_outputs_and_final_carrie
     let flat_ys = case.builder.reshape(ys, vec![steps * batch * units]);
     let flat_c = case.builder.reshape(last_c, vec![batch * units]);
     let read = case.builder.concat(vec![flat_ys, flat_c], 0);
+    (case, read)
+}
+
+#[test]
+fn an_lstm_like_cell_matches_finite_differences_through_outputs_and_final_carries() {
+    let (case, read) = lstm_case(110);
     case.check(read);
+}
+
+#[test]
+fn the_gradient_graph_of_a_scan_round_trips_and_optimizes_to_the_same_gradients() {
+    let (mut case, read) = lstm_case(111);
+    let loss = case.builder.reduce_sum(read, vec![0]);
+    let (graph, values) = case.gradient_graph(loss);
+    // The names autodiff gives the backward body's inputs and outputs print and parse back.
+    assert_eq!(parse(&graph.to_string()).expect("the gradient graph parses"), graph);
+    let optimized = optimize(graph.clone(), true);
+    let count = graph.outputs.len();
+    let before = gradient_values(&graph, &values, count);
+    let after = gradient_values(&optimized, &values, count);
+    for (plain, folded) in before.iter().flatten().zip(after.iter().flatten()) {
+        assert!((plain - folded).abs() <= 1e-12 * plain.abs().max(1.0), "{plain} became {folded}");
+    }
+    // Autodiff widened the forward scan in place instead of adding a second one, so the optimized graph keeps
+    // one forward and one backward loop.
+    let loops = optimized.nodes.iter().filter(|node| matches!(node.op, Op::Scan(_))).count();
+    assert_eq!(loops, 2, "{optimized}");
 }
 
 #[test]
@@ -207,4 +236,16 @@ fn a_scan_inside_a_scan_matches_finite_differences() {
     let totals = case.builder.get(result, 1);
     let read = case.builder.concat(vec![last, totals], 0);
     case.check(read);
+}
+
+#[test]
+fn a_scan_of_no_steps_passes_the_carry_cotangent_through() {
+    let mut case = Case::new(150);
+    let h0 = case.param("h0", &[3], -1.0, 1.0);
+    let w = case.param("w", &[3], -1.0, 1.0);
+    let xs = case.data_with("xs", &[0, 3], Vec::new());
+    let scan = Scan { steps: 0, carries: 1, sequences: 1, reverse: false, body: tanh_cell(3) };
+    let result = case.builder.scan(scan, vec![h0, xs, w]);
+    let last = case.builder.get(result, 0);
+    case.check(last);
 }
