@@ -127,11 +127,19 @@ impl Lowering<'_> {
             Layer::Dropout { rate } => (self.dropout(name, x, rate.value), linear),
             Layer::BatchNorm { momentum, epsilon } => (self.batch_norm(name, x, momentum.value, epsilon.value), linear),
             Layer::Lstm { return_sequences, .. } => {
-                let weights = [self.variable(name, "kernel"), self.variable(name, "recurrent_kernel"), self.variable(name, "bias")];
+                let weights = [
+                    self.variable(name, "kernel"),
+                    self.variable(name, "recurrent_kernel"),
+                    self.variable(name, "bias"),
+                ];
                 (recurrent::lstm(self.builder, x, weights, return_sequences.value), linear)
             }
             Layer::Gru { return_sequences, .. } => {
-                let weights = [self.variable(name, "kernel"), self.variable(name, "recurrent_kernel"), self.variable(name, "bias")];
+                let weights = [
+                    self.variable(name, "kernel"),
+                    self.variable(name, "recurrent_kernel"),
+                    self.variable(name, "bias"),
+                ];
                 (recurrent::gru(self.builder, x, weights, return_sequences.value), linear)
             }
             Layer::Activation { function } => (x, function.value),
@@ -150,13 +158,17 @@ impl Lowering<'_> {
     /// `[height * width * channels, filters]` (the slices' order is the kernel's row-major order).
     fn conv2d(&mut self, name: &str, x: NodeId, stride: [usize; 2], padding: Padding) -> NodeId {
         let (kernel, bias) = (self.variable(name, "kernel"), self.variable(name, "bias"));
-        let [height, width, channels, filters] = self.builder.shape(kernel)[..] else { unreachable!("conv kernels have rank 4") };
+        let [height, width, channels, filters] = self.builder.shape(kernel)[..] else {
+            unreachable!("conv kernels have rank 4")
+        };
         let x = match padding {
             Padding::Valid => x,
             Padding::Same => pad_same(self.builder, x, [height, width], stride),
         };
         let patches = windows(self.builder, x, [height, width], stride);
-        let [batch, out_height, out_width, _] = self.builder.shape(patches[0])[..] else { unreachable!("images have rank 4") };
+        let [batch, out_height, out_width, _] = self.builder.shape(patches[0])[..] else {
+            unreachable!("images have rank 4")
+        };
         let columns = self.builder.concat(patches, 3);
         let rows = batch * out_height * out_width;
         let columns = self.builder.reshape(columns, [rows, height * width * channels]);
@@ -280,7 +292,8 @@ fn windows(builder: &mut Builder, x: NodeId, size: [usize; 2], stride: [usize; 2
     for i in 0..size[0] {
         for j in 0..size[1] {
             let start = vec![0, i, j, 0];
-            let end = vec![shape[0], i + (out_height - 1) * stride[0] + 1, j + (out_width - 1) * stride[1] + 1, shape[3]];
+            let end =
+                vec![shape[0], i + (out_height - 1) * stride[0] + 1, j + (out_width - 1) * stride[1] + 1, shape[3]];
             patches.push(builder.slice(x, start, end, vec![1, stride[0], stride[1], 1]));
         }
     }

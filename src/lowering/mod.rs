@@ -167,7 +167,8 @@ impl Model {
         let step = builder.input(names::STEP, Role::Hyper, TensorType::new(DType::F32, []));
         let hyper = optimizer::Hyper { learning_rate, step };
         for ((variable, &param), &grad) in params.iter().zip(&param_nodes).zip(&grads) {
-            let updates = optimizer::update(&mut builder, &self.optimizer, hyper, variable, param, grad, &lowered.variables);
+            let updates =
+                optimizer::update(&mut builder, &self.optimizer, hyper, variable, param, grad, &lowered.variables);
             for (name, node) in updates {
                 builder.output(format!("{}{name}", names::NEW), node);
             }
@@ -181,7 +182,8 @@ impl Model {
         let mut builder = Builder::new("predict");
         let x = self.input_x(&mut builder, batch);
         let variables = self.variable_inputs(&mut builder, false);
-        let mut lowering = layers::Lowering { builder: &mut builder, mode: Mode::Infer, variables: &variables, updates: Vec::new() };
+        let mut lowering =
+            layers::Lowering { builder: &mut builder, mode: Mode::Infer, variables: &variables, updates: Vec::new() };
         let activations = lowering.layers(&self.layers, x);
         let output = activations.output(&mut builder);
         builder.output(names::OUTPUT, output);
@@ -258,15 +260,69 @@ mod graph_tests {
     use crate::ir::verify::{verify, Stage};
     use crate::pipeline::check_file;
 
+    const EXAMPLES: [&str; 4] = [
+        "specs/breast_cancer.galen",
+        "specs/digits_cnn.galen",
+        "specs/diabetes.galen",
+        "specs/heart_rhythm_lstm.galen",
+    ];
+
+    /// Seeded values for every input of a graph: variables and batch in [-1, 1), noise in [0, 1), a step of 3.
+    pub(super) fn random_inputs(graph: &Graph) -> BTreeMap<String, crate::runtime::interpreter::Tensor> {
+        use crate::rng::{Purpose, Rng, Streams};
+        let mut rng = Streams::new(5).stream(Purpose::Synth);
+        graph
+            .inputs()
+            .into_iter()
+            .map(|(id, name, role)| {
+                let shape = graph.tensor_type(id).shape.clone();
+                let values = ndarray::ArrayD::from_shape_simple_fn(ndarray::IxDyn(&shape), || match (role, name) {
+                    (Role::Noise, _) => rng.gen::<f32>(),
+                    (_, names::STEP) => 3.0,
+                    (_, names::LEARNING_RATE) => 0.01,
+                    _ if name.contains("variance") || name.contains(".v.") => 0.5 + rng.gen::<f32>(),
+                    _ => 2.0 * rng.gen::<f32>() - 1.0,
+                });
+                (name.to_string(), values.into())
+            })
+            .collect()
+    }
+
+    /// Differential test: the pass pipeline changes no output of any example's train step beyond rounding.
+    #[test]
+    fn optimized_train_steps_compute_what_the_lowered_ones_do() {
+        use crate::runtime::interpreter::run;
+        for spec in EXAMPLES {
+            let outcome = check_file(std::path::Path::new(spec));
+            let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("{spec} checks") };
+            let step = Model::new(&lowered.spec, checked).train_step(4);
+            let inputs = random_inputs(&step);
+            let expected = run(&step, &inputs).expect("the lowered step runs");
+            let optimized = crate::passes::optimize(step, true);
+            let found = run(&optimized, &inputs).expect("the optimized step runs");
+            assert_eq!(expected.keys().collect::<Vec<_>>(), found.keys().collect::<Vec<_>>());
+            for (name, value) in &expected {
+                let (a, b) = (value.to_f64(), found[name].to_f64());
+                let worst = a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs() / x.abs().max(1.0)).fold(0.0, f64::max);
+                assert!(worst < 1e-5, "{spec}: output `{name}` differs by {worst}");
+            }
+        }
+    }
+
     #[test]
     fn the_examples_lower_into_graphs_of_the_right_shapes() {
-        for spec in ["specs/breast_cancer.galen", "specs/digits_cnn.galen", "specs/diabetes.galen"] {
+        for spec in EXAMPLES {
             let outcome = check_file(std::path::Path::new(spec));
             let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("{spec} checks") };
             let model = Model::new(&lowered.spec, checked);
             let step = model.train_step(5);
             let predict = model.predict(5);
-            for (graph, stage) in [(&model.forward(5), Stage::Model), (&model.evaluate(5), Stage::Model), (&predict, Stage::Model), (&step, Stage::Step)] {
+            for (graph, stage) in [
+                (&model.forward(5), Stage::Model),
+                (&model.evaluate(5), Stage::Model),
+                (&predict, Stage::Model),
+                (&step, Stage::Step),
+            ] {
                 if let Err(errors) = verify(graph, stage) {
                     panic!("{spec}: {errors}");
                 }
@@ -275,7 +331,11 @@ mod graph_tests {
             let output = predict.output(names::OUTPUT).expect("predict has an output");
             assert_eq!(predict.tensor_type(output).shape[0], 5, "{spec}");
             for variable in model.variables() {
-                assert!(step.input(&variable.name).is_some(), "{spec}: {} is an input of the train step", variable.name);
+                assert!(
+                    step.input(&variable.name).is_some(),
+                    "{spec}: {} is an input of the train step",
+                    variable.name
+                );
             }
         }
     }

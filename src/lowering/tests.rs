@@ -11,7 +11,7 @@ use crate::ir::{Builder, DType, Graph, NodeId, Role, TensorType};
 use crate::passes::gradcheck::{self, Tolerance};
 use crate::rng::{Purpose, Rng, Streams};
 use crate::runtime::interpreter::Tensor;
-use crate::spec::ast::{Activation, Layer, Loss, Padding, Spanned, Span};
+use crate::spec::ast::{Activation, Layer, Loss, Padding, Span, Spanned};
 
 fn spanned<T>(value: T) -> Spanned<T> {
     Spanned::new(value, Span::default())
@@ -24,7 +24,12 @@ fn random(shape: &[usize], seed: u64, low: f64, high: f64) -> Tensor {
 
 /// A graph running `layers` on `x: [batch, input...]` in `mode`, ending in `loss = sum(output * probe)` so that
 /// every output element's gradient is exercised with a different weight.
-fn layer_graph(layers: &[Layer], input: &[usize], batch: usize, mode: Mode) -> (Graph, BTreeMap<String, Tensor>, Vec<String>) {
+fn layer_graph(
+    layers: &[Layer],
+    input: &[usize],
+    batch: usize,
+    mode: Mode,
+) -> (Graph, BTreeMap<String, Tensor>, Vec<String>) {
     let mut builder = Builder::new("layer_check");
     let mut shape = vec![batch];
     shape.extend(input);
@@ -40,7 +45,8 @@ fn layer_graph(layers: &[Layer], input: &[usize], batch: usize, mode: Mode) -> (
     values.insert("x".to_string(), random(&shape, 1, -1.5, 1.5));
     let mut nodes = BTreeMap::new();
     for (index, variable) in variables.iter().enumerate() {
-        let node = builder.input(variable.name.clone(), variable.role, TensorType::new(DType::F32, variable.shape.clone()));
+        let node =
+            builder.input(variable.name.clone(), variable.role, TensorType::new(DType::F32, variable.shape.clone()));
         nodes.insert(variable.name.clone(), node);
         let (low, high) = if variable.name.ends_with("variance") { (0.5, 1.5) } else { (-0.8, 0.8) };
         values.insert(variable.name.clone(), random(&variable.shape, 10 + index as u64, low, high));
@@ -103,7 +109,11 @@ fn conv2d_valid_and_same_with_strides() {
 fn pooling_and_flatten() {
     let size = spanned([2, 2]);
     let stride = spanned([2, 1]);
-    check_layers(&[Layer::MaxPool2d { size: size.clone(), stride: stride.clone() }, Layer::Flatten], &[4, 5, 2], Mode::Train);
+    check_layers(
+        &[Layer::MaxPool2d { size: size.clone(), stride: stride.clone() }, Layer::Flatten],
+        &[4, 5, 2],
+        Mode::Train,
+    );
     check_layers(&[Layer::AvgPool2d { size, stride }, Layer::Flatten], &[4, 5, 2], Mode::Train);
     check_layers(&[Layer::GlobalAvgPool2d], &[3, 4, 2], Mode::Train);
 }
@@ -166,7 +176,11 @@ fn every_loss_with_weights() {
             let mut rng = Streams::new(case as u64).stream(Purpose::Synth);
             let classes: Vec<usize> = (0..batch).map(|_| rng.gen_range(0..width)).collect();
             let one_hot = ArrayD::from_shape_fn(IxDyn(&[batch, width]), |index| {
-                if width == 1 { f64::from(u8::from(classes[index[0]] == 0)) } else { f64::from(u8::from(classes[index[0]] == index[1])) }
+                if width == 1 {
+                    f64::from(u8::from(classes[index[0]] == 0))
+                } else {
+                    f64::from(u8::from(classes[index[0]] == index[1]))
+                }
             });
             Tensor::F64(one_hot)
         } else {
@@ -226,7 +240,11 @@ fn assert_close(found: &[f64], expected: &[f64]) {
 fn optimizer_updates_follow_keras() {
     use crate::spec::ast::Optimizer;
     let (w, g, m0, v0, lr) = ([0.5, -1.0, 2.0], [0.1, -0.4, 3.0], [0.3, -0.2, 0.1], [0.04, 0.2, 1.0], 0.01);
-    let sgd = |momentum: f64, nesterov: bool| Optimizer::Sgd { lr: spanned(lr), momentum: spanned(momentum), nesterov: spanned(nesterov) };
+    let sgd = |momentum: f64, nesterov: bool| Optimizer::Sgd {
+        lr: spanned(lr),
+        momentum: spanned(momentum),
+        nesterov: spanned(nesterov),
+    };
 
     let plain = optimizer_step(&sgd(0.0, false), 0.0);
     assert_close(&plain["w"], &[0.5 - lr * 0.1, -1.0 + lr * 0.4, 2.0 - lr * 3.0]);
@@ -235,9 +253,8 @@ fn optimizer_updates_follow_keras() {
     for nesterov in [false, true] {
         let result = optimizer_step(&sgd(0.9, nesterov), 0.0);
         let velocity: Vec<f64> = (0..3).map(|i| 0.9 * m0[i] - lr * g[i]).collect();
-        let expected: Vec<f64> = (0..3)
-            .map(|i| if nesterov { w[i] + 0.9 * velocity[i] - lr * g[i] } else { w[i] + velocity[i] })
-            .collect();
+        let expected: Vec<f64> =
+            (0..3).map(|i| if nesterov { w[i] + 0.9 * velocity[i] - lr * g[i] } else { w[i] + velocity[i] }).collect();
         assert_close(&result["sgd.momentum.w"], &velocity);
         assert_close(&result["w"], &expected);
     }
@@ -263,5 +280,80 @@ fn optimizer_updates_follow_keras() {
         assert_close(&result[&format!("{prefix}.m.w")], &m);
         assert_close(&result[&format!("{prefix}.v.w")], &v);
         assert_close(&result["w"], &expected);
+    }
+}
+
+fn sigmoid_f64(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The recurrent layers' forward values against Keras' formulas written out step by step.
+#[test]
+fn recurrent_forward_values_follow_keras() {
+    let (batch, steps, features, units) = (2, 3, 2, 3);
+    for kind in ["lstm", "gru"] {
+        let layer = if kind == "lstm" {
+            Layer::Lstm { units: spanned(units), return_sequences: spanned(true) }
+        } else {
+            Layer::Gru { units: spanned(units), return_sequences: spanned(true) }
+        };
+        let (graph, values, _) = layer_graph(&[layer], &[steps, features], batch, Mode::Infer);
+        let mut graph = crate::ir::precision::with_float(&graph, DType::F64);
+        let output_node = graph
+            .nodes
+            .iter()
+            .position(|node| matches!(node.op, crate::ir::Op::Input { ref name, .. } if name == "probe"))
+            .expect("probe");
+        // The layer's output is the node the probe multiplies.
+        let product = graph
+            .nodes
+            .iter()
+            .find(|node| node.inputs.contains(&NodeId(output_node as u32)))
+            .expect("the probe is read");
+        let layer_output = product.inputs[0];
+        graph.outputs.push(crate::ir::Output { name: "layer".to_string(), node: layer_output });
+        let outputs = crate::runtime::interpreter::run(&graph, &values).expect("runs");
+        let found = outputs["layer"].to_f64();
+        let get = |name: &str| values[name].to_f64();
+        let (x, kernel, recurrent, bias) = (
+            get("x"),
+            get(&format!("{kind}_1.kernel")),
+            get(&format!("{kind}_1.recurrent_kernel")),
+            get(&format!("{kind}_1.bias")),
+        );
+        let gates = if kind == "lstm" { 4 } else { 3 };
+        for b in 0..batch {
+            let mut h = vec![0.0; units];
+            let mut c = vec![0.0; units];
+            for t in 0..steps {
+                let project = |matrix: &ArrayD<f64>, input: &[f64], column: usize| -> f64 {
+                    input.iter().enumerate().map(|(row, value)| value * matrix[[row, column]]).sum()
+                };
+                let xt: Vec<f64> = (0..features).map(|f| x[[b, t, f]]).collect();
+                let xw: Vec<f64> = (0..gates * units).map(|j| project(&kernel, &xt, j)).collect();
+                let hu: Vec<f64> = (0..gates * units).map(|j| project(&recurrent, &h, j)).collect();
+                let mut new_h = vec![0.0; units];
+                for u in 0..units {
+                    if kind == "lstm" {
+                        let z = |gate: usize| xw[gate * units + u] + hu[gate * units + u] + bias[[gate * units + u]];
+                        let (i, f, g, o) = (sigmoid_f64(z(0)), sigmoid_f64(z(1)), z(2).tanh(), sigmoid_f64(z(3)));
+                        c[u] = f * c[u] + i * g;
+                        new_h[u] = o * c[u].tanh();
+                    } else {
+                        let input = |gate: usize| xw[gate * units + u] + bias[[0, gate * units + u]];
+                        let inner = |gate: usize| hu[gate * units + u] + bias[[1, gate * units + u]];
+                        let z = sigmoid_f64(input(0) + inner(0));
+                        let r = sigmoid_f64(input(1) + inner(1));
+                        let candidate = (input(2) + r * inner(2)).tanh();
+                        new_h[u] = z * h[u] + (1.0 - z) * candidate;
+                    }
+                }
+                h = new_h;
+                for u in 0..units {
+                    let value = found[[b, t, u]];
+                    assert!((value - h[u]).abs() < 1e-12, "{kind} batch {b} step {t} unit {u}: {value} vs {}", h[u]);
+                }
+            }
+        }
     }
 }

@@ -111,8 +111,8 @@ pub fn train(
         on_epoch(&record);
         history.push(record);
     }
-    let test = (!prepared.test.is_empty())
-        .then(|| evaluate(&mut evaluations, &prepared.test, &values, &encoder, batch_size));
+    let test =
+        (!prepared.test.is_empty()).then(|| evaluate(&mut evaluations, &prepared.test, &values, &encoder, batch_size));
     Some(Trained { model, values, history, test })
 }
 
@@ -152,7 +152,8 @@ fn evaluate<F: Fn(usize) -> Graph>(
         if let Targets::Classes(classes) = &split.targets {
             let output = outputs[names::OUTPUT].as_f32().expect("the output is f32");
             for (row, &position) in positions.iter().enumerate() {
-                let predicted = encoder.predicted_class(output.index_axis(ndarray::Axis(0), row).as_slice().expect("rows are contiguous"));
+                let predicted = encoder
+                    .predicted_class(output.index_axis(ndarray::Axis(0), row).as_slice().expect("rows are contiguous"));
                 correct += usize::from(predicted == classes[position] as usize);
             }
         }
@@ -181,11 +182,13 @@ impl TargetEncoder {
         let rows = positions.len();
         let y = match (targets, self.encoding) {
             (Targets::Classes(classes), TargetEncoding::OneHot { classes: width }) => {
-                Array2::from_shape_fn((rows, width), |(row, class)| f32::from(classes[positions[row]] as usize == class))
+                Array2::from_shape_fn((rows, width), |(row, class)| {
+                    f32::from(classes[positions[row]] as usize == class)
+                })
             }
-            (Targets::Classes(classes), _) => {
-                Array2::from_shape_fn((rows, 1), |(row, _)| f32::from(classes[positions[row]] as usize == self.positive))
-            }
+            (Targets::Classes(classes), _) => Array2::from_shape_fn((rows, 1), |(row, _)| {
+                f32::from(classes[positions[row]] as usize == self.positive)
+            }),
             (Targets::Numbers(numbers), _) => Array2::from_shape_fn((rows, 1), |(row, _)| numbers[positions[row]]),
         };
         y.into_dyn()
@@ -213,7 +216,10 @@ fn batch_inputs(split: &SplitData, positions: &[usize], encoder: &TargetEncoder)
     BTreeMap::from([
         (names::X.to_string(), Tensor::F32(gather(&split.inputs, positions))),
         (names::Y.to_string(), Tensor::F32(encoder.encode(&split.targets, positions))),
-        (names::WEIGHT.to_string(), Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[positions.len()]), weights).expect("one weight per row"))),
+        (
+            names::WEIGHT.to_string(),
+            Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[positions.len()]), weights).expect("one weight per row")),
+        ),
     ])
 }
 
