@@ -35,6 +35,32 @@ fn examples_check_clean() {
     });
 }
 
+/// The parsed spec of every example (the YAML twins parse to the same AST, tested below).
+#[test]
+fn examples_compile_to_an_ast() {
+    insta::glob!("../specs", "*.galen", |path| {
+        let outcome = check_file(&relative(path));
+        let lowered = outcome.lowered.as_ref().expect("the example parses");
+        insta::assert_snapshot!(format!("{:#?}", lowered.spec));
+    });
+}
+
+/// The optimized forward, train-step and predict IR of every example, as `galen compile --emit ir` prints it: a
+/// change to lowering, autodiff or a pass shows up here as a diff.
+#[test]
+fn examples_compile_to_ir() {
+    insta::glob!("../specs", "*.galen", |path| {
+        let outcome = check_file(&relative(path));
+        let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("the example checks") };
+        let ir = galen::cli::compile_ir(&lowered.spec, checked, None);
+        for graph in ir.split("\n\n") {
+            let parsed = galen::ir::text::parse(graph).unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(parsed.to_string().trim_end(), graph.trim_end(), "the printed IR parses back");
+        }
+        insta::assert_snapshot!(ir);
+    });
+}
+
 #[test]
 fn wrong_specs_report_errors() {
     insta::glob!("errors", "**/*.{galen,yaml,yml,txt,json}", |path| {
