@@ -173,6 +173,7 @@ fn train(path: &Path) -> ExitCode {
         return ExitCode::from(1);
     };
     let spec = &lowered.spec;
+    report(&crate::runtime::train::unapplied_settings(spec), Some(file), path);
     let mut diagnostics = Diagnostics::new();
     let mut on_epoch = |record: &crate::runtime::train::EpochRecord| {
         let mut line = format!("epoch {:>3}/{}  loss {:.4}", record.epoch, spec.train.epochs.value, record.loss);

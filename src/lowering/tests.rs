@@ -129,7 +129,7 @@ fn dropout_in_training_and_inference() {
 fn batch_norm_in_training_and_inference() {
     let norm = Layer::BatchNorm { momentum: spanned(0.99), epsilon: spanned(1e-3) };
     check_layers(&[dense(4, Activation::Linear), norm.clone()], &[3], Mode::Train);
-    check_layers(&[norm.clone()], &[3, 3, 2], Mode::Train);
+    check_layers(std::slice::from_ref(&norm), &[3, 3, 2], Mode::Train);
     check_layers(&[dense(4, Activation::Linear), norm], &[3], Mode::Infer);
 }
 

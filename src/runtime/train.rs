@@ -20,7 +20,7 @@ use crate::lowering::{initial_values, names, Model, TargetEncoding};
 use crate::passes::optimize;
 use crate::pipeline::LoadedData;
 use crate::rng::{ChaCha20Rng, Purpose, Rng, Streams};
-use crate::spec::ast::Spec;
+use crate::spec::ast::{Spec, Split};
 use crate::spec::SpecFile;
 
 /// The loss and accuracy of a model on one split.
@@ -257,6 +257,30 @@ fn into_f32(tensor: Tensor) -> ArrayD<f32> {
         Tensor::F32(values) => values,
         other => panic!("a variable's new value is {:?}, not f32", other.dtype()),
     }
+}
+
+/// Warnings for the settings this first training path does not apply yet, so that nobody believes they were;
+/// `galen train` prints them before it starts.
+pub fn unapplied_settings(spec: &Spec) -> Diagnostics {
+    let mut diagnostics = Diagnostics::new();
+    let mut unapplied = Vec::new();
+    if let Some(early_stopping) = &spec.train.early_stopping {
+        unapplied.push(("early_stopping", "every epoch runs", early_stopping.span));
+    }
+    if let Some(schedule) = &spec.train.schedule {
+        unapplied.push(("schedule", "the learning rate stays constant", schedule.span));
+    }
+    if let Split::KFold { .. } = &spec.data.split.value {
+        unapplied.push(("k_fold", "one model is trained on every row outside the test split", spec.data.span));
+    }
+    for (setting, instead, span) in unapplied {
+        diagnostics.push(
+            Diagnostic::warning("train::not_applied", format!("`{setting}` is not applied by this version of `galen train`: {instead}"))
+                .at(span)
+                .with_help("the full training runtime (early stopping, schedules, cross-validation, the run directory) is the next step of galen's development"),
+        );
+    }
+    diagnostics
 }
 
 fn diverged(epoch: usize, step: usize, learning_rate: f64) -> Diagnostic {
