@@ -38,6 +38,7 @@
 //! parses.
 
 mod parse;
+mod syntax;
 #[cfg(test)]
 mod tests;
 
@@ -102,12 +103,12 @@ impl Printer<'_> {
     /// A graph at an indentation depth; `stray` notes go under its header.
     fn graph(&mut self, graph: &Graph, depth: usize, stray: &[&str]) {
         let indent = "  ".repeat(depth);
-        // Printing into a String cannot fail.
         let inner = "  ".repeat(depth + 1);
+        // Printing into a String cannot fail.
         let _ = writeln!(self.out, "graph {} {{", graph_name(&graph.name));
         self.notes(Place::Header, &inner);
         for note in stray {
-            let _ = writeln!(self.out, "{inner}; {note}");
+            self.note(note, &inner);
         }
         for (index, node) in graph.nodes.iter().enumerate() {
             let id = NodeId(index as u32);
@@ -134,8 +135,15 @@ impl Printer<'_> {
     fn notes(&mut self, place: Place, indent: &str) {
         for (line, note) in self.notes {
             if line.place == place && line.scope == self.scope {
-                let _ = writeln!(self.out, "{indent}; {note}");
+                self.note(note, indent);
             }
+        }
+    }
+
+    /// One note, each of its lines a comment, so that the text still parses.
+    fn note(&mut self, note: &str, indent: &str) {
+        for line in note.split(['\n', '\r']) {
+            let _ = writeln!(self.out, "{indent}; {line}");
         }
     }
 }

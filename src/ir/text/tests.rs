@@ -134,9 +134,10 @@ fn notes_go_under_their_lines() {
         (Line::top(Place::Output(0)), "on the output".to_string()),
         (Line { scope: vec![NodeId(1)], place: Place::Header }, "on the body".to_string()),
         (Line::top(Place::Node(NodeId(9))), "nowhere".to_string()),
+        (Line::top(Place::Node(NodeId(0))), "two\rlines".to_string()),
     ];
     let printed = print_with_notes(&graph, &notes);
-    let expected = "graph g {\n  ; nowhere\n  %0 = input \"x\" batch : f32[3]\n  %1 = scan %0 steps=3 carries=0 \
+    let expected = "graph g {\n  ; nowhere\n  %0 = input \"x\" batch : f32[3]\n  ; two\n  ; lines\n  %1 = scan %0 steps=3 carries=0 \
                     sequences=1 reverse=false : (f32[3]) graph cell {\n    ; on the body\n    %0 = input \"x\" batch : \
                     f32[]\n    %1 = neg %0 : f32[]\n    ; in the body\n    output \"y\" = %1\n  }\n  ; on the scan\n  \
                     %2 = get %1 index=0 : f32[3]\n  output \"y\" = %2\n  ; on the output\n}\n";
