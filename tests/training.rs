@@ -47,3 +47,34 @@ fn a_diverging_loss_is_an_error_at_the_optimizer() {
     assert!(error.message.contains("epoch 1"), "{}", error.message);
     assert!(error.help.as_deref().is_some_and(|help| help.contains("learning rate 1000")), "{error:?}");
 }
+
+fn galen(arguments: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_galen")).args(arguments).output().expect("galen runs")
+}
+
+#[test]
+fn the_command_line_trains_and_compiles() {
+    let trained = galen(&["train", "specs/breast_cancer_peers.galen"]);
+    assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
+    let stdout = String::from_utf8_lossy(&trained.stdout);
+    assert_eq!(stdout.lines().filter(|line| line.starts_with("epoch ")).count(), 50, "{stdout}");
+    let test_line = stdout.lines().last().expect("a last line");
+    assert!(test_line.starts_with("test (114 rows)") && test_line.contains("  accuracy 0."), "{test_line}");
+
+    let ir = galen(&["compile", "specs/heart_rhythm_lstm.galen", "--emit", "ir", "--batch", "4"]);
+    assert!(ir.status.success());
+    let text = String::from_utf8_lossy(&ir.stdout);
+    for header in ["graph forward {", "graph train_step {", "graph predict {"] {
+        assert!(text.contains(header), "{header} missing");
+    }
+    assert!(text.contains("reverse=true"), "the train step holds the LSTM's backward scan");
+
+    let ast = galen(&["compile", "specs/breast_cancer_peers.yaml", "--emit", "ast"]);
+    assert!(String::from_utf8_lossy(&ast.stdout).contains("name: \"breast-cancer-peers\""));
+
+    let diverging = galen(&["train", "tests/data/train/diverging.galen"]);
+    assert_eq!(diverging.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&diverging.stderr).contains("train::diverged"));
+    let missing = galen(&["train", "specs/no_such_spec.galen"]);
+    assert_eq!(missing.status.code(), Some(1));
+}

@@ -23,6 +23,7 @@ pub use init::initial_values;
 use std::collections::BTreeMap;
 
 use crate::check::{Checked, Task};
+use crate::ir::verify::{verify, Stage};
 use crate::ir::{Builder, DType, Graph, NodeId, Role, TensorType};
 use crate::passes::autodiff::gradients;
 use crate::spec::ast::{Activation, Layer, Loss, Optimizer, Spec};
@@ -160,6 +161,12 @@ impl Model {
     /// variable that changes.
     pub fn train_step(&self, batch: usize) -> Graph {
         let (mut builder, lowered) = self.forward_builder("train_step", Mode::Train, batch);
+        // The forward part must be a sound model graph before autodiff reads it (always checked in tests).
+        if cfg!(debug_assertions) {
+            if let Err(errors) = verify(builder.graph(), Stage::Model) {
+                panic!("lowering made a broken forward graph, a bug:\n{errors}");
+            }
+        }
         let params: Vec<&Variable> = self.variables.iter().filter(|variable| variable.role == Role::Param).collect();
         let param_nodes: Vec<NodeId> = params.iter().map(|variable| lowered.variables[&variable.name]).collect();
         let grads = gradients(&mut builder, lowered.loss, &param_nodes);
@@ -257,7 +264,6 @@ impl Activations {
 #[cfg(test)]
 mod graph_tests {
     use super::*;
-    use crate::ir::verify::{verify, Stage};
     use crate::pipeline::check_file;
 
     const EXAMPLES: [&str; 4] = [
