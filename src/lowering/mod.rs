@@ -266,11 +266,12 @@ mod graph_tests {
     use super::*;
     use crate::pipeline::check_file;
 
-    const EXAMPLES: [&str; 4] = [
+    const EXAMPLES: [&str; 5] = [
         "specs/breast_cancer.galen",
         "specs/digits_cnn.galen",
         "specs/diabetes.galen",
-        "specs/heart_rhythm_lstm.galen",
+        "specs/heart_rhythm_gru.galen",
+        "tests/data/train/heart_rhythm_lstm.galen",
     ];
 
     /// Seeded values for every input of a graph: variables and batch in [-1, 1), noise in [0, 1), a step of 3.
