@@ -103,8 +103,14 @@ fn split_counts(
     let class_of = |rows: &[usize]| -> Vec<usize> {
         let Some(classes) = &usable.classes else { return Vec::new() };
         let mut counts = vec![0; checked.task.classes().len()];
-        for row in rows {
-            if let Ok(position) = usable.rows.binary_search(row) {
+        // Both lists are ascending (see `SplitPlan`), so one walk along the usable rows finds every row.
+        debug_assert!(rows.windows(2).all(|pair| pair[0] < pair[1]));
+        let mut position = 0;
+        for &row in rows {
+            while usable.rows.get(position).is_some_and(|&usable_row| usable_row < row) {
+                position += 1;
+            }
+            if usable.rows.get(position) == Some(&row) {
                 counts[classes[position] as usize] += 1;
             }
         }

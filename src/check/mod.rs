@@ -181,7 +181,8 @@ fn target_task(spec: &Spec, schema: &Schema, diagnostics: &mut Diagnostics) -> O
                 "check::too_many_classes",
                 format!(
                     "the target `{}` has {} different values, too many to be classes",
-                    target.value, column.distinct
+                    target.value,
+                    column.distinct_text()
                 ),
             )
             .at(target.span)
@@ -767,7 +768,7 @@ fn impute_for(spec: &Spec, column: &ColumnInfo, diagnostics: &mut Diagnostics) -
 fn too_many_categories(spec: &Spec, column: &ColumnInfo, listed_at: Option<Span>) -> Diagnostic {
     Diagnostic::error(
         "check::too_many_categories",
-        format!("the column `{}` has {} different values, too many to encode as categories", column.name, column.distinct),
+        format!("the column `{}` has {} different values, too many to encode as categories", column.name, column.distinct_text()),
     )
     .at(listed_at.unwrap_or(spec.data.source.span))
     .with_label(format!("`{}` would be a predictor", column.name))

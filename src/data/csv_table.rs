@@ -3,16 +3,23 @@
 //! Cells are stored trimmed, one text buffer per column plus an end offset per cell, so a table of 1,000,000 rows
 //! by 30 columns costs its text plus 4 bytes a cell. A missing cell (empty, whitespace, `NA`, `NaN` or `?`) is
 //! stored as the empty string, so "missing" needs no separate bitmap.
+//!
+//! A large file without quotes is read in pieces on several threads, each a chunk at a time, so that it is never
+//! held whole in memory; any other file is read whole by the csv reader. Both give the same table and problems.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use crate::data::csv_bytes::{count_line_breaks, find_unclosed_quote, trim_cell, LineCounter, UTF8_BOM};
+use crate::data::csv_bytes::{
+    count_line_breaks, find_unclosed_quote, for_each_separator, trim_cell, LineCounter, UTF8_BOM,
+};
 use crate::data::schema::parse_number;
 use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics};
 
@@ -73,32 +80,57 @@ pub fn is_missing(cell: &str) -> bool {
 /// together; the table is returned only when there is none.
 pub fn read_csv(path: &Path, options: &CsvOptions) -> Result<Table, Diagnostics> {
     let mut file = open_data_file(path, "CSV file")?;
-    // The whole file is read at once, so that a large file can be parsed in pieces on several threads.
-    let mut bytes = Vec::with_capacity(file.metadata().map_or(0, |meta| meta.len() as usize).saturating_add(1));
+    let length = file.metadata().map_or(0, |meta| meta.len());
+    let source = Source::File(path);
+    if let Some(reading) = read_plain_in_pieces(path, source, length, options, pieces_for(length), CHUNK_BYTES)? {
+        return reading.finish(None);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0).saturating_add(1));
     file.read_to_end(&mut bytes).map_err(|error| single(unreadable(path, &error)))?;
-    read_csv_bytes(path, &bytes, options)
+    read_with_csv_reader(path, &bytes, options)
 }
 
 /// Reads CSV text already in memory; `path` is only used in messages. Meant for tests and for callers that hold
 /// the bytes already.
 pub fn read_csv_bytes(path: &Path, bytes: &[u8], options: &CsvOptions) -> Result<Table, Diagnostics> {
-    let pieces = if bytes.len() >= PARALLEL_MIN_BYTES { rayon::current_num_threads() } else { 1 };
-    read_csv_pieces(path, bytes, options, pieces)
+    read_csv_pieces(path, bytes, options, pieces_for(bytes.len() as u64), CHUNK_BYTES)
 }
 
 /// Below this many bytes a file is parsed on one thread.
-const PARALLEL_MIN_BYTES: usize = 1 << 20;
+const PARALLEL_MIN_BYTES: u64 = 1 << 20;
 
-/// [`read_csv_bytes`], parsing the records in up to `pieces` pieces in parallel when the text holds no quote
-/// (then every line break ends a record, so the text can be cut at line breaks). The table and the diagnostics
-/// are the same for any number of pieces.
-fn read_csv_pieces(path: &Path, bytes: &[u8], options: &CsvOptions, pieces: usize) -> Result<Table, Diagnostics> {
+/// How many bytes a piece of a file reads at a time.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// The number of pieces a file of `length` bytes is read in: one per thread for a large file.
+fn pieces_for(length: u64) -> usize {
+    if length >= PARALLEL_MIN_BYTES {
+        rayon::current_num_threads()
+    } else {
+        1
+    }
+}
+
+/// [`read_csv_bytes`] in up to `pieces` pieces read `chunk` bytes at a time (see [`read_plain_in_pieces`]). The
+/// table and the diagnostics are the same for any number of pieces and any chunk size.
+fn read_csv_pieces(
+    path: &Path,
+    bytes: &[u8],
+    options: &CsvOptions,
+    pieces: usize,
+    chunk: usize,
+) -> Result<Table, Diagnostics> {
+    let source = Source::Bytes(bytes);
+    if let Some(reading) = read_plain_in_pieces(path, source, bytes.len() as u64, options, pieces, chunk)? {
+        return reading.finish(None);
+    }
+    read_with_csv_reader(path, bytes, options)
+}
+
+/// Reads a whole file with the csv reader, on one thread.
+fn read_with_csv_reader(path: &Path, bytes: &[u8], options: &CsvOptions) -> Result<Table, Diagnostics> {
     let bom_length = if bytes.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
     let body = &bytes[bom_length..];
-    if pieces > 1 && !body.contains(&b'"') {
-        // Without a quote no value can stay open at the end of the file.
-        return read_records_in_pieces(path, body, options, pieces)?.finish(None);
-    }
     let reading = read_records(path, body, options)?;
     let tail = reading.last_record.and_then(|last| body.get(usize::try_from(last.byte).ok()?..));
     reading.finish(tail)
@@ -180,6 +212,18 @@ impl Column {
             start = end as usize;
             Some(cell).filter(|cell| !cell.is_empty())
         })
+    }
+
+    /// The text of every cell, one after the other, with each cell's range in it in row order (empty for a missing
+    /// cell): for readers that look at the bytes around a cell.
+    pub(crate) fn cell_ranges(&self) -> (&str, impl Iterator<Item = Range<usize>> + '_) {
+        let mut start = 0;
+        let ranges = self.ends.iter().map(move |&end| {
+            let range = start..end as usize;
+            start = end as usize;
+            range
+        });
+        (&self.text, ranges)
     }
 
     /// Every cell as [`parse_number`] reads it, in row order: NaN for a missing cell and for one that is not a
@@ -333,7 +377,7 @@ fn start_reading<'p, R: Read>(
     if !reader.read_byte_record(&mut record).map_err(read_error(path))? {
         return Err(single(empty_file(path, "the file is empty")));
     }
-    let header = LastRecord::of(reader, &record, 0, 0);
+    let header = LastRecord::of(reader, &record);
     let (columns, header_errors) = read_header(path, &record, header.start_line, options.delimiter)?;
     Ok(Reading {
         path,
@@ -355,62 +399,150 @@ fn start_reading<'p, R: Read>(
 fn read_records<'p, R: Read>(path: &'p Path, input: R, options: &CsvOptions) -> Result<Reading<'p>, Diagnostics> {
     let mut reader = csv_reader(input, options);
     let mut reading = start_reading(path, &mut reader, options)?;
-    reading.read_rest(&mut reader, 0, 0)?;
+    reading.read_rest(&mut reader)?;
     Ok(reading)
 }
 
-/// [`read_records`] for text without quotes: the records after the header are cut at line breaks into `pieces`
-/// pieces, read in parallel and put back together in file order.
-fn read_records_in_pieces<'p>(
+/// Where the bytes of a CSV file are read from: the file (through a handle for each piece) or memory.
+#[derive(Clone, Copy)]
+enum Source<'s> {
+    File(&'s Path),
+    Bytes(&'s [u8]),
+}
+
+impl<'s> Source<'s> {
+    /// A reader of the bytes from `offset` on.
+    fn open_at(self, offset: u64) -> io::Result<Box<dyn Read + 's>> {
+        match self {
+            Source::File(path) => {
+                let mut file = File::open(path)?;
+                file.seek(SeekFrom::Start(offset))?;
+                Ok(Box::new(file))
+            }
+            Source::Bytes(bytes) => {
+                let from = usize::try_from(offset).unwrap_or(usize::MAX);
+                Ok(Box::new(bytes.get(from..).unwrap_or_default()))
+            }
+        }
+    }
+}
+
+/// The offset just after the first line break at or after `offset`; `None` when there is none.
+fn line_after(source: Source, offset: u64, chunk: usize) -> io::Result<Option<u64>> {
+    let mut reader = source.open_at(offset)?;
+    let (mut buffer, mut at) = (Vec::new(), offset);
+    loop {
+        buffer.clear();
+        let end = read_chunk(&mut reader, &mut buffer, chunk)?;
+        if let Some(index) = buffer.iter().position(|&byte| byte == b'\n') {
+            return Ok(Some(at + index as u64 + 1));
+        }
+        if end {
+            return Ok(None);
+        }
+        at += buffer.len() as u64;
+    }
+}
+
+/// Where a piece of a file without quotes is and how it reads (see [`read_plain_in_pieces`]).
+struct PlainPiece<'s> {
+    source: Source<'s>,
+    /// The offset of its first line.
+    first: u64,
+    /// It reads the lines that start at or before this offset.
+    limit: u64,
+    /// How many bytes it reads at a time.
+    chunk: usize,
+    /// The length of the text its columns will hold cells of (see [`Reading::make_room`]).
+    room: usize,
+}
+
+/// Appends up to `chunk` more bytes from `reader` to `buffer`; true when the end was reached.
+fn read_chunk(reader: &mut dyn Read, buffer: &mut Vec<u8>, chunk: usize) -> io::Result<bool> {
+    buffer.reserve(chunk);
+    let read = reader.take(chunk as u64).read_to_end(buffer)?;
+    Ok(read < chunk)
+}
+
+/// Reads a file without quotes in `pieces` pieces in parallel, each `chunk` bytes at a time, or says (`None`) that
+/// the csv reader must read it: with one piece, with a delimiter that could end a line, with a quote anywhere (a
+/// quoted value may hold line breaks, so that lines are not records) or with a header longer than a chunk.
+///
+/// Without quotes every line break ends a record, so the records after the header can be cut at line breaks: a
+/// piece reads the lines that start after the line break that ends the piece before it, up to the line break at
+/// or after its own limit. The pieces are put back together in file order.
+fn read_plain_in_pieces<'p>(
     path: &'p Path,
-    body: &[u8],
+    source: Source,
+    length: u64,
     options: &CsvOptions,
     pieces: usize,
-) -> Result<Reading<'p>, Diagnostics> {
+    chunk: usize,
+) -> Result<Option<Reading<'p>>, Diagnostics> {
+    let plain_delimiter = options.delimiter.is_ascii() && !matches!(options.delimiter, b'\n' | b'\r' | b'"');
+    if pieces < 2 || !plain_delimiter {
+        return Ok(None);
+    }
+    let chunk = chunk.max(1);
+    let unreadable = |error: io::Error| single(unreadable(path, &error));
+    let mut head = Vec::new();
+    let whole = read_chunk(&mut source.open_at(0).map_err(unreadable)?, &mut head, chunk).map_err(unreadable)?;
+    let bom_length = if head.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
+    let body = &head[bom_length..];
+    if body.contains(&b'"') {
+        return Ok(None);
+    }
     let mut reader = csv_reader(body, options);
     let mut reading = start_reading(path, &mut reader, options)?;
     let start = usize::try_from(reader.position().byte()).unwrap_or(body.len()).min(body.len());
-    let mut cuts = vec![start];
-    for piece in 1..pieces {
-        let target = (start + (body.len() - start) * piece / pieces).max(*cuts.last().unwrap_or(&start));
-        let cut = body[target..].iter().position(|&byte| byte == b'\n').map_or(body.len(), |at| target + at + 1);
-        cuts.push(cut);
+    if !whole && !start.checked_sub(1).is_some_and(|end| matches!(body[end], b'\n' | b'\r')) {
+        return Ok(None);
     }
-    cuts.push(body.len());
-    cuts.dedup();
-    let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|pair| (pair[0], pair[1])).collect();
-    let breaks: Vec<u64> = ranges.par_iter().map(|&(from, to)| count_line_breaks(&body[from..to])).collect();
-    let mut lines_before = count_line_breaks(&body[..start]);
-    let mut starts = Vec::with_capacity(ranges.len());
-    for count in &breaks {
-        starts.push(lines_before);
-        lines_before += count;
-    }
-    let names: Vec<String> = reading.columns.iter().map(|column| column.name.clone()).collect();
-    let parts: Vec<Result<Reading<'p>, Diagnostics>> = ranges
-        .par_iter()
-        .zip(starts.par_iter())
-        .map(|(&(from, to), &lines_before)| {
-            let mut part = Reading {
-                path,
-                delimiter: options.delimiter,
-                header_line: reading.header_line,
-                columns: names.iter().cloned().map(Column::new).collect(),
-                rows: 0,
-                lines: RowLines::Regular { first: lines_before + 1 },
-                header_errors: Diagnostics::new(),
-                ragged: Vec::new(),
-                bad_utf8: Vec::new(),
-                bad_utf8_total: 0,
-                too_large: None,
-                last_record: None,
-            };
-            let mut reader = csv_reader(&body[from..to], options);
-            part.read_rest(&mut reader, from as u64, lines_before)?;
-            Ok(part)
+    // Piece `k` reads the lines that start at or before `limits[k]`, from the first after the line break at or
+    // after `limits[k - 1]`.
+    let data_start = (bom_length + start) as u64;
+    let data_length = u128::from(length.saturating_sub(data_start));
+    let limits: Vec<u64> = (1..=pieces)
+        .map(|piece| match piece {
+            _ if piece == pieces => u64::MAX,
+            _ => {
+                let from = data_start + u64::try_from(data_length * piece as u128 / pieces as u128).unwrap_or(0);
+                from.saturating_sub(1).max(data_start)
+            }
         })
         .collect();
-    let mut parts = parts.into_iter().collect::<Result<Vec<Reading<'p>>, Diagnostics>>()?;
+    let names: Vec<String> = reading.columns.iter().map(|column| column.name.clone()).collect();
+    let quoted = AtomicBool::new(false);
+    let parts: Vec<Option<(Reading<'p>, u64)>> = (0..pieces)
+        .into_par_iter()
+        .map(|piece| {
+            let first = match piece {
+                0 => Some(data_start),
+                _ => line_after(source, limits[piece - 1], chunk)?,
+            };
+            let mut part = Reading::part(path, options.delimiter, reading.header_line, &names);
+            // The other pieces are appended to the first: it makes room for all of them.
+            let room = if piece == 0 { data_length } else { data_length / pieces as u128 };
+            let room = usize::try_from(room).unwrap_or(usize::MAX);
+            let Some(first) = first else { return Ok(Some((part, 0))) };
+            let piece = PlainPiece { source, first, limit: limits[piece], chunk, room };
+            Ok(part.read_plain_piece(&piece, &quoted)?.map(|breaks| (part, breaks)))
+        })
+        .collect::<io::Result<_>>()
+        .map_err(unreadable)?;
+    let Some(parts) = parts.into_iter().collect::<Option<Vec<(Reading<'p>, u64)>>>() else {
+        return Ok(None);
+    };
+    // Each piece numbered its lines from 1: they follow the header's and the earlier pieces' line breaks.
+    let mut lines_before = count_line_breaks(&body[..start]);
+    let mut parts: Vec<Reading<'p>> = parts
+        .into_iter()
+        .map(|(mut part, breaks)| {
+            part.shift_lines(lines_before);
+            lines_before += breaks;
+            part
+        })
+        .collect();
     // Rows and problems in file order. The lines are regular, as [`Reading::note_line`] would have found them,
     // when every row is on the line after the one before, starting just below the header.
     let first = reading.header_line + 1;
@@ -437,7 +569,7 @@ fn read_records_in_pieces<'p>(
     }
     reading.bad_utf8.truncate(MAX_REPORTED);
     if parts.is_empty() {
-        return Ok(reading);
+        return Ok(Some(reading));
     }
     // Each column's pieces joined, one column per task.
     let mut pieces_of: Vec<Vec<Column>> = reading.columns.iter().map(|_| Vec::with_capacity(parts.len())).collect();
@@ -457,7 +589,7 @@ fn read_records_in_pieces<'p>(
             }
         }
     }
-    Ok(reading)
+    Ok(Some(reading))
 }
 
 /// Where a record is in the file.
@@ -473,22 +605,12 @@ struct LastRecord {
 
 impl LastRecord {
     /// The record just read: its first line is the line where it ends less the line breaks inside its values.
-    /// `offset` and `lines_before` place a reader that started inside the file: its bytes and line breaks before.
-    fn of<R: Read>(
-        reader: &mut csv::Reader<LineCounter<R>>,
-        record: &csv::ByteRecord,
-        offset: u64,
-        lines_before: u64,
-    ) -> LastRecord {
+    fn of<R: Read>(reader: &mut csv::Reader<LineCounter<R>>, record: &csv::ByteRecord) -> LastRecord {
         let (byte, line) = record.position().map_or((0, 1), |position| (position.byte(), position.line()));
         let end = reader.position().byte();
         let end_line = reader.get_mut().line_of_byte(end.saturating_sub(1));
         let inner_breaks = count_line_breaks(record.as_slice());
-        LastRecord {
-            byte: byte + offset,
-            line: line + lines_before,
-            start_line: end_line.saturating_sub(inner_breaks).max(1) + lines_before,
-        }
+        LastRecord { byte, line, start_line: end_line.saturating_sub(inner_breaks).max(1) }
     }
 }
 
@@ -551,20 +673,123 @@ fn read_header(
 }
 
 impl Reading<'_> {
-    /// Reads every record left in `reader`; see [`LastRecord::of`] for `offset` and `lines_before`.
-    fn read_rest<R: Read>(
-        &mut self,
-        reader: &mut csv::Reader<LineCounter<R>>,
-        offset: u64,
-        lines_before: u64,
-    ) -> Result<(), Diagnostics> {
+    /// Reads every record left in `reader`.
+    fn read_rest<R: Read>(&mut self, reader: &mut csv::Reader<LineCounter<R>>) -> Result<(), Diagnostics> {
         let mut record = csv::ByteRecord::new();
+        let mut ranges = Vec::new();
         while reader.read_byte_record(&mut record).map_err(read_error(self.path))? {
-            let last = LastRecord::of(reader, &record, offset, lines_before);
+            let last = LastRecord::of(reader, &record);
             self.last_record = Some(last);
-            self.add_record(&record, last.start_line);
+            ranges.clear();
+            ranges.extend((0..record.len()).filter_map(|index| record.range(index)));
+            self.add_record(record.as_slice(), &ranges, last.start_line);
         }
         Ok(())
+    }
+
+    /// A reading of the records of one piece of a file, under the header already read.
+    fn part<'q>(path: &'q Path, delimiter: u8, header_line: u64, names: &[String]) -> Reading<'q> {
+        Reading {
+            path,
+            delimiter,
+            header_line,
+            columns: names.iter().cloned().map(Column::new).collect(),
+            rows: 0,
+            lines: RowLines::Regular { first: 1 },
+            header_errors: Diagnostics::new(),
+            ragged: Vec::new(),
+            bad_utf8: Vec::new(),
+            bad_utf8_total: 0,
+            too_large: None,
+            last_record: None,
+        }
+    }
+
+    /// Reads the records of `piece`, numbering its lines from 1, and returns how many line breaks it holds;
+    /// `None` when it holds a quote, or another piece found one (`quoted`), so that the csv reader must read the
+    /// file.
+    fn read_plain_piece(&mut self, piece: &PlainPiece, quoted: &AtomicBool) -> io::Result<Option<u64>> {
+        if piece.first > piece.limit {
+            return Ok(Some(0));
+        }
+        let mut reader = piece.source.open_at(piece.first)?;
+        let (mut buffer, mut offset, mut breaks) = (Vec::new(), piece.first, 0);
+        loop {
+            let kept = buffer.len();
+            let end_of_file = read_chunk(&mut reader, &mut buffer, piece.chunk)?;
+            if buffer[kept..].contains(&b'"') {
+                quoted.store(true, Ordering::Relaxed);
+            }
+            if quoted.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            // Whole lines only, up to the line break at or after the limit.
+            let search = usize::try_from(piece.limit.saturating_sub(offset)).unwrap_or(usize::MAX).min(buffer.len());
+            let (end, last) = match buffer[search..].iter().position(|&byte| byte == b'\n') {
+                Some(at) => (search + at + 1, true),
+                None if end_of_file => (buffer.len(), true),
+                None => (buffer.iter().rposition(|&byte| byte == b'\n').map_or(0, |at| at + 1), false),
+            };
+            if offset == piece.first {
+                self.make_room(end, piece.room);
+            }
+            breaks += self.read_plain_records(&buffer[..end], breaks);
+            if last {
+                return Ok(Some(breaks));
+            }
+            buffer.drain(..end);
+            offset += end as u64;
+        }
+    }
+
+    /// Reads every record of `text`, which holds no quote and starts a record, after `lines_before` line breaks,
+    /// and returns the number of line breaks in `text`. Without quotes the csv reader's rules are simple, and
+    /// followed here without copying each record: `\n` and `\r` end a record, an empty record is skipped and the
+    /// delimiter separates the fields.
+    fn read_plain_records(&mut self, text: &[u8], lines_before: u64) -> u64 {
+        let mut line = lines_before + 1;
+        let mut fields = Vec::with_capacity(self.columns.len());
+        let (mut start, mut field_start) = (0, 0);
+        let delimiter = self.delimiter;
+        for_each_separator(text, delimiter, |index, byte| {
+            if byte == delimiter {
+                fields.push(field_start - start..index - start);
+                field_start = index + 1;
+                return;
+            }
+            if index > start {
+                fields.push(field_start - start..index - start);
+                self.add_record(&text[start..index], &fields, line);
+                fields.clear();
+            }
+            line += u64::from(byte == b'\n');
+            (start, field_start) = (index + 1, index + 1);
+        });
+        if text.len() > start {
+            fields.push(field_start - start..text.len() - start);
+            self.add_record(&text[start..], &fields, line);
+        }
+        line - lines_before - 1
+    }
+
+    /// Moves every line found so far `by` lines down.
+    fn shift_lines(&mut self, by: u64) {
+        match &mut self.lines {
+            RowLines::Regular { first } => *first += by,
+            RowLines::Explicit(lines) => lines.iter_mut().for_each(|line| *line += by),
+        }
+        self.ragged.iter_mut().for_each(|(line, _)| *line += by);
+        self.bad_utf8.iter_mut().for_each(|(line, _)| *line += by);
+    }
+
+    /// Reserves in each column room for its share of `room` bytes of text, judged from the `read` bytes that gave
+    /// its cells so far (and an eighth more), so that a large column is not copied again and again as it grows.
+    fn make_room(&mut self, read: usize, room: usize) {
+        let share = |length: usize| length.saturating_mul(room) / read.max(1) / 8 * 9;
+        for column in &mut self.columns {
+            column.text.reserve(share(column.text.len()));
+            column.ends.reserve(share(column.ends.len()));
+        }
     }
 
     /// The line of stored row `row`.
@@ -575,33 +800,30 @@ impl Reading<'_> {
         }
     }
 
-    /// Stores one record's cells, or notes why it cannot be stored. Once any problem is found cells are no
-    /// longer stored (the table will not be returned) but the rest of the file is still checked.
-    fn add_record(&mut self, record: &csv::ByteRecord, line: u64) {
+    /// Stores one record's cells, the `fields` of its `bytes`, or notes why it cannot be stored. Once any problem
+    /// is found cells are no longer stored (the table will not be returned) but the rest of the file is still
+    /// checked.
+    fn add_record(&mut self, bytes: &[u8], fields: &[Range<usize>], line: u64) {
         let row = self.rows;
         self.rows += 1;
-        if record.len() != self.columns.len() {
-            self.ragged.push((line, record.len()));
+        if fields.len() != self.columns.len() {
+            self.ragged.push((line, fields.len()));
             return;
         }
         // Validating the whole record at once is much faster than field by field; a field boundary inside a
         // character can only come from invalid fields, which the slow path then finds one by one.
-        let text = std::str::from_utf8(record.as_slice()).ok().filter(|text| {
-            (0..record.len()).all(|index| {
-                record
-                    .range(index)
-                    .is_some_and(|range| text.is_char_boundary(range.start) && text.is_char_boundary(range.end))
-            })
+        let text = std::str::from_utf8(bytes).ok().filter(|text| {
+            fields.iter().all(|field| text.is_char_boundary(field.start) && text.is_char_boundary(field.end))
         });
         let Some(text) = text else {
-            self.note_bad_utf8(record, line);
+            self.note_bad_utf8(bytes, fields, line);
             return;
         };
         if !self.ragged.is_empty() || self.bad_utf8_total > 0 || self.too_large.is_some() {
             return;
         }
-        for (index, column) in self.columns.iter_mut().enumerate() {
-            let cell = record.range(index).and_then(|range| text.get(range)).unwrap_or_default();
+        for (column, field) in self.columns.iter_mut().zip(fields) {
+            let cell = text.get(field.clone()).unwrap_or_default();
             if !column.push(trim_cell(cell)) {
                 self.too_large = Some(column.name.clone());
             }
@@ -610,9 +832,10 @@ impl Reading<'_> {
     }
 
     /// Notes each field of a record that is not UTF-8, on the line where the field starts.
-    fn note_bad_utf8(&mut self, record: &csv::ByteRecord, line: u64) {
+    fn note_bad_utf8(&mut self, bytes: &[u8], fields: &[Range<usize>], line: u64) {
         let mut breaks_before = 0;
-        for (index, field) in record.iter().enumerate() {
+        for (index, field) in fields.iter().enumerate() {
+            let field = bytes.get(field.clone()).unwrap_or_default();
             if std::str::from_utf8(field).is_err() {
                 self.bad_utf8_total += 1;
                 if self.bad_utf8.len() < MAX_REPORTED {
@@ -895,8 +1118,14 @@ mod tests {
 
     #[test]
     fn reading_in_pieces_gives_the_same_table_and_problems() {
-        let inputs: [&[u8]; 12] = [
+        let inputs: [&[u8]; 18] = [
             b"a,b\n1,2\n3,4\n5,6\n7,8\n",
+            b"a,b\n 1 , 2 \n\t,\xc2\xa0x\xc2\xa0\n\x0b3,NaN \n",
+            b"a,b\n,\n,,\n \n;\n1;2\n",
+            b"a,b\r\r\n1,2\r\r3,4\r\n\r\n\n5,6",
+            b"a,b\n\xc3,\xa9\n1,2\n\xc3\xa9,\xe2\x82\xac\n",
+            b"a\tb\n1\t2\n3,4\t5\n",
+            b"a,b\n1,2\n\r",
             b"a,b\n1,2\n\n3,4\n\n\n5,6\n7,8",
             b"\xEF\xBB\xBFa,b\r\n1, 2 \r\n3,NA\r\n\r\n5,?\r\n7,8\r\n",
             b"a,b\r1,2\r3,4\n5,6\r\n7,8\n",
@@ -910,14 +1139,72 @@ mod tests {
             b"",
         ];
         for input in inputs {
-            for options in [CsvOptions::default(), CsvOptions { delimiter: b';' }] {
-                let whole = read_csv_pieces(Path::new("p.csv"), input, &options, 1);
-                for pieces in 2..7 {
-                    let parts = read_csv_pieces(Path::new("p.csv"), input, &options, pieces);
-                    assert_eq!(parts, whole, "{pieces} pieces of {:?}", String::from_utf8_lossy(input));
+            for delimiter in [b',', b';', b'\t'] {
+                let options = CsvOptions { delimiter };
+                let whole = read_csv_pieces(Path::new("p.csv"), input, &options, 1, CHUNK_BYTES);
+                for (pieces, chunk) in (2..7).flat_map(|pieces| [12, 13, 64, CHUNK_BYTES].map(|chunk| (pieces, chunk)))
+                {
+                    let parts = read_csv_pieces(Path::new("p.csv"), input, &options, pieces, chunk);
+                    let text = String::from_utf8_lossy(input);
+                    assert_eq!(parts, whole, "{pieces} pieces of {chunk} bytes of {text:?}");
                 }
             }
         }
+    }
+
+    #[test]
+    fn reading_in_pieces_matches_on_random_text() {
+        use rand::{Rng, SeedableRng};
+        let tokens: [&[u8]; 14] =
+            [b"1", b"-2.5", b"x", b",", b",", b";", b"\n", b"\n", b"\r", b" ", b"NA", b"\xff", b"\xc3", b"\xa9"];
+        let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..2000 {
+            let mut text = b"a,b,c\n".to_vec();
+            for _ in 0..random.gen_range(0..60) {
+                text.extend_from_slice(tokens[random.gen_range(0..tokens.len())]);
+            }
+            let options = CsvOptions::default();
+            let plain =
+                read_plain_in_pieces(Path::new("r.csv"), Source::Bytes(&text), text.len() as u64, &options, 2, 12);
+            assert!(!matches!(plain, Ok(None)), "read by the csv reader: {:?}", String::from_utf8_lossy(&text));
+            let whole = read_csv_pieces(Path::new("r.csv"), &text, &options, 1, CHUNK_BYTES);
+            for (pieces, chunk) in [(2, 12), (3, 17), (4, CHUNK_BYTES)] {
+                let parts = read_csv_pieces(Path::new("r.csv"), &text, &options, pieces, chunk);
+                assert_eq!(parts, whole, "{pieces} pieces of {chunk} bytes of {:?}", String::from_utf8_lossy(&text));
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_read_in_pieces_gives_the_same_table_and_problems() {
+        let path = std::env::temp_dir().join(format!("galen-pieces-{}.csv", std::process::id()));
+        for messy in [false, true] {
+            let mut text = b"\xEF\xBB\xBFid,x,y\r\n".to_vec();
+            for row in 0..500 {
+                let line: Vec<u8> = match row % 97 {
+                    5 if messy => b"1,2\n".to_vec(),
+                    40 if messy => [format!("{row},").as_bytes(), b"\xff,1\r"].concat(),
+                    17 => b"\n\r\n".to_vec(),
+                    60 => format!("{row},1,2\r").into_bytes(),
+                    _ => format!("{row}, {}.5 ,NA\r\n", row * 7).into_bytes(),
+                };
+                text.extend_from_slice(&line);
+            }
+            std::fs::write(&path, &text).expect("writes");
+            let options = CsvOptions::default();
+            let whole = read_with_csv_reader(&path, &text, &options);
+            assert_eq!(whole.is_ok(), !messy);
+            for (pieces, chunk) in [(2, 16), (3, 100), (5, 4096)] {
+                let length = text.len() as u64;
+                let Ok(Some(reading)) =
+                    read_plain_in_pieces(&path, Source::File(&path), length, &options, pieces, chunk)
+                else {
+                    panic!("not read in pieces");
+                };
+                assert_eq!(reading.finish(None), whole, "{pieces} pieces of {chunk} bytes");
+            }
+        }
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

@@ -108,11 +108,12 @@ pub fn prepare(
     diagnostics: &mut Diagnostics,
 ) -> Option<Prepared> {
     let (usable, plan) = plan(spec, checked, loaded, diagnostics)?;
-    let (train_rows, val_rows) = (plan.train.clone(), plan.val.clone());
-    let mut prepared = assemble(file, spec, checked, loaded, &train_rows, &val_rows, &plan.test, diagnostics)?;
-    prepared.plan = plan;
-    prepared.dropped_target = usable.dropped_target;
-    prepared.dropped_by_strategy = usable.dropped_by_strategy;
+    let (dropped_target, dropped_by_strategy) = (usable.dropped_target, usable.dropped_by_strategy);
+    // The usable rows are not needed beyond their counts: their memory is given back before the inputs are made.
+    drop(usable);
+    let mut prepared = assemble(file, spec, checked, loaded, plan, diagnostics)?;
+    prepared.dropped_target = dropped_target;
+    prepared.dropped_by_strategy = dropped_by_strategy;
     Some(prepared)
 }
 
@@ -125,23 +126,21 @@ pub fn prepare_fold(
     fold: &Fold,
     diagnostics: &mut Diagnostics,
 ) -> Option<Prepared> {
-    assemble(file, spec, checked, loaded, &fold.train, &fold.val, &[], diagnostics)
+    let plan = SplitPlan { train: fold.train.clone(), val: fold.val.clone(), test: Vec::new(), folds: Vec::new() };
+    assemble(file, spec, checked, loaded, plan, diagnostics)
 }
 
-/// Fits on `train` and applies to every split. `test` lists rows of the same file; a `test_file` split loads
-/// its own rows instead.
-#[allow(clippy::too_many_arguments)]
+/// Fits on the plan's training rows and applies to every split. Its test rows are rows of the same file; a
+/// `test_file` split loads its own rows instead.
 fn assemble(
     file: &SpecFile,
     spec: &Spec,
     checked: &Checked,
     loaded: &LoadedData,
-    train: &[usize],
-    val: &[usize],
-    test: &[usize],
+    plan: SplitPlan,
     diagnostics: &mut Diagnostics,
 ) -> Option<Prepared> {
-    let empty_plan = SplitPlan { train: train.to_vec(), val: val.to_vec(), test: test.to_vec(), folds: Vec::new() };
+    let (train, val, test) = (&plan.train, &plan.val, &plan.test);
     match loaded {
         LoadedData::Table(table, schema) => {
             let errors_before = diagnostics.error_count();
@@ -159,7 +158,7 @@ fn assemble(
             };
             Some(Prepared {
                 transform: Some(transform),
-                plan: empty_plan,
+                plan,
                 train: train_data,
                 val: val_data,
                 test: test_data,
@@ -179,15 +178,9 @@ fn assemble(
                 let inputs = reshape(pixels.into_dyn(), &checked.input_shape, diagnostics)?;
                 Some(SplitData { rows: rows.to_vec(), inputs, targets: Targets::Classes(targets), weights })
             };
-            Some(Prepared {
-                transform: None,
-                plan: empty_plan,
-                train: split(train, true, diagnostics)?,
-                val: split(val, false, diagnostics)?,
-                test: split(test, false, diagnostics)?,
-                dropped_target: 0,
-                dropped_by_strategy: 0,
-            })
+            let (train, val, test) =
+                (split(train, true, diagnostics)?, split(val, false, diagnostics)?, split(test, false, diagnostics)?);
+            Some(Prepared { transform: None, plan, train, val, test, dropped_target: 0, dropped_by_strategy: 0 })
         }
         LoadedData::Unavailable => None,
     }

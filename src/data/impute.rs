@@ -53,8 +53,9 @@ pub struct NumericStats {
 
 impl NumericStats {
     /// The statistics of `values` (any order). The mode costs a count of every distinct value, so it is found only
-    /// `with_mode` (the `mode` strategy); otherwise it is set to the median and must not be used.
-    pub fn of(mut values: Vec<f64>, with_mode: bool) -> NumericStats {
+    /// `with_mode` (the `mode` strategy); otherwise it is set to the median and must not be used. Likewise the
+    /// quartiles are found only `with_quartiles` (robust scaling).
+    pub fn of(mut values: Vec<f64>, with_mode: bool, with_quartiles: bool) -> NumericStats {
         if values.is_empty() {
             return NumericStats {
                 count: 0,
@@ -74,9 +75,13 @@ impl NumericStats {
         let variance = values.iter().map(|value| (value - mean) * (value - mean)).sum::<f64>() / count;
         let (min, max) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         // Quantiles by selection (linear time) rather than a full sort: the same order statistics.
-        let q1 = select_quantile(&mut values, 0.25);
+        // Each is an order statistic, whatever order an earlier selection left the values in.
         let median = select_quantile(&mut values, 0.5);
-        let q3 = select_quantile(&mut values, 0.75);
+        let (q1, q3) = if with_quartiles {
+            (select_quantile(&mut values, 0.25), select_quantile(&mut values, 0.75))
+        } else {
+            (median, median)
+        };
         let mode = if with_mode { mode_of(&values) } else { median };
         NumericStats { count: values.len(), mean, std: variance.sqrt(), min, max, q1, median, q3, mode }
     }
@@ -292,15 +297,16 @@ pub fn label_fill(impute: &Impute, mode: String, label: impl Fn(&str) -> String)
     }
 }
 
-/// The numbers of `column` in `rows` with their gaps filled; a cell that is not a number is noted in `bad` as
-/// (row, column, text) and filled like a gap.
+/// The numbers of `column` in `rows` with their gaps filled, each made an input by `input`; a cell that is not a
+/// number is noted in `bad` as (row, column, text) and filled like a gap.
 pub fn filled_numbers(
     column: &Column,
     rows: &[usize],
     fill: &Fill<f32>,
     sequences: &[Vec<usize>],
     bad: &mut Vec<(usize, String, String)>,
-) -> Vec<f64> {
+    input: impl Fn(f64) -> f32,
+) -> Vec<f32> {
     let parsed = column.numbers();
     let mut number_at = |row: usize| {
         let number = parsed.get(row).copied().filter(|number| !number.is_nan());
@@ -311,9 +317,11 @@ pub fn filled_numbers(
         }
         number
     };
-    match fill {
-        Fill::Drop => rows.iter().map(|&row| number_at(row).unwrap_or(0.0)).collect(),
-        Fill::Value(value) => rows.iter().map(|&row| number_at(row).unwrap_or(f64::from(*value))).collect(),
+    let filled = match fill {
+        Fill::Drop => return rows.iter().map(|&row| input(number_at(row).unwrap_or(0.0))).collect(),
+        Fill::Value(value) => {
+            return rows.iter().map(|&row| input(number_at(row).unwrap_or(f64::from(*value)))).collect();
+        }
         Fill::Forward { fallback } => {
             let numbers = rows.iter().map(|&row| number_at(row)).collect();
             fill_along(numbers, sequences, Direction::Forward, &f64::from(*fallback))
@@ -326,7 +334,8 @@ pub fn filled_numbers(
             let numbers = rows.iter().map(|&row| number_at(row)).collect();
             interpolate_along(numbers, sequences, f64::from(*fallback))
         }
-    }
+    };
+    filled.into_iter().map(input).collect()
 }
 
 /// The category indices of a column's `cells` with their gaps filled, `None` for a label outside `categories`;
@@ -528,13 +537,15 @@ pub(crate) mod tests {
 
     #[test]
     fn statistics_of_a_column() {
-        let stats = NumericStats::of(vec![4.0, 1.0, 3.0, 2.0, 2.0], true);
+        let stats = NumericStats::of(vec![4.0, 1.0, 3.0, 2.0, 2.0], true, true);
         assert_eq!((stats.count, stats.mean, stats.min, stats.max), (5, 2.4, 1.0, 4.0));
         assert_eq!((stats.q1, stats.median, stats.q3, stats.mode), (2.0, 2.0, 3.0, 2.0));
         assert!((stats.std - 1.04f64.sqrt()).abs() < 1e-12);
-        let even = NumericStats::of(vec![1.0, 2.0, 3.0, 4.0], true);
+        let even = NumericStats::of(vec![1.0, 2.0, 3.0, 4.0], true, true);
         assert_eq!((even.q1, even.median, even.q3, even.mode), (1.75, 2.5, 3.25, 1.0));
-        assert_eq!(NumericStats::of(Vec::new(), true).count, 0);
+        assert_eq!(NumericStats::of(Vec::new(), true, true).count, 0);
+        let plain = NumericStats::of(vec![4.0, 1.0, 3.0, 2.0, 2.0], false, false);
+        assert_eq!((plain.q1, plain.median, plain.q3, plain.mode), (2.0, 2.0, 2.0, 2.0));
         assert_eq!(quantile(&[], 0.5), 0.0);
     }
 

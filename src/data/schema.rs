@@ -17,6 +17,7 @@
 //! declared `binary` at most two values (`data::not_binary`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::path::PathBuf;
 
 use crate::data::csv_table::{Column, Table};
@@ -27,7 +28,8 @@ use crate::spec::ast::ColumnKind;
 pub const ID_MIN_ROWS: usize = 20;
 /// The fewest numbers in a column before its few text values are called stray values rather than categories.
 pub const STRAY_MIN_NUMBERS: usize = 10;
-/// At most this many categories are kept per column (the count of distinct values is always complete).
+/// At most this many categories are kept per column. Different values are counted to the end, except in a column
+/// of numbers that is not declared categorical or binary: there counting stops past this many.
 pub const MAX_CATEGORIES: usize = 1000;
 
 /// What is known about a data file's columns before any model is built; the `check` stage reads only this.
@@ -56,8 +58,13 @@ pub struct ColumnInfo {
     pub missing: usize,
     /// Non-missing cells that are numbers.
     pub numbers: usize,
-    /// Number of different non-missing values (numbers compared as numbers when every value is a number).
+    /// Number of different non-missing values (numbers compared as numbers when every value is a number); only
+    /// `MAX_CATEGORIES + 1` when `distinct_capped`.
     pub distinct: usize,
+    /// Whether counting stopped past [`MAX_CATEGORIES`] different values, as it does in a column of numbers not
+    /// declared categorical or binary (a continuous measurement): then `distinct` only says "more than
+    /// `MAX_CATEGORIES`" and no category is kept.
+    pub distinct_capped: bool,
     /// The different values, sorted: numerically and in canonical form ("1", "0.5") when every value is a number
     /// (`labels_numeric`), by text otherwise. At most [`MAX_CATEGORIES`].
     pub categories: Vec<String>,
@@ -130,6 +137,15 @@ impl ColumnInfo {
         self.distinct <= 1
     }
 
+    /// The number of different values for a message: "more than 1000" when counting stopped there.
+    pub fn distinct_text(&self) -> String {
+        if self.distinct_capped {
+            format!("more than {MAX_CATEGORIES}")
+        } else {
+            self.distinct.to_string()
+        }
+    }
+
     /// A value written by the user (`positive: 1`) in the column's label form: canonical number when the labels
     /// are numbers, trimmed text otherwise.
     pub fn label_of(&self, value: &str) -> String {
@@ -165,11 +181,113 @@ pub fn parse_number(text: &str) -> Option<f64> {
 
 /// [`parse_number`] for text already trimmed, as table cells are.
 fn parse_trimmed_number(text: &str) -> Option<f64> {
+    if let Some(number) = parse_plain_decimal(text.as_bytes()) {
+        return Some(number);
+    }
     let legal = |byte: u8| byte.is_ascii_digit() || matches!(byte, b'+' | b'-' | b'.' | b'e' | b'E');
     if !text.bytes().all(legal) || !text.bytes().any(|byte| byte.is_ascii_digit()) {
         return None;
     }
     text.parse::<f64>().ok().filter(|number| number.is_finite())
+}
+
+/// [`parse_trimmed_number`] for the cell `text[cell]`. A short plain decimal (a sign, then at most eight digits
+/// and points) is read eight bytes at once, from the eight bytes of `text` that end where the cell ends.
+fn parse_cell(text: &str, cell: Range<usize>) -> Option<f64> {
+    let bytes = text.as_bytes();
+    let (negative, unsigned) = match bytes.get(cell.start) {
+        Some(b'-') => (true, cell.start + 1),
+        Some(b'+') => (false, cell.start + 1),
+        _ => (false, cell.start),
+    };
+    let window = cell.end.checked_sub(8).and_then(|from| bytes.get(from..cell.end));
+    if let Some(magnitude) = window.and_then(|window| eight_byte_decimal(window, cell.end.saturating_sub(unsigned))) {
+        return Some(if negative { -magnitude } else { magnitude });
+    }
+    parse_trimmed_number(text.get(cell)?)
+}
+
+/// The number written by the last `length` (1 to 8) bytes of the eight bytes `window`, when they are digits with
+/// at most one point among them and at least one digit; the same f64 as [`parse_plain_decimal`] gives.
+fn eight_byte_decimal(window: &[u8], length: usize) -> Option<f64> {
+    const ZEROS: u64 = u64::from_le_bytes([b'0'; 8]);
+    const POINTS: u64 = u64::from_le_bytes([b'.'; 8]);
+    const LOW_BITS: u64 = u64::from_le_bytes([0x7F; 8]);
+    const HIGH_NIBBLES: u64 = u64::from_le_bytes([0xF0; 8]);
+    if !(1..=8).contains(&length) {
+        return None;
+    }
+    // Bytes in reading order from the lowest; the bytes before the cell become leading zeros.
+    let word = u64::from_le_bytes(window.try_into().ok()?);
+    let before_cell = (1u64 << (8 * (8 - length))) - 1;
+    let chars = (word & !before_cell) | (ZEROS & before_cell);
+    // The high bit of the byte that is a point, exactly.
+    let differs = chars ^ POINTS;
+    let points = !(((differs & LOW_BITS) + LOW_BITS) | differs | LOW_BITS);
+    let (digits, after_point) = match points.count_ones() {
+        0 => (chars, 0),
+        1 if length > 1 => {
+            let at = points.trailing_zeros() / 8;
+            let before = (1u64 << (8 * at)) - 1;
+            let after = u64::MAX.checked_shl(8 * (at + 1)).unwrap_or(0);
+            // The digits before the point move up into its place and a leading zero comes in.
+            (((chars & before) << 8) | (chars & after) | u64::from(b'0'), 7 - at as usize)
+        }
+        _ => return None,
+    };
+    let all_digits = digits & HIGH_NIBBLES == ZEROS && (digits + u64::from_le_bytes([6; 8])) & HIGH_NIBBLES == ZEROS;
+    if !all_digits {
+        return None;
+    }
+    // Eight digits to their value in three steps, pairs, then fours, then the whole (the first digit is the
+    // lowest byte).
+    let values = digits - ZEROS;
+    let pairs = values.wrapping_mul(10).wrapping_add(values >> 8);
+    let mask = 0x0000_00FF_0000_00FF;
+    let whole = (pairs & mask)
+        .wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(((pairs >> 16) & mask).wrapping_mul(1 + (10_000 << 32)))
+        >> 32;
+    Some((whole as u32) as f64 / EXACT_POWERS_OF_TEN[after_point])
+}
+
+/// Powers of ten that f64 holds exactly.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// The common case of [`parse_number`] done quickly: a plain decimal (`-12.5`, `+3`, `.5`, `7.`) whose digits,
+/// read as a whole number, are at most 2^53, with at most 22 digits after the point. Both that whole number and
+/// the power of ten are exact f64s, so one division rounds exactly as `str::parse` does (Clinger's fast path).
+/// `None` for any other text, which then takes the general path.
+fn parse_plain_decimal(bytes: &[u8]) -> Option<f64> {
+    let (negative, digits) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, bytes),
+    };
+    // 19 digits cannot overflow a u64.
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let (mut whole, mut count, mut point) = (0u64, 0usize, None);
+    for (index, &byte) in digits.iter().enumerate() {
+        match byte {
+            b'0'..=b'9' => {
+                whole = whole * 10 + u64::from(byte - b'0');
+                count += 1;
+            }
+            b'.' if point.is_none() => point = Some(index),
+            _ => return None,
+        }
+    }
+    let after_point = point.map_or(0, |at| digits.len() - at - 1);
+    if count == 0 || whole > 1 << 53 {
+        return None;
+    }
+    let magnitude = whole as f64 / EXACT_POWERS_OF_TEN.get(after_point)?;
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 /// The canonical text of a number, so that `1`, `1.0` and `+1` are one label: the shortest form that reads back
@@ -237,37 +355,57 @@ const PARALLEL_MIN_ROWS: usize = 20_000;
 /// At most this many stray values are reported per column.
 const MAX_STRAY_REPORTED: usize = 5;
 
-/// One pass over a column: its numbers in file order and where its first non-numbers are.
+/// One pass over a column: every cell as a number and where its first non-numbers are.
 struct ColumnScan {
-    numbers: Vec<f64>,
+    /// Every cell that is a number, in row order; NaN for a missing cell and for one that is not a number.
+    per_row: Vec<f64>,
     non_numeric: usize,
     first_non_numeric: Vec<usize>,
-    /// Every cell as [`parse_number`] reads it (NaN when missing or not a number), for [`Column::numbers`].
-    per_row: Vec<f64>,
+    /// Cells that are not numbers but that [`parse_number`] reads anyway, trimming more than cells are trimmed (a
+    /// vertical tab): (row, number). They count as text for the schema but are numbers for [`Column::numbers`].
+    lenient: Vec<(usize, f64)>,
+}
+
+impl ColumnScan {
+    /// The numbers in row order, `-0` read as `0`.
+    fn numbers(&self) -> impl Iterator<Item = f64> + Clone + '_ {
+        self.per_row.iter().filter(|number| !number.is_nan()).map(|number| number + 0.0)
+    }
+
+    /// Every cell as [`Column::numbers`] reads it.
+    fn into_per_row(mut self) -> Vec<f64> {
+        for (row, number) in self.lenient {
+            if let Some(slot) = self.per_row.get_mut(row) {
+                *slot = number;
+            }
+        }
+        self.per_row
+    }
 }
 
 fn scan_column(column: &Column) -> ColumnScan {
     let mut scan = ColumnScan {
-        numbers: Vec::new(),
+        per_row: Vec::with_capacity(column.len()),
         non_numeric: 0,
         first_non_numeric: Vec::new(),
-        per_row: Vec::with_capacity(column.len()),
+        lenient: Vec::new(),
     };
-    for (row, cell) in column.iter().enumerate() {
-        let Some(cell) = cell else {
+    let (text, cells) = column.cell_ranges();
+    for (row, cell) in cells.enumerate() {
+        if cell.is_empty() {
             scan.per_row.push(f64::NAN);
             continue;
-        };
-        match parse_trimmed_number(cell) {
-            Some(number) => {
-                scan.per_row.push(number);
-                scan.numbers.push(number + 0.0);
-            }
+        }
+        match parse_cell(text, cell.clone()) {
+            Some(number) => scan.per_row.push(number),
             None => {
+                let cell = text.get(cell).unwrap_or_default();
+                scan.per_row.push(f64::NAN);
                 // `parse_number` trims more than cells are trimmed (a vertical tab), so it may still read a number.
                 let trimmed = cell.trim();
-                let lenient = if trimmed.len() == cell.len() { None } else { parse_trimmed_number(trimmed) };
-                scan.per_row.push(lenient.unwrap_or(f64::NAN));
+                if trimmed.len() != cell.len() {
+                    scan.lenient.extend(parse_trimmed_number(trimmed).map(|number| (row, number)));
+                }
                 scan.non_numeric += 1;
                 if scan.first_non_numeric.len() < MAX_STRAY_REPORTED {
                     scan.first_non_numeric.push(row);
@@ -284,20 +422,19 @@ fn infer_column(
     declared: Option<ColumnKind>,
     diagnostics: &mut Diagnostics,
 ) -> ColumnInfo {
-    let mut scan = scan_column(column);
+    let scan = scan_column(column);
     let present = column.len() - column.missing();
     let labels_numeric = scan.non_numeric == 0 && present > 0;
-    let row_number = labels_numeric && column.missing() == 0 && present >= ID_MIN_ROWS && numbers_rows(&scan.numbers);
-    let summary = summarize(&scan.numbers);
+    let row_number = labels_numeric && column.missing() == 0 && present >= ID_MIN_ROWS && numbers_rows(scan.numbers());
+    let summary = summarize(scan.numbers());
     let text_counts = if labels_numeric { HashMap::new() } else { count_texts(column) };
     let date_cells: usize = text_counts.iter().filter(|(text, _)| looks_like_date(text)).map(|(_, count)| count).sum();
     let looks_like_date = present > 0 && !labels_numeric && date_cells * 10 >= present * 9;
-    let numbers = scan.numbers.len();
-    let (distinct, categories, category_counts) = if labels_numeric {
-        numeric_categories(std::mem::take(&mut scan.numbers))
-    } else {
-        text_categories(text_counts)
-    };
+    let numbers = present - scan.non_numeric;
+    // Only the messages about a column declared categorical or binary name its values past `MAX_CATEGORIES`.
+    let every_value = matches!(declared, Some(ColumnKind::Categorical | ColumnKind::Binary));
+    let Categories { distinct, capped, labels: categories, counts: category_counts } =
+        if labels_numeric { numeric_categories(scan.numbers(), every_value) } else { text_categories(text_counts) };
     let stray = !labels_numeric && numbers >= STRAY_MIN_NUMBERS && scan.non_numeric <= (present / 100).max(1);
     let unique_text = !labels_numeric && !looks_like_date && present >= ID_MIN_ROWS && distinct == present;
     let inferred = match () {
@@ -315,10 +452,6 @@ fn infer_column(
         _ => None,
     };
     let kind = declared.unwrap_or(inferred);
-    if labels_numeric || kind == ColumnKind::Numeric {
-        // Read as numbers from now on (fitting and applying the transform): keep this parse.
-        column.keep_numbers(std::mem::take(&mut scan.per_row));
-    }
     let info = ColumnInfo {
         name: column.name().to_string(),
         kind,
@@ -327,6 +460,7 @@ fn infer_column(
         missing: column.missing(),
         numbers,
         distinct,
+        distinct_capped: capped,
         categories_truncated: categories.len() < distinct,
         categories,
         category_counts,
@@ -341,33 +475,80 @@ fn infer_column(
         Some(ColumnKind::Binary) if distinct > 2 => report_not_binary(table, column, &info, diagnostics),
         _ => {}
     }
+    if labels_numeric || kind == ColumnKind::Numeric {
+        // Read as numbers from now on (fitting and applying the transform): keep this parse.
+        column.keep_numbers(scan.into_per_row());
+    }
     info
 }
 
 /// Whether whole numbers rise by exactly one from each row to the next.
-fn numbers_rows(numbers: &[f64]) -> bool {
-    let Some(&first) = numbers.first() else {
+fn numbers_rows(mut numbers: impl Iterator<Item = f64>) -> bool {
+    let Some(first) = numbers.next() else {
         return false;
     };
     first.fract() == 0.0
         && first.abs() < 9e15
-        && numbers.iter().enumerate().all(|(index, &number)| number == first + index as f64)
+        && numbers.enumerate().all(|(index, number)| number == first + (index + 1) as f64)
 }
 
-fn summarize(numbers: &[f64]) -> Option<NumericSummary> {
-    if numbers.is_empty() {
+/// The summary of `numbers` in two passes: count, sum and extremes, then the variance. The sum is taken in order,
+/// as `Iterator::sum` does; with no `-0` among the numbers, starting from `0` gives the same result.
+fn summarize(numbers: impl Iterator<Item = f64> + Clone) -> Option<NumericSummary> {
+    let start = (0usize, 0.0, f64::INFINITY, f64::NEG_INFINITY);
+    let (count, sum, min, max) = numbers.clone().fold(start, |(count, sum, min, max), number| {
+        (count + 1, sum + number, f64::min(min, number), f64::max(max, number))
+    });
+    if count == 0 {
         return None;
     }
-    let count = numbers.len() as f64;
-    let mean = numbers.iter().sum::<f64>() / count;
-    let variance = numbers.iter().map(|number| (number - mean) * (number - mean)).sum::<f64>() / count;
-    let min = numbers.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let count = count as f64;
+    let mean = sum / count;
+    let variance = numbers.map(|number| (number - mean) * (number - mean)).sum::<f64>() / count;
     Some(NumericSummary { min, max, mean, std: variance.sqrt() })
 }
 
-/// Distinct count, then the first [`MAX_CATEGORIES`] labels in numeric order with their counts.
-fn numeric_categories(numbers: Vec<f64>) -> (usize, Vec<String>, Vec<usize>) {
+/// The different values of a column, as [`ColumnInfo`] holds them.
+struct Categories {
+    distinct: usize,
+    /// Whether counting stopped past [`MAX_CATEGORIES`] values (see [`ColumnInfo::distinct_capped`]).
+    capped: bool,
+    labels: Vec<String>,
+    counts: Vec<usize>,
+}
+
+/// The categories of a column of numbers. Counting stops past [`MAX_CATEGORIES`] different numbers, keeping none,
+/// unless `every_value` is asked for: then all are counted and the first [`MAX_CATEGORIES`] kept.
+fn numeric_categories(numbers: impl Iterator<Item = f64> + Clone, every_value: bool) -> Categories {
+    let Some(counted) = count_few_numbers(numbers.clone()) else {
+        if every_value {
+            return all_numeric_categories(numbers.collect());
+        }
+        return Categories { distinct: MAX_CATEGORIES + 1, capped: true, labels: Vec::new(), counts: Vec::new() };
+    };
+    let distinct = counted.len();
+    let (labels, counts) =
+        counted.into_iter().map(|(key, count)| (canonical_number(from_order_key(key)), count)).unzip();
+    Categories { distinct, capped: false, labels, counts }
+}
+
+/// The different numbers among `numbers` as [`order_key`]s in numeric order, each with its count; `None` as soon
+/// as there are more than [`MAX_CATEGORIES`] of them. Most continuous columns stop within a few thousand rows.
+fn count_few_numbers(numbers: impl Iterator<Item = f64>) -> Option<Vec<(u64, usize)>> {
+    let mut counted: Vec<(u64, usize)> = Vec::new();
+    for number in numbers {
+        let key = order_key(number);
+        match counted.binary_search_by_key(&key, |&(known, _)| known) {
+            Ok(at) => counted[at].1 += 1,
+            Err(_) if counted.len() == MAX_CATEGORIES => return None,
+            Err(at) => counted.insert(at, (key, 1)),
+        }
+    }
+    Some(counted)
+}
+
+/// Every different number counted, then the first [`MAX_CATEGORIES`] labels in numeric order with their counts.
+fn all_numeric_categories(numbers: Vec<f64>) -> Categories {
     // Sorting integer keys that order like the numbers is much faster than comparing floats.
     let mut keys: Vec<u64> = numbers.into_iter().map(order_key).collect();
     keys.sort_unstable();
@@ -385,7 +566,7 @@ fn numeric_categories(numbers: Vec<f64>) -> (usize, Vec<String>, Vec<usize>) {
             counts.push(1);
         }
     }
-    (distinct, labels, counts)
+    Categories { distinct, capped: false, labels, counts }
 }
 
 /// A key whose unsigned order is the numeric order of finite numbers (negative numbers have their bits flipped).
@@ -414,14 +595,14 @@ fn count_texts(column: &Column) -> HashMap<&str, usize> {
     counts
 }
 
-/// Distinct count, then the first [`MAX_CATEGORIES`] labels in text order with their counts.
-fn text_categories(counts: HashMap<&str, usize>) -> (usize, Vec<String>, Vec<usize>) {
+/// Every different text counted, then the first [`MAX_CATEGORIES`] labels in text order with their counts.
+fn text_categories(counts: HashMap<&str, usize>) -> Categories {
     let distinct = counts.len();
     let mut sorted: Vec<(&str, usize)> = counts.into_iter().collect();
     sorted.sort_unstable();
     sorted.truncate(MAX_CATEGORIES);
     let (labels, counts) = sorted.into_iter().map(|(label, count)| (label.to_string(), count)).unzip();
-    (distinct, labels, counts)
+    Categories { distinct, capped: false, labels, counts }
 }
 
 fn report_strays(table: &Table, column: &Column, scan: &ColumnScan, diagnostics: &mut Diagnostics) {
@@ -507,7 +688,7 @@ fn report_not_binary(table: &Table, column: &Column, info: &ColumnInfo, diagnost
             "data::not_binary",
             format!(
                 "column `{name}` is declared binary but has {} different values: {}{more}{third_text}",
-                info.distinct,
+                info.distinct_text(),
                 shown.join(", ")
             ),
         )
@@ -724,12 +905,96 @@ mod tests {
     }
 
     #[test]
+    fn plain_decimals_read_exactly_as_the_standard_parser_does() {
+        use rand::{Rng, SeedableRng};
+        let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let alphabet = b"0123456789012345678901234567890123456789.-+";
+        let mut fast = 0;
+        for round in 0..200_000 {
+            let text: String = if round % 2 == 0 {
+                let length = random.gen_range(1..24);
+                (0..length).map(|_| alphabet[random.gen_range(0..alphabet.len())] as char).collect()
+            } else {
+                let sign = ["", "-", "+"][random.gen_range(0..3)];
+                let whole: u64 = random.gen_range(0..u64::MAX) >> random.gen_range(0..64);
+                let places = random.gen_range(0..24);
+                let digits = whole.to_string();
+                let at = random.gen_range(0..=digits.len());
+                let point = if places == 0 { "" } else { "." };
+                format!("{sign}{}{point}{}", &digits[..at], &digits[at..])
+            };
+            let expected = text.parse::<f64>().ok().filter(|number| number.is_finite());
+            if let Some(number) = parse_plain_decimal(text.as_bytes()) {
+                fast += 1;
+                assert_eq!(Some(number.to_bits()), expected.map(f64::to_bits), "{text}");
+            }
+            assert_eq!(parse_trimmed_number(&text).map(f64::to_bits), expected.map(f64::to_bits), "{text}");
+        }
+        assert!(fast > 50_000, "the fast path took only {fast} texts");
+        for (text, number) in [("-0", -0.0), ("0.1", 0.1), ("9007199254740992", 9007199254740992.0), ("1.", 1.0)] {
+            assert_eq!(parse_plain_decimal(text.as_bytes()).map(f64::to_bits), Some(f64::to_bits(number)), "{text}");
+        }
+        for text in ["9007199254740993", "1e5", ".", "-", "1.2.3", "0x1", "+-1", "00000000000000000001"] {
+            assert_eq!(parse_plain_decimal(text.as_bytes()), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn cells_read_eight_bytes_at_once_as_the_standard_parser_does() {
+        use rand::{Rng, SeedableRng};
+        let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let alphabet = b"0123456789012345678901234567890123456789..-+e";
+        let mut fast = 0;
+        for _ in 0..200_000 {
+            let before: String =
+                (0..random.gen_range(0..12)).map(|_| ['x', '.', '7', 'é'][random.gen_range(0..4)]).collect();
+            let cell: String =
+                (0..random.gen_range(0..12)).map(|_| alphabet[random.gen_range(0..alphabet.len())] as char).collect();
+            let text = format!("{before}{cell}");
+            let unsigned = cell.strip_prefix(['-', '+']).unwrap_or(&cell);
+            let window = text.len().checked_sub(8).map(|from| &text.as_bytes()[from..]);
+            fast += usize::from(window.and_then(|window| eight_byte_decimal(window, unsigned.len())).is_some());
+            let expected = cell.parse::<f64>().ok().filter(|number| number.is_finite());
+            let found = parse_cell(&text, before.len()..text.len());
+            assert_eq!(found.map(f64::to_bits), expected.map(f64::to_bits), "{cell:?} after {before:?}");
+        }
+        assert!(fast > 20_000, "the eight-byte path took only {fast} cells");
+        for (cell, number) in
+            [("-0", -0.0), ("12345678", 12345678.0), ("-1234.567", -1234.567), (".5", 0.5), ("7.", 7.0)]
+        {
+            let text = format!("abcdefgh{cell}");
+            let window = &text.as_bytes()[text.len() - 8..];
+            let unsigned = cell.trim_start_matches('-').len();
+            assert_eq!(eight_byte_decimal(window, unsigned).map(f64::abs), Some(f64::abs(number)), "{cell}");
+            assert_eq!(parse_cell(&text, 8..text.len()).map(f64::to_bits), Some(number.to_bits()), "{cell}");
+        }
+        for cell in ["", "-", ".", "..5", "1.2.3", "1e5", "+-1", "1 2"] {
+            let text = format!("abcdefgh{cell}");
+            let unsigned = cell.strip_prefix(['-', '+']).unwrap_or(cell).len();
+            assert_eq!(eight_byte_decimal(&text.as_bytes()[text.len() - 8..], unsigned), None, "{cell}");
+        }
+    }
+
+    #[test]
     fn keeps_at_most_max_categories() {
         let text: String = "x\n".to_string() + &(0..1500).map(|n| format!("{}\n", n * 2)).collect::<String>();
         let (schema, _) = infer_text(&text, &[]);
         let x = column(&schema, "x");
+        assert_eq!((x.distinct, x.categories.len(), x.categories_truncated), (MAX_CATEGORIES + 1, 0, true));
+        assert_eq!(
+            (x.kind, x.distinct_capped, x.distinct_text()),
+            (ColumnKind::Numeric, true, "more than 1000".into())
+        );
+        let (declared, _) = infer_text(&text, &[("x", ColumnKind::Categorical)]);
+        let x = column(&declared, "x");
         assert_eq!((x.distinct, x.categories.len(), x.categories_truncated), (1500, MAX_CATEGORIES, true));
-        assert_eq!(x.kind, ColumnKind::Numeric);
+        assert_eq!((x.categories[..2].to_vec(), x.distinct_capped), (vec!["0".to_string(), "2".to_string()], false));
+        let few: String =
+            "x\n".to_string() + &(0..3000).map(|n| format!("{}\n", n % MAX_CATEGORIES)).collect::<String>();
+        let (schema, _) = infer_text(&few, &[]);
+        let x = column(&schema, "x");
+        assert_eq!((x.distinct, x.categories.len(), x.distinct_capped), (MAX_CATEGORIES, MAX_CATEGORIES, false));
+        assert!(x.category_counts.iter().all(|&count| count == 3));
     }
 
     #[test]

@@ -11,6 +11,8 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
+use rayon::prelude::*;
+
 use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics, Span};
 use crate::rng::{self, ChaCha20Rng, Purpose, Streams};
 use crate::spec::ast::{Spanned, Split};
@@ -230,7 +232,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 self.divide_groups(groups, positions, &targets)
             }
         };
-        buckets.iter_mut().for_each(|bucket| bucket.sort_unstable());
+        buckets.par_iter_mut().for_each(|bucket| bucket.par_sort_unstable());
         for (part, got) in parts.iter().zip(buckets.iter().map(Vec::len)) {
             if let Some((_, column)) = self.groups.filter(|_| got.abs_diff(part.target) > (part.target / 5).max(2)) {
                 let (name, column) = (&part.name, &column.value);

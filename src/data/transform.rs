@@ -226,45 +226,43 @@ impl Transform {
             return Err(Diagnostics { items: vec![missing_columns(table, &absent, &[])] });
         }
         let columns: Vec<&Column> = columns.into_iter().flatten().collect();
+        let dropping: Vec<&Column> = self
+            .features
+            .iter()
+            .zip(&columns)
+            .filter(|(feature, _)| feature.drops_missing())
+            .map(|(_, column)| *column)
+            .collect();
         let kept: Vec<usize> = rows
             .iter()
             .copied()
             .filter(|&row| row < table.rows())
-            .filter(|&row| {
-                self.features
-                    .iter()
-                    .zip(&columns)
-                    .all(|(feature, column)| !(feature.drops_missing() && column.get(row).is_none()))
-            })
+            .filter(|&row| dropping.iter().all(|column| column.get(row).is_some()))
             .collect();
         let ordered = self.features.iter().any(FittedFeature::fills_in_order);
         let group = self.group.as_deref().and_then(|name| table.column(name));
         let sequences = if ordered { sequences(&kept, group) } else { Vec::new() };
         let mut applied = Applied { features: Array2::zeros((0, 0)), rows: kept, imputed: 0, unseen: BTreeMap::new() };
-        // Each feature's block of input columns is computed independently (in parallel), then laid side by side.
-        // A few features at a time, so that the blocks waiting to be laid out stay small beside the output.
+        // Each feature's block of input columns is computed independently (in parallel), then laid side by side
+        // (in parallel over rows). A few features at a time, so that the blocks waiting to be laid out stay small
+        // beside the output.
         let width = self.width();
         let mut out = Output { data: vec![0.0; applied.rows.len() * width], width, offset: 0 };
         let mut bad_cells = Vec::new();
-        let at_once = rayon::current_num_threads().max(1);
+        let at_once = rayon::current_num_threads().max(1) * 2;
         for (features, columns) in self.features.chunks(at_once).zip(columns.chunks(at_once)) {
             let blocks: Vec<Block> = features
                 .par_iter()
                 .zip(columns.par_iter())
                 .map(|(feature, column)| feature_block(feature, column, &applied.rows, &sequences))
                 .collect();
+            lay_out(&mut out, &blocks);
             for (feature, block) in features.iter().zip(blocks) {
-                let block_width = feature.width();
-                for (row, values) in block.values.chunks(block_width.max(1)).enumerate() {
-                    let start = row * width + out.offset;
-                    out.data[start..start + values.len()].copy_from_slice(values);
-                }
                 applied.imputed += block.imputed;
                 if block.unseen > 0 {
                     applied.unseen.insert(feature.name.clone(), block.unseen);
                 }
                 bad_cells.extend(block.bad_cells);
-                out.offset += block_width;
             }
         }
         if !bad_cells.is_empty() {
@@ -477,6 +475,8 @@ struct Output {
 
 /// One feature's input columns for the rows being transformed (row-major within the block), with its counts.
 struct Block {
+    /// Input columns per row.
+    width: usize,
     values: Vec<f32>,
     imputed: usize,
     unseen: usize,
@@ -486,17 +486,24 @@ struct Block {
 /// Fills, scales and encodes one feature for `rows`.
 fn feature_block(feature: &FittedFeature, column: &Column, rows: &[usize], sequences: &[Vec<usize>]) -> Block {
     let width = feature.width();
-    let mut out = Output { data: vec![0.0; rows.len() * width], width, offset: 0 };
-    let mut block = Block { values: Vec::new(), imputed: 0, unseen: 0, bad_cells: Vec::new() };
+    let mut out = Output { data: Vec::new(), width, offset: 0 };
+    let mut block = Block { width, values: Vec::new(), imputed: 0, unseen: 0, bad_cells: Vec::new() };
     match &feature.values {
         FittedValues::Numeric { fill, offset, scale } => {
-            let filled = filled_numbers(column, rows, fill, sequences, &mut block.bad_cells);
             let (offset, scale) = (f64::from(*offset), f64::from(*scale));
-            for (row, value) in filled.into_iter().enumerate() {
-                out.set(row, 0, finite_f32((value - offset) / scale));
+            let input = |value: f64| finite_f32((value - offset) / scale);
+            let inputs = filled_numbers(column, rows, fill, sequences, &mut block.bad_cells, input);
+            if width == 1 {
+                out.data = inputs;
+            } else {
+                out.data = vec![0.0; rows.len() * width];
+                for (row, value) in inputs.into_iter().enumerate() {
+                    out.set(row, 0, value);
+                }
             }
         }
         FittedValues::Categorical { fill, labels_numeric, categories, encoding } => {
+            out.data = vec![0.0; rows.len() * width];
             let cells: Vec<Option<&str>> = rows.iter().map(|&row| column.get(row)).collect();
             let (filled, unseen) = filled_codes(&cells, *labels_numeric, categories, fill, sequences);
             block.unseen = unseen;
@@ -521,6 +528,25 @@ fn feature_block(feature: &FittedFeature, column: &Column, rows: &[usize], seque
     }
     block.values = out.data;
     block
+}
+
+/// Copies `blocks` side by side into every row of `out` from its current offset, and moves the offset past them.
+fn lay_out(out: &mut Output, blocks: &[Block]) {
+    let (width, offset) = (out.width, out.offset);
+    out.data.par_chunks_mut(width.max(1)).enumerate().for_each(|(row, line)| {
+        let mut at = offset;
+        for block in blocks {
+            let values = block.values.get(row * block.width..(row + 1) * block.width).unwrap_or_default();
+            match (line.get_mut(at..at + values.len()), values) {
+                // One value, the usual case, is not worth a call to copy a slice.
+                (Some([slot]), [value]) => *slot = *value,
+                (Some(slots), _) => slots.copy_from_slice(values),
+                (None, _) => {}
+            }
+            at += block.width;
+        }
+    });
+    out.offset += blocks.iter().map(|block| block.width).sum::<usize>();
 }
 
 impl Output {
@@ -565,8 +591,10 @@ impl Fitter<'_> {
         let values = match (feature.kind, column) {
             (ColumnKind::Numeric, Some(column)) => {
                 let numbers = column.numbers();
-                let values = self.train_rows.iter().filter_map(|&row| numbers.get(row).copied());
-                self.numeric(feature, values.filter(|number| !number.is_nan()).collect())
+                let mut values = Vec::with_capacity(self.train_rows.len());
+                let known = self.train_rows.iter().filter_map(|&row| numbers.get(row).copied());
+                values.extend(known.filter(|number| !number.is_nan()));
+                self.numeric(feature, values)
             }
             (ColumnKind::Numeric, None) => self.numeric(feature, Vec::new()),
             _ => {
@@ -598,7 +626,8 @@ impl Fitter<'_> {
 
     /// `values`: the numbers of the training rows' cells, in row order (missing cells and text left out).
     fn numeric(&mut self, feature: &Feature, values: Vec<f64>) -> FittedValues {
-        let stats = NumericStats::of(values, feature.impute == Impute::Mode);
+        let robust = self.spec.data.scale.value == Scale::Robust;
+        let stats = NumericStats::of(values, feature.impute == Impute::Mode, robust);
         let fill = number_fill(self.spec, feature, &stats, self.diagnostics);
         let (offset, spread) = match self.spec.data.scale.value {
             Scale::None => (0.0, 1.0),
