@@ -214,12 +214,11 @@ impl Lowering<'_> {
     /// variance and moves the running statistics towards them (`moving = moving * momentum + batch * (1 -
     /// momentum)`, as Keras); inference uses the running statistics.
     fn batch_norm(&mut self, name: &str, x: NodeId, momentum: f64, epsilon: f64) -> NodeId {
+        let [gamma, beta, moving_mean, moving_variance] =
+            ["gamma", "beta", "moving_mean", "moving_variance"].map(|suffix| self.variable(name, suffix));
         let b = &mut *self.builder;
         let shape = b.shape(x);
         let axes: Vec<usize> = (0..shape.len() - 1).collect();
-        let [gamma, beta] = [self.variables[&format!("{name}.gamma")], self.variables[&format!("{name}.beta")]];
-        let moving_mean = self.variables[&format!("{name}.moving_mean")];
-        let moving_variance = self.variables[&format!("{name}.moving_variance")];
         let (mean, variance) = match self.mode {
             Mode::Infer => (moving_mean, moving_variance),
             Mode::Train => {

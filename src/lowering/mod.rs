@@ -145,14 +145,14 @@ impl Model {
     /// The forward graph in training mode: the layers and the loss. Outputs `loss`, `output` and the new running
     /// statistics (`new.batch_norm_1.moving_mean`...).
     pub fn forward(&self, batch: usize) -> Graph {
-        let (builder, _) = self.forward_builder("forward", Mode::Train, batch);
+        let (builder, _) = self.forward_builder("forward", Mode::Train, false, batch);
         builder.finish()
     }
 
     /// The evaluation graph: the layers in inference mode and the loss, for validation and test splits. Outputs
     /// `loss` and `output`.
     pub fn evaluate(&self, batch: usize) -> Graph {
-        let (builder, _) = self.forward_builder("evaluate", Mode::Infer, batch);
+        let (builder, _) = self.forward_builder("evaluate", Mode::Infer, false, batch);
         builder.finish()
     }
 
@@ -160,7 +160,7 @@ impl Model {
     /// learning rate and the step number (and dropout noise). Outputs `loss`, `output` and `new.NAME` for every
     /// variable that changes.
     pub fn train_step(&self, batch: usize) -> Graph {
-        let (mut builder, lowered) = self.forward_builder("train_step", Mode::Train, batch);
+        let (mut builder, lowered) = self.forward_builder("train_step", Mode::Train, true, batch);
         // The forward part must be a sound model graph before autodiff reads it (always checked in tests).
         if cfg!(debug_assertions) {
             if let Err(errors) = verify(builder.graph(), Stage::Model) {
@@ -214,8 +214,8 @@ impl Model {
             .collect()
     }
 
-    /// The layers in `mode` and the loss; a train step also reads the optimizer's state.
-    fn forward_builder(&self, name: &str, mode: Mode, batch: usize) -> (Builder, LoweredForward) {
+    /// The layers in `mode` and the loss; with `optimizer`, the graph also reads the optimizer's state (a train step).
+    fn forward_builder(&self, name: &str, mode: Mode, optimizer: bool, batch: usize) -> (Builder, LoweredForward) {
         let mut builder = Builder::new(name);
         let x = self.input_x(&mut builder, batch);
         let y_width = match self.target {
@@ -224,7 +224,7 @@ impl Model {
         };
         let y = builder.input(names::Y, Role::Batch, TensorType::new(DType::F32, [batch, y_width]));
         let weight = builder.input(names::WEIGHT, Role::Batch, TensorType::new(DType::F32, [batch]));
-        let variables = self.variable_inputs(&mut builder, name == "train_step");
+        let variables = self.variable_inputs(&mut builder, optimizer);
         let mut lowering = layers::Lowering { builder: &mut builder, mode, variables: &variables, updates: Vec::new() };
         let activations = lowering.layers(&self.layers, x);
         let updates = std::mem::take(&mut lowering.updates);

@@ -247,9 +247,9 @@ fn scalar(value: f32) -> Tensor {
     Tensor::F32(ArrayD::from_elem(IxDyn(&[]), value))
 }
 
+/// A scalar output (the loss) as `f64`; not a number when it is missing, which reads as a diverged loss.
 fn scalar_value(tensor: &Tensor) -> f64 {
-    let values = tensor.as_f32().expect("the loss is f32");
-    f64::from(values.iter().next().copied().unwrap_or(f32::NAN))
+    tensor.scalar().unwrap_or(f64::NAN)
 }
 
 fn into_f32(tensor: Tensor) -> ArrayD<f32> {
