@@ -1,5 +1,5 @@
-//! The command line: `galen check`, `galen compile`, `galen train`, `galen convert`, `galen schema` and the
-//! `galen synth` data tool.
+//! The command line: `galen check`, `galen compile`, `galen train`, `galen eval`, `galen predict`, `galen convert`,
+//! `galen schema` and the `galen synth` data tool.
 //!
 //! Exit codes: 0 when all is well, 1 when the user's input (spec or data) is wrong, 2 for a usage mistake
 //! (clap reports those). Diagnostics go to standard error, results to standard output.
@@ -7,6 +7,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -42,10 +43,44 @@ pub enum Command {
         #[arg(long)]
         batch: Option<usize>,
     },
-    /// Train a spec's model on its data and report the loss per epoch and the test accuracy.
+    /// Train a spec's model, evaluate it, and write a run directory (model, preprocessing, metrics, plots).
     Train {
         /// The spec file.
         spec: PathBuf,
+        /// The run directory to write (default: a new folder under `runs/`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the earlier run in `--out`.
+        #[arg(long)]
+        force: bool,
+        /// Worker threads (default: the machine's cores). Results are the same bits for any count.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
+        /// A seed replacing the spec's (split, initial weights, shuffling, dropout, bootstrap).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// No progress bar: one plain line per epoch.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Score a trained run again: on its own data (checked unchanged by SHA-256), or on another labelled CSV.
+    Eval {
+        /// The run directory `galen train` wrote.
+        run: PathBuf,
+        /// A labelled CSV to evaluate on instead of the run's own test split.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Predict new rows with a trained run: P(positive) (or a probability per class) and the predicted class.
+    Predict {
+        /// The run directory `galen train` wrote.
+        run: PathBuf,
+        /// The rows to predict (a CSV with the training file's columns; the target may be absent).
+        #[arg(long)]
+        input: PathBuf,
+        /// Write the predictions to this file (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
     /// Convert a spec between the spec language and YAML.
     Convert {
@@ -88,7 +123,21 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { spec } => check(&spec),
         Command::Compile { spec, emit, batch } => compile(&spec, emit, batch),
-        Command::Train { spec } => train(&spec),
+        Command::Train { spec, out, force, threads, seed, quiet } => {
+            let threads = threads.map_or_else(default_threads, usize::from);
+            let options = crate::run::train::TrainOptions {
+                spec,
+                out,
+                force,
+                threads,
+                seed,
+                progress: crate::run::train::Progress::for_terminal(quiet),
+                command: std::env::args().collect(),
+            };
+            train(&options)
+        }
+        Command::Eval { run, data } => eval(&run, data.as_deref()),
+        Command::Predict { run, input, output } => predict(&run, &input, output.as_deref()),
         Command::Convert { spec, to, output } => convert(&spec, to, output.as_deref()),
         Command::Synth(args) => crate::synth::run(&args),
         Command::Schema => {
@@ -167,34 +216,79 @@ pub fn compile_ir(spec: &crate::spec::ast::Spec, checked: &crate::check::Checked
         .join("\n")
 }
 
-fn train(path: &Path) -> ExitCode {
-    let Some(outcome) = checked(path) else { return ExitCode::from(1) };
-    let (Some(file), Some(lowered), Some(checked)) = (&outcome.file, &outcome.lowered, &outcome.checked) else {
-        return ExitCode::from(1);
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Set by Ctrl-C: training stops after the current batch and keeps the last checkpoint.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn train(options: &crate::run::train::TrainOptions) -> ExitCode {
+    // A first Ctrl-C asks training to stop after the current batch; a second one ends galen at once (every file
+    // is written atomically, so nothing is left half-written either way).
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping after the current batch (Ctrl-C again to quit at once)");
+    });
+    let outcome = crate::run::train::train(options, Some(&INTERRUPTED));
+    let failed = report(&outcome.diagnostics, outcome.file.as_ref(), &options.spec);
+    if let Some(run) = &outcome.run {
+        print_stdout(&format!("run directory: {}\n", run.display()));
+    }
+    if let Some(summary) = &outcome.report {
+        print_stdout(&summary.summary());
+    }
+    if failed {
+        ExitCode::from(1)
+    } else if outcome.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn eval(run: &Path, data: Option<&Path>) -> ExitCode {
+    match crate::run::eval::eval(run, data) {
+        Ok((outcome, warnings)) => {
+            report(&warnings, None, run);
+            print_stdout(&outcome.summary());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            report(&errors, None, run);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn predict(run: &Path, input: &Path, output: Option<&Path>) -> ExitCode {
+    let (predictions, warnings) = match crate::run::predict::predict(run, input) {
+        Ok(found) => found,
+        Err(errors) => {
+            report(&errors, None, run);
+            return ExitCode::from(1);
+        }
     };
-    let spec = &lowered.spec;
-    report(&crate::runtime::train::unapplied_settings(spec), Some(file), path);
-    let mut diagnostics = Diagnostics::new();
-    let mut on_epoch = |record: &crate::runtime::train::EpochRecord| {
-        let mut line = format!("epoch {:>3}/{}  loss {:.4}", record.epoch, spec.train.epochs.value, record.loss);
-        if let Some(val) = &record.val {
-            line.push_str(&format!("  val_loss {:.4}", val.loss));
-            if let Some(accuracy) = val.accuracy {
-                line.push_str(&format!("  val_accuracy {accuracy:.4}"));
+    report(&warnings, None, run);
+    match output {
+        None => print_stdout(&predictions.csv),
+        Some(path) => {
+            if same_file(path, input) {
+                let diagnostic = Diagnostic::error("cli::overwrite", "the predictions would overwrite the input")
+                    .at_file(path)
+                    .with_help("choose another output file");
+                report(&Diagnostics { items: vec![diagnostic] }, None, run);
+                return ExitCode::from(1);
+            }
+            if let Err(error) = crate::run::write_atomic(path, predictions.csv.as_bytes()) {
+                report(&Diagnostics { items: vec![error] }, None, run);
+                return ExitCode::from(1);
             }
         }
-        print_stdout(&format!("{line}\n"));
-    };
-    let trained = crate::runtime::train::train(file, spec, checked, &outcome.loaded, &mut diagnostics, &mut on_epoch);
-    report(&diagnostics, Some(file), path);
-    let Some(trained) = trained else { return ExitCode::from(1) };
-    if let Some(test) = &trained.test {
-        let mut line = format!("test ({} rows)  loss {:.4}", test.rows, test.loss);
-        if let Some(accuracy) = test.accuracy {
-            line.push_str(&format!("  accuracy {accuracy:.4}"));
-        }
-        print_stdout(&format!("{line}\n"));
     }
+    let _ = writeln!(std::io::stderr(), "{}", predictions.summary());
     ExitCode::SUCCESS
 }
 

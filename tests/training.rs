@@ -1,80 +1,443 @@
-//! The first end-to-end path: specs train on the reference interpreter, reach the peers' accuracy, rerun bit for
-//! bit, and a diverging loss is an error that points at the optimizer.
+//! The training runtime end to end: `galen train` writes a complete run directory, reruns and thread counts give
+//! the same bytes, `eval` and `predict` reproduce what training reported, early stopping, schedules and k-fold
+//! behave, and mistakes are clear errors.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
-use galen::diagnostics::Diagnostics;
-use galen::pipeline::check_file;
-use galen::runtime::train::{train, Trained};
+use galen::run::train::{train, Progress, TrainOptions, TrainOutcome};
+use serde_json::Value;
 
-fn train_spec(path: &str) -> (Option<Trained>, Diagnostics) {
-    let outcome = check_file(Path::new(path));
-    assert!(!outcome.diagnostics.has_errors(), "{path}: {:?}", outcome.diagnostics);
-    let (Some(file), Some(lowered), Some(checked)) = (&outcome.file, &outcome.lowered, &outcome.checked) else {
-        panic!("{path} checks clean")
-    };
-    let mut diagnostics = Diagnostics::new();
-    let trained = train(file, &lowered.spec, checked, &outcome.loaded, &mut diagnostics, &mut |_| {});
-    (trained, diagnostics)
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("training-{name}"));
+    let _ = fs::remove_dir_all(&dir);
+    dir
 }
 
-/// The peers' settings (80/20 stratified, 64-64-2, adam 0.001, batch 32, 50 epochs): Keras reaches 0.965 and
-/// PyTorch 0.974 test accuracy; the issue asks for at least 0.95.
-#[test]
-fn breast_cancer_reaches_the_peers_accuracy_and_reruns_bit_for_bit() {
-    let (first, diagnostics) = train_spec("specs/breast_cancer_peers.galen");
-    assert!(diagnostics.is_empty(), "{diagnostics:?}");
-    let first = first.expect("training succeeds");
-    let test = first.test.as_ref().expect("the spec has a test split");
-    assert_eq!(test.rows, 114);
-    let accuracy = test.accuracy.expect("a classifier has an accuracy");
-    assert!(accuracy >= 0.95, "test accuracy {accuracy}");
-    assert_eq!(first.history.len(), 50);
-    assert!(first.history[49].loss < first.history[0].loss / 10.0, "the loss falls: {:?}", first.history);
-
-    let (second, _) = train_spec("specs/breast_cancer_peers.galen");
-    let second = second.expect("training succeeds");
-    assert_eq!(first.values, second.values, "the same seed gives the same weights");
-    assert_eq!(first.history, second.history);
-}
-
-#[test]
-fn a_diverging_loss_is_an_error_at_the_optimizer() {
-    let (trained, diagnostics) = train_spec("tests/data/train/diverging.galen");
-    assert!(trained.is_none());
-    let error = &diagnostics.items[0];
-    assert_eq!(error.code, "train::diverged");
-    assert!(error.message.contains("epoch 1"), "{}", error.message);
-    assert!(error.help.as_deref().is_some_and(|help| help.contains("learning rate 1000")), "{error:?}");
-}
-
-fn galen(arguments: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_galen")).args(arguments).output().expect("galen runs")
-}
-
-#[test]
-fn the_command_line_trains_and_compiles() {
-    let trained = galen(&["train", "specs/breast_cancer_peers.galen"]);
-    assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
-    let stdout = String::from_utf8_lossy(&trained.stdout);
-    assert_eq!(stdout.lines().filter(|line| line.starts_with("epoch ")).count(), 50, "{stdout}");
-    let test_line = stdout.lines().last().expect("a last line");
-    assert!(test_line.starts_with("test (114 rows)") && test_line.contains("  accuracy 0."), "{test_line}");
-
-    let ir = galen(&["compile", "tests/data/train/heart_rhythm_lstm.galen", "--emit", "ir", "--batch", "4"]);
-    assert!(ir.status.success());
-    let text = String::from_utf8_lossy(&ir.stdout);
-    for header in ["graph forward {", "graph train_step {", "graph predict {"] {
-        assert!(text.contains(header), "{header} missing");
+fn options(spec: impl Into<PathBuf>, out: &Path, threads: usize) -> TrainOptions {
+    TrainOptions {
+        spec: spec.into(),
+        out: Some(out.to_path_buf()),
+        force: false,
+        threads,
+        seed: None,
+        progress: Progress::Silent,
+        command: vec!["test".into()],
     }
-    assert!(text.contains("reverse=true"), "the train step holds the LSTM's backward scan");
+}
 
-    let ast = galen(&["compile", "specs/breast_cancer_peers.yaml", "--emit", "ast"]);
-    assert!(String::from_utf8_lossy(&ast.stdout).contains("name: \"breast-cancer-peers\""));
+fn trained(options: &TrainOptions) -> TrainOutcome {
+    let outcome = train(options, None);
+    assert!(!outcome.diagnostics.has_errors(), "{:?}", outcome.diagnostics);
+    assert!(outcome.report.is_some());
+    outcome
+}
 
-    let diverging = galen(&["train", "tests/data/train/diverging.galen"]);
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&fs::read(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))).unwrap()
+}
+
+fn galen(arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_galen")).args(arguments).output().expect("galen runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The peers' settings (80/20 stratified, 64-64-2, adam 0.001, batch 32, 50 epochs): Keras reaches 0.965 accuracy
+/// and 0.994 AUROC, PyTorch 0.974 and 0.996; the issue asks for at least 0.96 and 0.99.
+#[test]
+fn breast_cancer_writes_a_complete_run_directory_and_reaches_the_peers() {
+    let out = temp_dir("peers");
+    trained(&options("specs/breast_cancer_peers.galen", &out, 2));
+    for file in [
+        "breast_cancer_peers.galen",
+        "manifest.json",
+        "model.safetensors",
+        "transform.json",
+        "metrics.json",
+        "test_predictions.csv",
+        "plots/learning_curves.svg",
+        "plots/roc.svg",
+        "plots/calibration.svg",
+        "plots/confusion_matrix.svg",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    assert_eq!(
+        fs::read(out.join("breast_cancer_peers.galen")).unwrap(),
+        fs::read("specs/breast_cancer_peers.galen").unwrap()
+    );
+    let metrics = json(&out.join("metrics.json"));
+    let test = &metrics["final"]["test"];
+    assert_eq!(test["rows"], 114);
+    let accuracy = test["accuracy"].as_f64().unwrap();
+    let auroc = test["auroc"].as_f64().unwrap();
+    assert!(accuracy >= 0.96 && auroc >= 0.99, "accuracy {accuracy}, AUROC {auroc}");
+    let ci = &test["auroc_ci"];
+    assert!(ci["low"].as_f64().unwrap() <= auroc && auroc <= ci["high"].as_f64().unwrap(), "{ci}");
+    assert_eq!(ci["resamples"], 1000);
+    for key in ["sensitivity_ci", "specificity_ci", "confusion_matrix", "calibration_slope", "brier", "npv", "ppv"] {
+        assert!(test.get(key).is_some(), "{key} missing from the test metrics");
+    }
+    assert_eq!(metrics["epochs"].as_array().unwrap().len(), 50);
+    assert!(metrics["final"]["train"]["accuracy"].as_f64().unwrap() > 0.98);
+    // No times in metrics.json (they live in the manifest), so reruns give the same bytes.
+    let metrics_text = fs::read_to_string(out.join("metrics.json")).unwrap();
+    assert!(!metrics_text.contains("started") && !metrics_text.contains(":00Z"));
+
+    let manifest = json(&out.join("manifest.json"));
+    assert_eq!(manifest["status"], "completed");
+    assert_eq!(manifest["seed"], 42);
+    assert_eq!(manifest["threads"], 2);
+    assert_eq!(manifest["code_path"]["backend"], "interpreter");
+    assert_eq!(manifest["data"][0]["role"], "source");
+    assert_eq!(
+        manifest["data"][0]["sha256"].as_str().unwrap(),
+        galen::run::sha256(&fs::read("specs/data/breast_cancer.csv").unwrap())
+    );
+    assert!(
+        manifest["started"].as_str().unwrap().ends_with('Z') && manifest["finished"].as_str().unwrap().ends_with('Z')
+    );
+
+    // The weights read back with the safetensors crate, with the model's description in the metadata.
+    let (weights, metadata) =
+        galen::run::weights::from_bytes(&fs::read(out.join("model.safetensors")).unwrap()).unwrap();
+    assert_eq!(weights["dense_1.kernel"].shape(), [30, 64]);
+    assert!(!weights.keys().any(|name| name.starts_with("adam.")), "the optimizer's moments are not the model");
+    assert_eq!(metadata["task"], "binary");
+    assert_eq!(metadata["classes"], r#"["benign","malignant"]"#);
+    assert_eq!(metadata["epoch"], "50");
+
+    for plot in ["learning_curves", "roc", "calibration", "confusion_matrix"] {
+        let svg = fs::read_to_string(out.join(format!("plots/{plot}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{plot}");
+    }
+
+    // `predict` on the whole file reproduces, bit for bit, the probabilities training reported for its test rows.
+    let predicted = galen(&["predict", out.to_str().unwrap(), "--input", "specs/data/breast_cancer.csv"]);
+    assert!(predicted.status.success(), "{}", text(&predicted.stderr));
+    assert!(text(&predicted.stderr).contains("569 rows predicted; 0 missing cells filled; 0 unseen categories"));
+    let predictions = text(&predicted.stdout);
+    let by_row: std::collections::BTreeMap<&str, &str> =
+        predictions.lines().skip(1).filter_map(|line| line.split_once(',')).collect();
+    let test_predictions = fs::read_to_string(out.join("test_predictions.csv")).unwrap();
+    assert_eq!(test_predictions.lines().next(), Some("row,truth,p_malignant,predicted"));
+    assert_eq!(predictions.lines().next(), Some("row,p_malignant,predicted"));
+    for line in test_predictions.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(by_row[cells[0]], format!("{},{}", cells[2], cells[3]), "row {}", cells[0]);
+    }
+    assert_eq!(test_predictions.lines().count(), 115);
+
+    // `eval` on the run's own data reproduces the final test metrics.
+    let (evaluated, _) = galen::run::eval::eval(&out, None).unwrap();
+    let (name, score) = evaluated.splits.last().unwrap();
+    assert_eq!(name, "test");
+    assert_eq!(score.scores.to_json(), strip(test, &["loss"]));
+}
+
+/// A split's metrics without the keys training adds around them.
+fn strip(value: &Value, keys: &[&str]) -> Value {
+    let mut map = value.as_object().unwrap().clone();
+    for key in keys {
+        map.shift_remove(*key);
+    }
+    Value::Object(map)
+}
+
+/// A table large enough to pass every parallel size gate of the data stage (CSV files of 1 MiB and more are read
+/// in a piece per thread; schemas of 20,000 rows and more are inferred in parallel).
+fn write_large_table(path: &Path) {
+    let mut text = String::from("a,b,c,d,e,f,g,h,i,j,group,outcome\n");
+    let mut state = 12345u64;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    for row in 0..24_000 {
+        let values: Vec<f64> = (0..10).map(|_| next() * 100.0).collect();
+        let group = ["north", "south", "east", "west"][row % 4];
+        let outcome = if values[0] + values[1] * 0.5 - values[2] * 0.3 + next() * 40.0 > 70.0 { "yes" } else { "no" };
+        let cells: Vec<String> = values.iter().map(|value| format!("{value:.3}")).collect();
+        text.push_str(&format!("{},{group},{outcome}\n", cells.join(",")));
+    }
+    assert!(text.len() > 1 << 20);
+    fs::write(path, text).unwrap();
+}
+
+#[test]
+fn reruns_and_thread_counts_give_the_same_model_and_metrics_bytes() {
+    let dir = temp_dir("threads");
+    fs::create_dir_all(&dir).unwrap();
+    write_large_table(&dir.join("large.csv"));
+    let spec = dir.join("large.galen");
+    fs::write(
+        &spec,
+        r#"experiment "large"
+seed 9
+data {
+  source "large.csv"
+  target outcome
+  positive "yes"
+  scale standard
+  split train=0.8 val=0.1 test=0.1 stratify
+}
+model {
+  dense 16 relu
+  dropout 0.2
+  dense 1 sigmoid
+}
+train {
+  optimizer adam lr=0.01
+  loss binary_crossentropy
+  epochs 2
+  batch_size 256
+}
+metrics accuracy, auc
+"#,
+    )
+    .unwrap();
+    let mut files: Vec<(usize, Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new();
+    for (run, threads) in [1, 2, 3, 2].into_iter().enumerate() {
+        let out = dir.join(format!("run-{run}-threads-{threads}"));
+        trained(&options(&spec, &out, threads));
+        let read = |name: &str| fs::read(out.join(name)).unwrap();
+        files.push((threads, read("model.safetensors"), read("metrics.json"), read("test_predictions.csv")));
+        assert_eq!(json(&out.join("manifest.json"))["threads"], threads);
+    }
+    let metrics = json(&dir.join("run-0-threads-1/metrics.json"));
+    assert!(
+        metrics["final"]["test"]["auroc"].as_f64().unwrap() > 0.8,
+        "the model learns: {}",
+        metrics["final"]["test"]
+    );
+    for (threads, model, metrics, predictions) in &files[1..] {
+        assert!(*model == files[0].1, "model.safetensors differs with {threads} threads");
+        assert!(*metrics == files[0].2, "metrics.json differs with {threads} threads");
+        assert!(*predictions == files[0].3, "test_predictions.csv differs with {threads} threads");
+    }
+}
+
+#[test]
+fn early_stopping_restores_the_best_epoch_and_the_plateau_schedule_lowers_the_rate() {
+    let out = temp_dir("early");
+    let outcome = trained(&options("tests/data/train/early_stopping.galen", &out, 1));
+    let metrics = json(&out.join("metrics.json"));
+    let training = &metrics["training"];
+    assert_eq!(training["ending"]["status"], "stopped early");
+    let epochs = metrics["epochs"].as_array().unwrap();
+    assert!(epochs.len() < 200, "stopped at {}", epochs.len());
+    // Patience 4: the best epoch is 4 epochs before the last, and it is the model.
+    let best = training["best_epoch"].as_u64().unwrap() as usize;
+    assert_eq!(best + 4, epochs.len());
+    assert_eq!(training["model_epoch"], best);
+    let val_losses: Vec<f64> = epochs.iter().map(|epoch| epoch["val"]["loss"].as_f64().unwrap()).collect();
+    let lowest = val_losses.iter().copied().fold(f64::INFINITY, f64::min);
+    assert_eq!(val_losses[best - 1], lowest);
+    // The restored weights score exactly what the best epoch scored on the validation split.
+    assert_eq!(metrics["final"]["val"]["loss"].as_f64().unwrap(), lowest);
+    let (_, metadata) = galen::run::weights::from_bytes(&fs::read(out.join("model.safetensors")).unwrap()).unwrap();
+    assert_eq!(metadata["epoch"], best.to_string());
+    // The plateau schedule (patience 2, factor 0.5) halved the rate at least once.
+    let rates: Vec<f64> = epochs.iter().map(|epoch| epoch["learning_rate"].as_f64().unwrap()).collect();
+    assert_eq!(rates[0], 0.01);
+    assert!(rates.contains(&0.005), "{rates:?}");
+    assert!(outcome.report.unwrap().summary().contains("early stopping after epoch"));
+}
+
+#[test]
+fn k_fold_reports_every_fold_and_refits_on_all_non_test_rows() {
+    let out = temp_dir("kfold");
+    trained(&options("tests/data/train/kfold_cosine.galen", &out, 2));
+    let metrics = json(&out.join("metrics.json"));
+    let cv = &metrics["cross_validation"];
+    let folds = cv["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 5);
+    let rows: u64 = folds.iter().map(|fold| fold["val"]["rows"].as_u64().unwrap()).sum();
+    assert_eq!(rows, 455, "the folds cover the 455 non-test rows");
+    let accuracies: Vec<f64> = folds.iter().map(|fold| fold["val"]["accuracy"].as_f64().unwrap()).collect();
+    let mean = accuracies.iter().sum::<f64>() / 5.0;
+    let sd = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / 4.0).sqrt();
+    assert!((cv["mean"]["accuracy"].as_f64().unwrap() - mean).abs() < 1e-12);
+    assert!((cv["sd"]["accuracy"].as_f64().unwrap() - sd).abs() < 1e-12);
+    assert_eq!(metrics["final"]["train"]["rows"], 455);
+    assert_eq!(metrics["final"]["test"]["rows"], 114);
+    // The cosine schedule falls from 0.01 towards 0.0001 over the run.
+    let rates: Vec<f64> =
+        metrics["epochs"].as_array().unwrap().iter().map(|e| e["learning_rate"].as_f64().unwrap()).collect();
+    assert_eq!(rates[0], 0.01);
+    assert!(rates.windows(2).all(|pair| pair[1] < pair[0]) && rates[5] > 0.0001, "{rates:?}");
+}
+
+#[test]
+fn a_step_schedule_halves_the_rate_and_a_regression_reports_its_metrics() {
+    let out = temp_dir("step");
+    trained(&options("tests/data/train/step_schedule.galen", &out, 2));
+    let metrics = json(&out.join("metrics.json"));
+    let rates: Vec<f64> =
+        metrics["epochs"].as_array().unwrap().iter().map(|e| e["learning_rate"].as_f64().unwrap()).collect();
+    assert_eq!(rates, [0.05, 0.05, 0.025, 0.025, 0.0125, 0.0125]);
+    let test = &metrics["final"]["test"];
+    let (mse, rmse) = (test["mse"].as_f64().unwrap(), test["rmse"].as_f64().unwrap());
+    assert!((rmse * rmse - mse).abs() < 1e-6 * mse);
+    assert!(test["r2"].is_number() && test["mae"].is_number());
+    assert!(!out.join("plots/roc.svg").exists() && out.join("plots/learning_curves.svg").exists());
+    let predictions = fs::read_to_string(out.join("test_predictions.csv")).unwrap();
+    assert_eq!(predictions.lines().next(), Some("row,truth,predicted"));
+}
+
+#[test]
+fn mistakes_are_clear_errors() {
+    let diverging =
+        galen(&["train", "tests/data/train/diverging.galen", "--out", temp_dir("diverging").to_str().unwrap()]);
     assert_eq!(diverging.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&diverging.stderr).contains("train::diverged"));
+    let stderr = text(&diverging.stderr);
+    assert!(stderr.contains("train::diverged") && stderr.contains("at epoch 1, batch "), "{stderr}");
+    assert!(stderr.contains("try a tenth of it (lr=100)"), "{stderr}");
+    assert_eq!(json(&temp_dir_path("diverging").join("manifest.json"))["status"], "failed");
+
+    let large =
+        galen(&["train", "tests/data/train/batch_too_large.galen", "--out", temp_dir("large").to_str().unwrap()]);
+    assert_eq!(large.status.code(), Some(1));
+    assert!(text(&large.stderr).contains("`batch_size` is 1000 but the training split has only 354 rows"));
+    assert!(!temp_dir_path("large").exists(), "no run directory for a run that cannot start");
+
     let missing = galen(&["train", "specs/no_such_spec.galen"]);
     assert_eq!(missing.status.code(), Some(1));
+    let no_run = galen(&["eval", "specs"]);
+    assert_eq!(no_run.status.code(), Some(1));
+    assert!(text(&no_run.stderr).contains("is not a galen run directory"));
+    let threads = galen(&["train", "specs/breast_cancer.galen", "--threads", "0"]);
+    assert_eq!(threads.status.code(), Some(2));
+}
+
+fn temp_dir_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("training-{name}"))
+}
+
+#[test]
+fn the_command_line_refuses_an_existing_out_and_eval_and_predict_check_their_inputs() {
+    let dir = temp_dir("cli");
+    fs::create_dir_all(&dir).unwrap();
+    // A private copy of the data, so that changing it does not disturb other tests.
+    fs::copy("specs/data/breast_cancer.csv", dir.join("breast_cancer.csv")).unwrap();
+    let spec = fs::read_to_string("tests/data/train/kfold_cosine.galen")
+        .unwrap()
+        .replace("../../../specs/data/breast_cancer.csv", "breast_cancer.csv")
+        .replace("k_fold=5 test=0.2", "train=0.8 test=0.2")
+        .replace("epochs 6", "epochs 2");
+    fs::write(dir.join("small.galen"), spec).unwrap();
+    let spec = dir.join("small.galen");
+    let out = dir.join("run");
+    let first = galen(&["train", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let stdout = text(&first.stdout);
+    assert!(stdout.starts_with(&format!("run directory: {}", out.display())), "{stdout}");
+    assert!(stdout.contains("Sensitivity (recall)") && stdout.contains("95% CI"), "{stdout}");
+    let stderr = text(&first.stderr);
+    assert_eq!(stderr.lines().filter(|line| line.starts_with("epoch ")).count(), 2, "{stderr}");
+
+    let again = galen(&["train", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("run::exists"));
+    let forced = galen(&["train", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--force", "--seed", "5"]);
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+    assert_eq!(json(&out.join("manifest.json"))["seed"], 5);
+
+    // Evaluation on the recorded data works while it is unchanged, and refuses once it changed.
+    let eval = galen(&["eval", out.to_str().unwrap()]);
+    assert!(eval.status.success(), "{}", text(&eval.stderr));
+    assert!(text(&eval.stdout).starts_with("test (114 rows)"));
+    let data = fs::read_to_string(dir.join("breast_cancer.csv")).unwrap();
+    let header = data.lines().next().unwrap().to_string();
+    let changed: String = data.lines().take(300).map(|line| format!("{line}\n")).collect();
+    fs::write(dir.join("breast_cancer.csv"), &changed).unwrap();
+    let refused = galen(&["eval", out.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("eval::data_changed"), "{}", text(&refused.stderr));
+    // `--data` evaluates another labelled file.
+    let other = galen(&["eval", out.to_str().unwrap(), "--data", dir.join("breast_cancer.csv").to_str().unwrap()]);
+    assert!(other.status.success(), "{}", text(&other.stderr));
+    assert!(text(&other.stdout).starts_with("breast_cancer.csv (299 rows)"), "{}", text(&other.stdout));
+
+    // A predict file without a feature column, or with an unknown one, is an error naming the columns.
+    let columns: Vec<&str> = header.split(',').collect();
+    let without: String = data
+        .lines()
+        .take(5)
+        .map(|line| {
+            line.split(',')
+                .enumerate()
+                .filter(|(i, _)| columns[*i] != "mean_radius")
+                .map(|(_, c)| c)
+                .collect::<Vec<_>>()
+                .join(",")
+                + "\n"
+        })
+        .collect();
+    fs::write(dir.join("without.csv"), without).unwrap();
+    let failed = galen(&["predict", out.to_str().unwrap(), "--input", dir.join("without.csv").to_str().unwrap()]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(text(&failed.stderr).contains("mean_radius"), "{}", text(&failed.stderr));
+    let extra: String = data
+        .lines()
+        .take(5)
+        .enumerate()
+        .map(|(i, line)| format!("{line},{}\n", if i == 0 { "shoe_size" } else { "41" }))
+        .collect();
+    fs::write(dir.join("extra.csv"), extra).unwrap();
+    let failed = galen(&["predict", out.to_str().unwrap(), "--input", dir.join("extra.csv").to_str().unwrap()]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(text(&failed.stderr).contains("shoe_size"), "{}", text(&failed.stderr));
+    // Predictions go to a file when asked, rows in the input's order.
+    let output = dir.join("predictions.csv");
+    let predicted = galen(&[
+        "predict",
+        out.to_str().unwrap(),
+        "--input",
+        dir.join("breast_cancer.csv").to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert!(predicted.status.success(), "{}", text(&predicted.stderr));
+    let written = fs::read_to_string(&output).unwrap();
+    let rows: Vec<usize> =
+        written.lines().skip(1).map(|line| line.split(',').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(rows, (1..=299).collect::<Vec<_>>());
+}
+
+/// Ctrl-C during training: galen stops after the current batch, keeps the last completed epoch's model, marks the
+/// run interrupted and exits with 130.
+#[cfg(unix)]
+#[test]
+fn an_interrupt_keeps_the_last_checkpoint() {
+    let out = temp_dir("interrupt");
+    let spec = "specs/breast_cancer_peers.galen";
+    let child = Command::new(env!("CARGO_BIN_EXE_galen"))
+        .args(["train", spec, "--out", out.to_str().unwrap(), "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let model = out.join("model.safetensors");
+    let started = std::time::Instant::now();
+    while !model.exists() && started.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let output = child.wait_with_output().unwrap();
+    let manifest = json(&out.join("manifest.json"));
+    if output.status.code() == Some(0) {
+        // Training ended before the signal arrived: nothing more to check on this machine.
+        assert_eq!(manifest["status"], "completed");
+        return;
+    }
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output.stderr));
+    assert_eq!(manifest["status"], "interrupted");
+    let (weights, metadata) = galen::run::weights::from_bytes(&fs::read(&model).unwrap()).unwrap();
+    assert!(weights.contains_key("dense_1.kernel"));
+    assert!(metadata["epoch"].parse::<usize>().unwrap() >= 1);
 }

@@ -95,6 +95,24 @@ impl Checked {
 
 pub use summary::{summary, SplitCounts};
 
+/// The checked model of a trained run, rebuilt from its spec, its task and its input shape without reading any
+/// data (what `galen predict` needs to lower the model again). Errors are the shape checker's.
+pub fn rebuild(spec: &Spec, task: Task, input_shape: Vec<usize>) -> Result<Checked, Diagnostics> {
+    let mut diagnostics = Diagnostics::new();
+    match shapes::infer(&input_shape, &spec.model.value, &mut diagnostics) {
+        Some(layers) => Ok(Checked {
+            task,
+            rows: 0,
+            target_missing: 0,
+            class_counts: Vec::new(),
+            features: Vec::new(),
+            input_shape,
+            layers,
+        }),
+        None => Err(diagnostics),
+    }
+}
+
 /// Checks a lowered spec against its data. Returns the typed model when every check that could run passed and
 /// the spec was sound; diagnostics (errors and warnings) go to `diagnostics` either way.
 pub fn check(lowered: &Lowered, data: DataView, diagnostics: &mut Diagnostics) -> Option<Checked> {

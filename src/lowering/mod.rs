@@ -19,6 +19,7 @@ mod recurrent;
 mod tests;
 
 pub use init::initial_values;
+pub use optimizer::is_state as is_optimizer_state;
 
 use std::collections::BTreeMap;
 

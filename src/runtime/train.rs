@@ -1,181 +1,400 @@
-//! The first training path: seeded initial weights, shuffled mini-batches through the train-step graph on the
-//! reference interpreter, then evaluation of the validation and test splits through the evaluation graph.
+//! Training: seeded initial weights, shuffled mini-batches through the train-step graph, the learning-rate
+//! schedule and early stopping between epochs, and evaluation of whole splits through the evaluation graph.
 //!
 //! Everything random comes from the spec's seed (init, shuffle and dropout streams), so a rerun gives the same
 //! weights bit for bit. Graphs have static shapes: one graph is built per batch size met (the full batch and the
-//! last, partial one) and kept for the whole run.
+//! last, partial one) and kept for the whole run. Metrics are computed over a whole split from its outputs, never
+//! averaged over batches.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use ndarray::{Array2, ArrayD, IxDyn};
+use ndarray::{Array2, ArrayD, Axis, IxDyn};
 
 use super::interpreter::{run, Tensor};
+use super::schedule::{LearningRate, Stopper, Verdict};
+use super::scores::Scores;
 use crate::check::{Checked, Task};
 use crate::data::batches::{gather, BatchPlan};
-use crate::data::dataset::{prepare, SplitData};
+use crate::data::dataset::SplitData;
 use crate::data::transform::Targets;
-use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::diagnostics::Diagnostic;
 use crate::ir::{Graph, Role};
 use crate::lowering::{initial_values, names, Model, TargetEncoding};
 use crate::passes::optimize;
-use crate::pipeline::LoadedData;
 use crate::rng::{ChaCha20Rng, Purpose, Rng, Streams};
-use crate::spec::ast::{Spec, Split};
-use crate::spec::SpecFile;
+use crate::spec::ast::Spec;
 
-/// The loss and accuracy of a model on one split.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Evaluation {
+/// Variable values by name.
+pub type Weights = BTreeMap<String, ArrayD<f32>>;
+
+/// A model's outputs on every row of a split, in the split's row order, with the loss over the split.
+#[derive(Clone, Debug)]
+pub struct SplitOutputs {
+    /// The mean loss (weighted by the split's loss weights, as training computes it).
+    pub loss: f64,
+    /// `[rows, width]`: class probabilities (P(positive) for one sigmoid unit) or predicted numbers.
+    pub outputs: Array2<f32>,
+}
+
+/// How a model did on one split: its loss and every metric that applies.
+#[derive(Clone, Debug)]
+pub struct SplitScore {
     /// Examples evaluated.
     pub rows: usize,
     /// The mean loss.
     pub loss: f64,
-    /// The share of examples whose most probable class is the true one (classifiers only).
-    pub accuracy: Option<f64>,
+    /// The metrics over the whole split.
+    pub scores: Scores,
+}
+
+impl SplitScore {
+    /// A monitored quantity by its spec name: `loss`, `log_loss`, `auc`, `accuracy`... (without `val_`).
+    pub fn value(&self, metric: &str) -> Option<f64> {
+        match metric {
+            "loss" => Some(self.loss),
+            metric => self.scores.value(metric),
+        }
+    }
 }
 
 /// What one epoch did.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct EpochRecord {
     /// The epoch, from 1.
     pub epoch: usize,
+    /// The learning rate of the epoch's first step.
+    pub learning_rate: f64,
     /// The mean training loss over the epoch's batches, weighted by batch size.
     pub loss: f64,
-    /// The validation split's evaluation, when there is one.
-    pub val: Option<Evaluation>,
+    /// The validation split's score, when there is one.
+    pub val: Option<SplitScore>,
 }
 
-/// A trained model: its graphs' source, the variables' final values and what happened.
-#[derive(Clone, Debug)]
-pub struct Trained {
-    /// The lowered model.
-    pub model: Model,
-    /// Every variable's final value, by name.
-    pub values: BTreeMap<String, ArrayD<f32>>,
-    /// One record per epoch.
-    pub history: Vec<EpochRecord>,
-    /// The test split's evaluation, when there is a test split.
-    pub test: Option<Evaluation>,
-}
-
-/// Trains a checked spec on its loaded data, calling `on_epoch` after every epoch. Returns `None` with errors in
-/// `diagnostics` when the data cannot be prepared or the loss diverges.
-pub fn train(
-    file: &SpecFile,
-    spec: &Spec,
-    checked: &Checked,
-    loaded: &LoadedData,
-    diagnostics: &mut Diagnostics,
-    on_epoch: &mut dyn FnMut(&EpochRecord),
-) -> Option<Trained> {
-    let prepared = prepare(file, spec, checked, loaded, diagnostics)?;
-    let model = Model::new(spec, checked);
-    let streams = Streams::new(spec.seed.value);
-    let mut values = initial_values(model.variables(), &streams);
-    let mut shuffle = streams.stream(Purpose::Shuffle);
-    let mut dropout = streams.stream(Purpose::Dropout);
-    let batch_size = spec.train.batch_size.value;
-    let learning_rate = spec.train.optimizer.value.learning_rate().value;
-    let encoder = TargetEncoder::new(&model, checked);
-    let mut train_steps = Graphs::new(|batch| model.train_step(batch));
-    let mut evaluations = Graphs::new(|batch| model.evaluate(batch));
-    let mut step = 0usize;
-    let mut history = Vec::new();
-    for epoch in 1..=spec.train.epochs.value {
-        let plan = BatchPlan::shuffled(prepared.train.len(), batch_size, &mut shuffle);
-        let mut total = 0.0;
-        for positions in plan.batches() {
-            let graph = train_steps.get(positions.len());
-            let mut inputs = batch_inputs(&prepared.train, positions, &encoder);
-            add_variables(&mut inputs, graph, &values);
-            add_noise(&mut inputs, graph, &mut dropout);
-            inputs.insert(names::LEARNING_RATE.to_string(), scalar(learning_rate as f32));
-            inputs.insert(names::STEP.to_string(), scalar(step as f32));
-            let outputs = run(graph, &inputs).unwrap_or_else(|error| panic!("the train step failed: {error}"));
-            let loss = scalar_value(&outputs[names::LOSS]);
-            if !loss.is_finite() {
-                diagnostics.push(diverged(epoch, step, learning_rate).at(spec.train.optimizer.span));
-                return None;
-            }
-            total += loss * positions.len() as f64;
-            for (name, value) in outputs {
-                if let Some(variable) = name.strip_prefix(names::NEW) {
-                    values.insert(variable.to_string(), into_f32(value));
-                }
-            }
-            step += 1;
+impl EpochRecord {
+    /// A monitored quantity: `loss` (training) or `val_` + `loss` or a metric.
+    pub fn monitored(&self, monitor: &str) -> Option<f64> {
+        match monitor.strip_prefix("val_") {
+            Some(metric) => self.val.as_ref()?.value(metric),
+            None if monitor == "loss" => Some(self.loss),
+            None => None,
         }
-        let val = (!prepared.val.is_empty())
-            .then(|| evaluate(&mut evaluations, &prepared.val, &values, &encoder, batch_size));
-        let record = EpochRecord { epoch, loss: total / prepared.train.len().max(1) as f64, val };
-        on_epoch(&record);
-        history.push(record);
     }
-    let test =
-        (!prepared.test.is_empty()).then(|| evaluate(&mut evaluations, &prepared.test, &values, &encoder, batch_size));
-    Some(Trained { model, values, history, test })
+}
+
+/// Why training ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Every epoch ran.
+    Completed,
+    /// Early stopping ended training after this epoch.
+    EarlyStopped {
+        /// The last epoch that ran.
+        epoch: usize,
+    },
+    /// The user interrupted (Ctrl-C) during this epoch, after a whole batch; the epoch is not recorded.
+    Interrupted {
+        /// The epoch that was cut short.
+        epoch: usize,
+    },
+}
+
+/// The result of training on one split.
+#[derive(Clone, Debug)]
+pub struct Fit {
+    /// The weights training ends with: the best epoch's when early stopping restores them, else the last
+    /// completed epoch's.
+    pub values: Weights,
+    /// One record per completed epoch.
+    pub history: Vec<EpochRecord>,
+    /// The epoch whose weights are the result.
+    pub result_epoch: usize,
+    /// The best epoch by early stopping's monitor, when early stopping ran.
+    pub best_epoch: Option<usize>,
+    /// Why training ended.
+    pub ending: Ending,
+}
+
+/// What training tells its caller while it runs.
+pub enum Event<'a> {
+    /// An epoch starts with `batches` batches.
+    EpochStart {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// Batches in the epoch.
+        batches: usize,
+    },
+    /// A batch finished.
+    Batch {
+        /// The batch, from 1.
+        batch: usize,
+        /// The mean training loss of the epoch so far.
+        loss: f64,
+    },
+    /// An epoch finished; `checkpoint` holds the weights a run stopped now would keep.
+    Epoch {
+        /// The epoch's record.
+        record: &'a EpochRecord,
+        /// The weights to keep.
+        checkpoint: &'a Weights,
+        /// The epoch the checkpoint's weights are from.
+        checkpoint_epoch: usize,
+    },
+}
+
+/// How a run can fail.
+#[derive(Debug)]
+pub enum Failure {
+    /// The loss became infinite or not a number.
+    Diverged {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The batch within the epoch, from 1.
+        batch: usize,
+        /// The learning rate of that step.
+        learning_rate: f64,
+    },
+}
+
+impl Failure {
+    /// The error a user sees, pointing at `spec`'s optimizer; `part` names a cross-validation fold (` of fold 2`).
+    pub fn diagnostic(&self, spec: &Spec, part: &str) -> Diagnostic {
+        match self {
+            Failure::Diverged { epoch, batch, learning_rate } => Diagnostic::error(
+                "train::diverged",
+                format!("the training loss became infinite or not a number at epoch {epoch}, batch {batch}{part}"),
+            )
+            .at(spec.train.optimizer.span)
+            .with_label("this learning rate")
+            .with_help(format!(
+                "the learning rate {learning_rate} is probably too large for this model and data; try a tenth of \
+                 it (lr={}), and check the data for extreme values",
+                learning_rate / 10.0
+            )),
+        }
+    }
 }
 
 /// Graphs by batch size, built and optimized on first use (verified after every pass in debug builds and tests).
-struct Graphs<F: Fn(usize) -> Graph> {
-    build: F,
+#[derive(Default)]
+struct Graphs {
     built: BTreeMap<usize, Graph>,
 }
 
-impl<F: Fn(usize) -> Graph> Graphs<F> {
-    fn new(build: F) -> Graphs<F> {
-        Graphs { build, built: BTreeMap::new() }
-    }
-
-    fn get(&mut self, batch: usize) -> &Graph {
-        let build = &self.build;
+impl Graphs {
+    fn get(&mut self, batch: usize, build: impl FnOnce(usize) -> Graph) -> &Graph {
         self.built.entry(batch).or_insert_with(|| optimize(build(batch), cfg!(debug_assertions)))
     }
 }
 
-/// The loss and accuracy over a whole split, batch by batch in row order.
-fn evaluate<F: Fn(usize) -> Graph>(
-    graphs: &mut Graphs<F>,
-    split: &SplitData,
-    values: &BTreeMap<String, ArrayD<f32>>,
-    encoder: &TargetEncoder,
+/// Runs a model's graphs: training steps, evaluation and prediction, with the graphs of each batch size cached.
+pub struct Runner<'m> {
+    model: &'m Model,
+    encoder: TargetEncoder,
+    task: Task,
     batch_size: usize,
-) -> Evaluation {
-    let mut loss = 0.0;
-    let mut correct = 0usize;
-    for positions in BatchPlan::in_order(split.len(), batch_size).batches() {
-        let graph = graphs.get(positions.len());
-        let mut inputs = batch_inputs(split, positions, encoder);
-        add_variables(&mut inputs, graph, values);
-        let outputs = run(graph, &inputs).unwrap_or_else(|error| panic!("the evaluation failed: {error}"));
-        loss += scalar_value(&outputs[names::LOSS]) * positions.len() as f64;
-        if let Targets::Classes(classes) = &split.targets {
-            let output = outputs[names::OUTPUT].as_f32().expect("the output is f32");
-            for (row, &position) in positions.iter().enumerate() {
-                let predicted = encoder
-                    .predicted_class(output.index_axis(ndarray::Axis(0), row).as_slice().expect("rows are contiguous"));
-                correct += usize::from(predicted == classes[position] as usize);
-            }
-        }
-    }
-    let rows = split.len();
-    let accuracy = matches!(split.targets, Targets::Classes(_)).then(|| correct as f64 / rows as f64);
-    Evaluation { rows, loss: loss / rows as f64, accuracy }
+    train_steps: Graphs,
+    evaluations: Graphs,
+    predictions: Graphs,
 }
 
-/// Turns a split's targets into the `y` the graphs expect, and outputs back into classes.
+impl<'m> Runner<'m> {
+    /// A runner for `model`, trained and evaluated in batches of `batch_size`.
+    pub fn new(model: &'m Model, checked: &Checked, batch_size: usize) -> Runner<'m> {
+        Runner {
+            model,
+            encoder: TargetEncoder::new(model, &checked.task),
+            task: checked.task.clone(),
+            batch_size: batch_size.max(1),
+            train_steps: Graphs::default(),
+            evaluations: Graphs::default(),
+            predictions: Graphs::default(),
+        }
+    }
+
+    /// The initial weights of a seed.
+    pub fn initial_values(&self, seed: u64) -> Weights {
+        initial_values(self.model.variables(), &Streams::new(seed))
+    }
+
+    /// Trains for `epochs` epochs on `train`, scoring `val` (when not empty) after every epoch, with the spec's
+    /// optimizer, schedule and early stopping. Stops after the current batch once `interrupt` is set.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fit(
+        &mut self,
+        spec: &Spec,
+        train: &SplitData,
+        val: &SplitData,
+        epochs: usize,
+        seed: u64,
+        interrupt: Option<&AtomicBool>,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Fit, Failure> {
+        let streams = Streams::new(seed);
+        let mut values = self.initial_values(seed);
+        let mut shuffle = streams.stream(Purpose::Shuffle);
+        let mut dropout = streams.stream(Purpose::Dropout);
+        let steps_per_epoch = train.len().div_ceil(self.batch_size);
+        let initial_rate = spec.train.optimizer.value.learning_rate().value;
+        let mut rate = LearningRate::new(
+            initial_rate,
+            spec.train.schedule.as_ref().map(|schedule| &schedule.value),
+            epochs,
+            steps_per_epoch,
+        );
+        let mut stopper = spec.train.early_stopping.as_ref().map(|stopping| Stopper::new(&stopping.value));
+        let mut best: Option<(usize, Weights)> = None;
+        let mut step = 0usize;
+        let mut history = Vec::new();
+        let mut ending = Ending::Completed;
+        // The weights at the end of the last completed epoch: an interrupted epoch's are half-trained.
+        let mut completed = values.clone();
+        let interrupted = || interrupt.is_some_and(|flag| flag.load(Ordering::SeqCst));
+        'epochs: for epoch in 1..=epochs {
+            let plan = BatchPlan::shuffled(train.len(), self.batch_size, &mut shuffle);
+            on_event(Event::EpochStart { epoch, batches: plan.len() });
+            let epoch_rate = rate.at(epoch, step);
+            let mut total = 0.0;
+            let mut seen = 0usize;
+            for (index, positions) in plan.batches().enumerate() {
+                let learning_rate = rate.at(epoch, step);
+                let model = self.model;
+                let graph = self.train_steps.get(positions.len(), |batch| model.train_step(batch));
+                let mut inputs = batch_inputs(train, positions, &self.encoder);
+                add_variables(&mut inputs, graph, &values);
+                add_noise(&mut inputs, graph, &mut dropout);
+                inputs.insert(names::LEARNING_RATE.to_string(), scalar(learning_rate as f32));
+                inputs.insert(names::STEP.to_string(), scalar(step as f32));
+                let outputs = run(graph, &inputs).unwrap_or_else(|error| panic!("the train step failed: {error}"));
+                let loss = outputs.get(names::LOSS).and_then(|loss| loss.scalar()).unwrap_or(f64::NAN);
+                if !loss.is_finite() {
+                    return Err(Failure::Diverged { epoch, batch: index + 1, learning_rate });
+                }
+                total += loss * positions.len() as f64;
+                seen += positions.len();
+                for (name, value) in outputs {
+                    if let Some(variable) = name.strip_prefix(names::NEW) {
+                        values.insert(variable.to_string(), into_f32(value));
+                    }
+                }
+                step += 1;
+                on_event(Event::Batch { batch: index + 1, loss: total / seen as f64 });
+                if interrupted() {
+                    ending = Ending::Interrupted { epoch };
+                    break 'epochs;
+                }
+            }
+            let val = (!val.is_empty()).then(|| self.score(val, &values, None));
+            let record = EpochRecord { epoch, learning_rate: epoch_rate, loss: total / seen.max(1) as f64, val };
+            let mut stop = false;
+            if let Some(stopper) = &mut stopper {
+                let value = record.monitored(stopper.monitor()).unwrap_or(f64::NAN);
+                match stopper.end_epoch(epoch, value) {
+                    Verdict::Improved if stopper.restore_best => best = Some((epoch, values.clone())),
+                    Verdict::Improved | Verdict::Continue => {}
+                    Verdict::Stop => stop = true,
+                }
+            }
+            if let Some(monitor) = rate.monitor().map(str::to_string) {
+                rate.end_epoch(record.monitored(&monitor));
+            }
+            let (checkpoint_epoch, checkpoint) = match &best {
+                Some((epoch, weights)) => (*epoch, weights),
+                None => (epoch, &values),
+            };
+            on_event(Event::Epoch { record: &record, checkpoint, checkpoint_epoch });
+            history.push(record);
+            completed.clone_from(&values);
+            if stop {
+                ending = Ending::EarlyStopped { epoch };
+                break;
+            }
+        }
+        let best_epoch = stopper.as_ref().and_then(|stopper| stopper.best()).map(|(epoch, _)| epoch);
+        let last_epoch = history.last().map_or(0, |record| record.epoch);
+        let (result_epoch, values) = match best {
+            Some((epoch, weights)) => (epoch, weights),
+            // With nothing completed, the initial weights.
+            None => (last_epoch, completed),
+        };
+        Ok(Fit { values, history, result_epoch, best_epoch, ending })
+    }
+
+    /// The outputs and loss of `values` on every row of `split`, batch by batch in row order.
+    pub fn evaluate(&mut self, split: &SplitData, values: &Weights) -> SplitOutputs {
+        let width = self.encoder.width();
+        let mut outputs = Array2::<f32>::zeros((split.len(), width));
+        let mut loss = 0.0;
+        for positions in BatchPlan::in_order(split.len(), self.batch_size).batches() {
+            let model = self.model;
+            let graph = self.evaluations.get(positions.len(), |batch| model.evaluate(batch));
+            let mut inputs = batch_inputs(split, positions, &self.encoder);
+            add_variables(&mut inputs, graph, values);
+            let result = run(graph, &inputs).unwrap_or_else(|error| panic!("the evaluation failed: {error}"));
+            loss += result.get(names::LOSS).and_then(|loss| loss.scalar()).unwrap_or(f64::NAN) * positions.len() as f64;
+            copy_rows(&mut outputs, positions, &result[names::OUTPUT]);
+        }
+        SplitOutputs { loss: loss / split.len().max(1) as f64, outputs }
+    }
+
+    /// The model's outputs for `inputs` (`[rows, input shape...]`), batch by batch, through the predict graph.
+    pub fn predict(&mut self, inputs: &ArrayD<f32>, values: &Weights) -> Array2<f32> {
+        let rows = inputs.shape()[0];
+        let mut outputs = Array2::<f32>::zeros((rows, self.encoder.width()));
+        for positions in BatchPlan::in_order(rows, self.batch_size).batches() {
+            let model = self.model;
+            let graph = self.predictions.get(positions.len(), |batch| model.predict(batch));
+            let mut graph_inputs = BTreeMap::from([(names::X.to_string(), Tensor::F32(gather(inputs, positions)))]);
+            add_variables(&mut graph_inputs, graph, values);
+            let result = run(graph, &graph_inputs).unwrap_or_else(|error| panic!("the prediction failed: {error}"));
+            copy_rows(&mut outputs, positions, &result[names::OUTPUT]);
+        }
+        outputs
+    }
+
+    /// The loss and metrics of `values` on `split`; with `bootstrap`, confidence intervals too.
+    pub fn score(&mut self, split: &SplitData, values: &Weights, bootstrap: Option<u64>) -> SplitScore {
+        let outputs = self.evaluate(split, values);
+        self.score_outputs(split, &outputs, bootstrap)
+    }
+
+    /// The metrics of outputs already computed for `split`.
+    pub fn score_outputs(&self, split: &SplitData, outputs: &SplitOutputs, bootstrap: Option<u64>) -> SplitScore {
+        let scores = Scores::of(&self.task, self.encoder.encoding, &outputs.outputs, &split.targets, bootstrap);
+        SplitScore { rows: split.len(), loss: outputs.loss, scores }
+    }
+}
+
+/// Writes a batch's output rows into the rows `positions` of `outputs`.
+fn copy_rows(outputs: &mut Array2<f32>, positions: &[usize], batch: &Tensor) {
+    let batch = batch.as_f32().expect("the output is f32");
+    for (row, &position) in positions.iter().enumerate() {
+        let values = batch.index_axis(Axis(0), row);
+        outputs.row_mut(position).iter_mut().zip(values.iter()).for_each(|(out, &value)| *out = value);
+    }
+}
+
+/// Turns a split's targets into the `y` the graphs expect.
 struct TargetEncoder {
     encoding: TargetEncoding,
     positive: usize,
 }
 
 impl TargetEncoder {
-    fn new(model: &Model, checked: &Checked) -> TargetEncoder {
-        let positive = match &checked.task {
+    fn new(model: &Model, task: &Task) -> TargetEncoder {
+        let positive = match task {
             Task::Binary { positive, .. } => *positive,
             Task::Multiclass { .. } | Task::Regression => 0,
         };
         TargetEncoder { encoding: model.target_encoding(), positive }
+    }
+
+    /// The width of the model's output.
+    fn width(&self) -> usize {
+        match self.encoding {
+            TargetEncoding::OneHot { classes } => classes,
+            TargetEncoding::Positive | TargetEncoding::Numbers => 1,
+        }
     }
 
     fn encode(&self, targets: &Targets, positions: &[usize]) -> ArrayD<f32> {
@@ -193,21 +412,6 @@ impl TargetEncoder {
         };
         y.into_dyn()
     }
-
-    /// The class a row of output predicts: the most probable, or for one sigmoid unit the positive class when
-    /// P(positive) >= 0.5.
-    fn predicted_class(&self, output: &[f32]) -> usize {
-        match self.encoding {
-            TargetEncoding::Positive => {
-                if output[0] >= 0.5 {
-                    self.positive
-                } else {
-                    1 - self.positive
-                }
-            }
-            _ => output.iter().enumerate().fold(0, |best, (class, &p)| if p > output[best] { class } else { best }),
-        }
-    }
 }
 
 /// `x`, `y` and `weight` for the rows at `positions` of a split.
@@ -224,7 +428,7 @@ fn batch_inputs(split: &SplitData, positions: &[usize], encoder: &TargetEncoder)
 }
 
 /// The variables a graph reads.
-fn add_variables(inputs: &mut BTreeMap<String, Tensor>, graph: &Graph, values: &BTreeMap<String, ArrayD<f32>>) {
+fn add_variables(inputs: &mut BTreeMap<String, Tensor>, graph: &Graph, values: &Weights) {
     for (_, name, role) in graph.inputs() {
         if matches!(role, Role::Param | Role::State) {
             inputs.insert(name.to_string(), Tensor::F32(values[name].clone()));
@@ -247,49 +451,9 @@ fn scalar(value: f32) -> Tensor {
     Tensor::F32(ArrayD::from_elem(IxDyn(&[]), value))
 }
 
-/// A scalar output (the loss) as `f64`; not a number when it is missing, which reads as a diverged loss.
-fn scalar_value(tensor: &Tensor) -> f64 {
-    tensor.scalar().unwrap_or(f64::NAN)
-}
-
 fn into_f32(tensor: Tensor) -> ArrayD<f32> {
     match tensor {
         Tensor::F32(values) => values,
         other => panic!("a variable's new value is {:?}, not f32", other.dtype()),
     }
-}
-
-/// Warnings for the settings this first training path does not apply yet, so that nobody believes they were;
-/// `galen train` prints them before it starts.
-pub fn unapplied_settings(spec: &Spec) -> Diagnostics {
-    let mut diagnostics = Diagnostics::new();
-    let mut unapplied = Vec::new();
-    if let Some(early_stopping) = &spec.train.early_stopping {
-        unapplied.push(("early_stopping", "every epoch runs", early_stopping.span));
-    }
-    if let Some(schedule) = &spec.train.schedule {
-        unapplied.push(("schedule", "the learning rate stays constant", schedule.span));
-    }
-    if let Split::KFold { .. } = &spec.data.split.value {
-        unapplied.push(("k_fold", "one model is trained on every row outside the test split", spec.data.span));
-    }
-    for (setting, instead, span) in unapplied {
-        diagnostics.push(
-            Diagnostic::warning("train::not_applied", format!("`{setting}` is not applied by this version of `galen train`: {instead}"))
-                .at(span)
-                .with_help("the full training runtime (early stopping, schedules, cross-validation, the run directory) is the next step of galen's development"),
-        );
-    }
-    diagnostics
-}
-
-fn diverged(epoch: usize, step: usize, learning_rate: f64) -> Diagnostic {
-    Diagnostic::error(
-        "train::diverged",
-        format!("the training loss became infinite or not a number at epoch {epoch} (step {})", step + 1),
-    )
-    .with_help(format!(
-        "the learning rate {learning_rate} is probably too large for this model and data; try a tenth of it, \
-         and check the data for extreme values"
-    ))
 }

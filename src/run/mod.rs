@@ -1,0 +1,263 @@
+//! The run directory: everything needed to trust, reproduce and reuse a trained model.
+//!
+//! ```text
+//! runs/breast-cancer-20261129-140512/
+//!   breast_cancer.galen      the spec as given, byte for byte
+//!   manifest.json            galen version, spec and data paths with SHA-256, seed, threads, CPU code path, times
+//!   model.safetensors        the weights (and running statistics), metadata in a fixed order
+//!   transform.json           the fitted preprocessing, so that `predict` applies exactly what training saw
+//!   metrics.json             per epoch and final, per split (no times: reruns give the same bytes)
+//!   test_predictions.csv     the test rows' outputs, which `galen predict` reproduces
+//!   plots/*.svg              learning curves; ROC, calibration and confusion matrix for classifiers
+//! ```
+//!
+//! Every file is written to a temporary name in the directory and renamed into place, so an interrupted run
+//! never leaves a half-written file behind. `train`, `eval` and `predict` (the commands) live beside it.
+
+pub mod eval;
+pub mod manifest;
+pub mod predict;
+pub mod report;
+pub mod train;
+pub mod weights;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::diagnostics::Diagnostic;
+
+/// The manifest's file name, also what marks a folder as a galen run directory.
+pub const MANIFEST: &str = "manifest.json";
+/// The weights' file name.
+pub const MODEL: &str = "model.safetensors";
+/// The fitted preprocessing's file name.
+pub const TRANSFORM: &str = "transform.json";
+/// The metrics' file name.
+pub const METRICS: &str = "metrics.json";
+/// The test split's predictions.
+pub const TEST_PREDICTIONS: &str = "test_predictions.csv";
+/// The folder of plots.
+pub const PLOTS: &str = "plots";
+
+/// A run directory being written or read.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates the directory of a new run: `out` when given (refused when it exists, unless `force` and it is an
+    /// earlier galen run, whose files are then replaced), else a new folder `runs/EXPERIMENT-YYYYMMDD-HHMMSS`
+    /// (with `-2`, `-3`... when that exists).
+    pub fn create(out: Option<&Path>, force: bool, experiment: &str, started: &str) -> Result<RunDir, Diagnostic> {
+        match out {
+            Some(path) => Self::create_at(path, force),
+            None => Self::create_unique(Path::new("runs"), experiment, started),
+        }
+    }
+
+    fn create_at(path: &Path, force: bool) -> Result<RunDir, Diagnostic> {
+        if path.exists() {
+            if !force {
+                return Err(Diagnostic::error("run::exists", "the output directory exists already")
+                    .at_file(path)
+                    .with_help("choose a new `--out`, or pass `--force` to replace the earlier run's files"));
+            }
+            let is_run = path.join(MANIFEST).is_file();
+            let is_empty = fs::read_dir(path).map(|mut entries| entries.next().is_none()).unwrap_or(false);
+            if !path.is_dir() || !(is_run || is_empty) {
+                return Err(Diagnostic::error(
+                    "run::not_a_run",
+                    "`--force` replaces an earlier galen run, but this is not a run directory",
+                )
+                .at_file(path)
+                .with_help(format!("galen writes only into an empty folder or one holding a `{MANIFEST}`")));
+            }
+            let run = RunDir { path: path.to_path_buf() };
+            run.clear()?;
+            return Ok(run);
+        }
+        fs::create_dir_all(path).map_err(|error| io_error(path, "cannot create the run directory", &error))?;
+        Ok(RunDir { path: path.to_path_buf() })
+    }
+
+    fn create_unique(parent: &Path, experiment: &str, started: &str) -> Result<RunDir, Diagnostic> {
+        fs::create_dir_all(parent).map_err(|error| io_error(parent, "cannot create the runs folder", &error))?;
+        let stamp: String = started.chars().filter(|c| c.is_ascii_digit()).take(14).collect();
+        let stamp = if stamp.len() == 14 { format!("{}-{}", &stamp[..8], &stamp[8..]) } else { stamp };
+        let name: String = experiment
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+            .collect();
+        let name = if name.is_empty() { "run".to_string() } else { name };
+        for attempt in 1..10_000 {
+            let suffix = if attempt == 1 { String::new() } else { format!("-{attempt}") };
+            let path = parent.join(format!("{name}-{stamp}{suffix}"));
+            match fs::create_dir(&path) {
+                Ok(()) => return Ok(RunDir { path }),
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(error) => return Err(io_error(&path, "cannot create the run directory", &error)),
+            }
+        }
+        Err(Diagnostic::error("run::exists", "cannot find a free run directory name").at_file(parent))
+    }
+
+    /// Opens an existing run directory (one with a manifest).
+    pub fn open(path: &Path) -> Result<RunDir, Diagnostic> {
+        if !path.join(MANIFEST).is_file() {
+            let what = if path.is_dir() { "is not a galen run directory" } else { "does not exist" };
+            return Err(Diagnostic::error("run::not_a_run", format!("`{}` {what}", path.display()))
+                .at_file(path)
+                .with_help(format!(
+                    "give the folder `galen train` wrote (it holds `{MANIFEST}` and `{MODEL}`); it printed the path"
+                )));
+        }
+        Ok(RunDir { path: path.to_path_buf() })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A file of the run.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Writes `bytes` to `name` (a path relative to the run directory) through a temporary file and a rename.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), Diagnostic> {
+        write_atomic(&self.path.join(name), bytes)
+    }
+
+    /// Reads a file of the run.
+    pub fn read(&self, name: &str) -> Result<Vec<u8>, Diagnostic> {
+        let path = self.file(name);
+        fs::read(&path).map_err(|error| {
+            io_error(&path, &format!("cannot read `{name}` of the run"), &error)
+                .with_help("the run directory is incomplete: train again, or give another run")
+        })
+    }
+
+    /// Removes the files an earlier run wrote (for `--force`).
+    fn clear(&self) -> Result<(), Diagnostic> {
+        let entries =
+            fs::read_dir(&self.path).map_err(|error| io_error(&self.path, "cannot read the folder", &error))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+            removed.map_err(|error| io_error(&path, "cannot remove the earlier run's file", &error))?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a file atomically: a temporary file beside it, flushed to disk, then renamed over the target.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|error| io_error(parent, "cannot create the folder", &error))?;
+    }
+    let name = path.file_name().map_or_else(|| "file".into(), |name| name.to_string_lossy().into_owned());
+    let temporary = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let written = (|| {
+        let mut file = fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temporary, path)
+    })();
+    written.map_err(|error| {
+        let _ = fs::remove_file(&temporary);
+        io_error(path, "cannot write the file", &error)
+    })
+}
+
+/// The SHA-256 of a file, in lowercase hexadecimal.
+pub fn sha256_file(path: &Path) -> Result<String, Diagnostic> {
+    let mut file = fs::File::open(path).map_err(|error| io_error(path, "cannot read the file", &error))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer).map_err(|error| io_error(path, "cannot read the file", &error))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// The SHA-256 of bytes, in lowercase hexadecimal.
+pub fn sha256(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// An error about a file, with the operating system's reason.
+pub fn io_error(path: &Path, what: &str, error: &std::io::Error) -> Diagnostic {
+    Diagnostic::error("run::io", format!("{what}: {error}")).at_file(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("galen-run-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn sha256_matches_the_standard_vectors() {
+        assert_eq!(sha256(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(sha256(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn an_existing_out_is_refused_without_force_and_only_a_run_is_replaced() {
+        let dir = temp("force");
+        let run = RunDir::create(Some(&dir), false, "x", "").unwrap();
+        run.write(MANIFEST, b"{}").unwrap();
+        run.write("plots/a.svg", b"<svg/>").unwrap();
+        let refused = RunDir::create(Some(&dir), false, "x", "").unwrap_err();
+        assert_eq!(refused.code, "run::exists");
+        RunDir::create(Some(&dir), true, "x", "").unwrap();
+        assert!(!dir.join(MANIFEST).exists() && !dir.join("plots").exists());
+        // A folder of someone's own files is never emptied.
+        let other = temp("other");
+        fs::create_dir_all(&other).unwrap();
+        fs::write(other.join("notes.txt"), "mine").unwrap();
+        assert_eq!(RunDir::create(Some(&other), true, "x", "").unwrap_err().code, "run::not_a_run");
+        assert!(other.join("notes.txt").exists());
+        let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_dir_all(&other);
+    }
+
+    #[test]
+    fn default_directories_are_new_and_unique() {
+        let parent = temp("unique");
+        let first = RunDir::create_unique(&parent, "breast cancer/x", "2026-11-29T14:05:12Z").unwrap();
+        let second = RunDir::create_unique(&parent, "breast cancer/x", "2026-11-29T14:05:12Z").unwrap();
+        assert_eq!(first.path().file_name().unwrap(), "breast-cancer-x-20261129-140512");
+        assert_eq!(second.path().file_name().unwrap(), "breast-cancer-x-20261129-140512-2");
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn atomic_writes_leave_no_temporary_file() {
+        let dir = temp("atomic");
+        write_atomic(&dir.join("a.json"), b"one").unwrap();
+        write_atomic(&dir.join("a.json"), b"two").unwrap();
+        let names: Vec<String> =
+            fs::read_dir(&dir).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into()).collect();
+        assert_eq!(names, ["a.json"]);
+        assert_eq!(fs::read(dir.join("a.json")).unwrap(), b"two");
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

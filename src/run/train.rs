@@ -1,0 +1,452 @@
+//! `galen train`: check the spec, prepare the data, train (each cross-validation fold, then the final model),
+//! evaluate every split once at the end, and write the run directory.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::manifest::{data_records, now, CodePath, Manifest, SpecRecord};
+use super::report::{self, FoldResult, Report};
+use super::{weights, RunDir, MANIFEST, MODEL, TRANSFORM};
+use crate::check::Checked;
+use crate::data::dataset::{prepare, prepare_fold, Prepared, SplitData};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::lowering::Model;
+use crate::pipeline::check_file;
+use crate::runtime::train::{Ending, EpochRecord, Event, Runner};
+use crate::spec::ast::{Schedule, Spec, Split};
+use crate::spec::SpecFile;
+
+/// The backend that runs the graphs.
+pub const BACKEND: &str = "interpreter";
+
+/// How training reports progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// A progress bar per epoch on standard error, and a line per epoch.
+    Bar,
+    /// A plain line per epoch on standard error.
+    Lines,
+    /// Nothing (tests).
+    Silent,
+}
+
+impl Progress {
+    /// The bar on a terminal, plain lines otherwise or with `--quiet`.
+    pub fn for_terminal(quiet: bool) -> Progress {
+        if quiet || !std::io::stderr().is_terminal() {
+            Progress::Lines
+        } else {
+            Progress::Bar
+        }
+    }
+}
+
+/// What `galen train` was asked to do.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// The spec file.
+    pub spec: PathBuf,
+    /// The run directory; a new one under `runs/` when not given.
+    pub out: Option<PathBuf>,
+    /// Replace an earlier run in `out`.
+    pub force: bool,
+    /// Worker threads (the run's own rayon pool).
+    pub threads: usize,
+    /// A seed replacing the spec's.
+    pub seed: Option<u64>,
+    /// How to show progress.
+    pub progress: Progress,
+    /// The command line, for the manifest.
+    pub command: Vec<String>,
+}
+
+/// What a training run produced.
+#[derive(Debug, Default)]
+pub struct TrainOutcome {
+    /// The spec file, for rendering diagnostics.
+    pub file: Option<SpecFile>,
+    /// Every error and warning.
+    pub diagnostics: Diagnostics,
+    /// The run directory, once created.
+    pub run: Option<PathBuf>,
+    /// The final report, when training ended (completed, stopped early or interrupted).
+    pub report: Option<Report>,
+    /// Whether the user interrupted training.
+    pub interrupted: bool,
+}
+
+/// Trains a spec in its own pool of `options.threads` threads and writes its run directory.
+pub fn train(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> TrainOutcome {
+    match rayon::ThreadPoolBuilder::new().num_threads(options.threads.max(1)).build() {
+        Ok(pool) => pool.install(|| train_in_pool(options, interrupt)),
+        Err(error) => {
+            let mut outcome = TrainOutcome::default();
+            outcome.diagnostics.push(Diagnostic::error("run::threads", format!("cannot start the threads: {error}")));
+            outcome
+        }
+    }
+}
+
+fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> TrainOutcome {
+    let started = now();
+    let check = check_file(&options.spec);
+    let mut outcome = TrainOutcome { file: check.file.clone(), diagnostics: check.diagnostics, ..Default::default() };
+    let (Some(file), Some(lowered), Some(checked)) = (&check.file, &check.lowered, &check.checked) else {
+        return outcome;
+    };
+    if outcome.diagnostics.has_errors() {
+        return outcome;
+    }
+    let mut spec = lowered.spec.clone();
+    if let Some(seed) = options.seed {
+        spec.seed.value = seed;
+    }
+    let diagnostics = &mut outcome.diagnostics;
+    let Some(prepared) = prepare(file, &spec, checked, &check.loaded, diagnostics) else { return outcome };
+    let mut folds = Vec::new();
+    for fold in &prepared.plan.folds {
+        let Some(data) = prepare_fold(file, &spec, checked, &check.loaded, fold, diagnostics) else { return outcome };
+        folds.push(data);
+    }
+    if !check_sizes(&spec, &prepared, &folds, diagnostics) {
+        return outcome;
+    }
+    let data = match data_records(file, &spec) {
+        Ok(data) => data,
+        Err(error) => {
+            diagnostics.push(error);
+            return outcome;
+        }
+    };
+    let run = match RunDir::create(options.out.as_deref(), options.force, &spec.name.value, &started) {
+        Ok(run) => run,
+        Err(error) => {
+            diagnostics.push(error);
+            return outcome;
+        }
+    };
+    outcome.run = Some(run.path().to_path_buf());
+    let spec_name = options.spec.file_name().map_or("spec".into(), |name| name.to_string_lossy().into_owned());
+    let mut manifest = Manifest {
+        galen_version: env!("CARGO_PKG_VERSION").to_string(),
+        command: options.command.clone(),
+        spec: SpecRecord {
+            path: std::path::absolute(&options.spec).unwrap_or_else(|_| options.spec.clone()),
+            copy: spec_name.clone(),
+            sha256: super::sha256(file.text.as_bytes()),
+        },
+        data,
+        seed: spec.seed.value,
+        threads: options.threads.max(1),
+        code_path: CodePath::detect(BACKEND),
+        started,
+        finished: String::new(),
+        status: "running".to_string(),
+    };
+    let written = run
+        .write(&spec_name, file.text.as_bytes())
+        .and_then(|()| run.write(MANIFEST, manifest.to_json().as_bytes()))
+        .and_then(|()| match &prepared.transform {
+            Some(transform) => run.write(TRANSFORM, format!("{}\n", transform.to_json()).as_bytes()),
+            None => Ok(()),
+        });
+    if let Err(error) = written {
+        diagnostics.push(error);
+        return outcome;
+    }
+
+    let model = Model::new(&spec, checked);
+    let mut runner = Runner::new(&model, checked, spec.train.batch_size.value);
+    let mut progress = Reporter::new(options.progress, spec.train.epochs.value, watched_metrics(&spec));
+    let mut fold_results = Vec::new();
+    for (index, fold) in folds.iter().enumerate() {
+        progress.prefix = format!("fold {}/{}  ", index + 1, folds.len());
+        let fitted = runner.fit(
+            &spec,
+            &fold.train,
+            &fold.val,
+            spec.train.epochs.value,
+            spec.seed.value,
+            interrupt,
+            &mut |event| progress.event(&event),
+        );
+        let fit = match fitted {
+            Ok(fit) => fit,
+            Err(failure) => {
+                let what = format!(" of fold {} (of {})", index + 1, folds.len());
+                return failed(outcome, &run, &mut manifest, failure.diagnostic(&spec, &what));
+            }
+        };
+        if let Ending::Interrupted { .. } = fit.ending {
+            outcome.interrupted = true;
+            return finish(outcome, &run, &mut manifest, "interrupted", None);
+        }
+        let val = runner.score(&fold.val, &fit.values, Some(spec.seed.value));
+        fold_results.push(FoldResult { train_rows: fold.train.len(), fit, val });
+    }
+
+    // The final model: on the training split, or after cross-validation on every non-test row, for the folds'
+    // mean best epoch when early stopping chose the folds' epochs (nothing is left to monitor).
+    let (final_spec, epochs) = refit_settings(&spec, &fold_results);
+    progress.prefix = if folds.is_empty() { String::new() } else { "final model  ".to_string() };
+    let mut checkpoint_error = None;
+    let metadata = model_metadata(&manifest, &spec, checked);
+    let fitted =
+        runner.fit(&final_spec, &prepared.train, &prepared.val, epochs, spec.seed.value, interrupt, &mut |event| {
+            progress.event(&event);
+            if let Event::Epoch { checkpoint, checkpoint_epoch, .. } = &event {
+                let mut metadata = metadata.clone();
+                metadata.push(("epoch".to_string(), checkpoint_epoch.to_string()));
+                if let Err(error) = run.write(MODEL, &weights::to_bytes(&model_weights(&model, checkpoint), &metadata))
+                {
+                    checkpoint_error.get_or_insert(error);
+                }
+            }
+        });
+    progress.done();
+    if let Some(error) = checkpoint_error {
+        return failed(outcome, &run, &mut manifest, error);
+    }
+    let fit = match fitted {
+        Ok(fit) => fit,
+        Err(failure) => return failed(outcome, &run, &mut manifest, failure.diagnostic(&spec, "")),
+    };
+    let status = match fit.ending {
+        Ending::Completed => "completed",
+        Ending::EarlyStopped { .. } => "stopped early",
+        Ending::Interrupted { .. } => {
+            outcome.interrupted = true;
+            "interrupted"
+        }
+    };
+    let mut metadata = metadata;
+    metadata.push(("epoch".to_string(), fit.result_epoch.to_string()));
+    if let Err(error) = run.write(MODEL, &weights::to_bytes(&model_weights(&model, &fit.values), &metadata)) {
+        return failed(outcome, &run, &mut manifest, error);
+    }
+    let report = report::Report::build(&spec, checked, &mut runner, &prepared, fit, fold_results, epochs);
+    if let Err(error) = report.write(&run, &spec, checked, &prepared) {
+        return failed(outcome, &run, &mut manifest, error);
+    }
+    finish(outcome, &run, &mut manifest, status, Some(report))
+}
+
+/// The variables `predict` needs (parameters and running statistics), without the optimizer's state.
+pub fn model_weights(model: &Model, values: &crate::runtime::train::Weights) -> crate::runtime::train::Weights {
+    model
+        .variables()
+        .iter()
+        .filter(|variable| !crate::lowering::is_optimizer_state(variable))
+        .filter_map(|variable| Some((variable.name.clone(), values.get(&variable.name)?.clone())))
+        .collect()
+}
+
+/// The metadata of `model.safetensors`, in a fixed order, without times.
+fn model_metadata(manifest: &Manifest, spec: &Spec, checked: &Checked) -> Vec<(String, String)> {
+    let mut metadata = vec![
+        ("format".to_string(), "galen".to_string()),
+        ("galen_version".to_string(), manifest.galen_version.clone()),
+        ("experiment".to_string(), spec.name.value.clone()),
+        ("spec_sha256".to_string(), manifest.spec.sha256.clone()),
+        ("seed".to_string(), spec.seed.value.to_string()),
+    ];
+    metadata.extend(super::eval::describe_model(&checked.task, &checked.input_shape));
+    metadata
+}
+
+/// The spec and epochs of the final model: after cross-validation, settings that watch validation rows cannot
+/// run (there are none), so the model trains for the folds' mean best epoch when early stopping chose it.
+fn refit_settings(spec: &Spec, folds: &[FoldResult]) -> (Spec, usize) {
+    let epochs = spec.train.epochs.value;
+    if folds.is_empty() {
+        return (spec.clone(), epochs);
+    }
+    let mut refit = spec.clone();
+    let watches_val = |monitor: &str| monitor.starts_with("val_");
+    let mut epochs_chosen = epochs;
+    if let Some(stopping) = &spec.train.early_stopping {
+        if watches_val(&stopping.value.monitor.value) {
+            refit.train.early_stopping = None;
+            let epochs: Vec<usize> = folds.iter().map(|fold| fold.fit.result_epoch.max(1)).collect();
+            epochs_chosen = (epochs.iter().sum::<usize>() as f64 / epochs.len() as f64).round().max(1.0) as usize;
+        }
+    }
+    if let Some(schedule) = &spec.train.schedule {
+        if let Schedule::Plateau { monitor, .. } = &schedule.value {
+            if watches_val(&monitor.value) {
+                refit.train.schedule = None;
+            }
+        }
+    }
+    (refit, epochs_chosen)
+}
+
+/// Errors for data too small for the settings: an empty training split or fold, a batch larger than the training
+/// rows, an empty validation fold.
+fn check_sizes(spec: &Spec, prepared: &Prepared, folds: &[Prepared], diagnostics: &mut Diagnostics) -> bool {
+    let batch = &spec.train.batch_size;
+    let mut sound = true;
+    let mut trains: Vec<(String, &SplitData)> = vec![("training split".to_string(), &prepared.train)];
+    trains.extend(
+        folds.iter().enumerate().map(|(index, fold)| (format!("training rows of fold {}", index + 1), &fold.train)),
+    );
+    for (what, split) in trains {
+        if split.is_empty() {
+            sound = false;
+            diagnostics.push(
+                Diagnostic::error("train::empty_split", format!("the {what} has no rows"))
+                    .at(spec.data.split.span)
+                    .with_help("give training a larger share of the rows, or check that the data has rows"),
+            );
+        } else if batch.value > split.len() {
+            sound = false;
+            diagnostics.push(
+                Diagnostic::error(
+                    "train::batch_too_large",
+                    format!("`batch_size` is {} but the {what} has only {} rows", batch.value, split.len()),
+                )
+                .at(batch.span)
+                .with_label("larger than the data")
+                .with_help(format!(
+                    "use a batch size of at most {}, such as {}",
+                    split.len(),
+                    split.len().min(32)
+                )),
+            );
+        }
+    }
+    for (index, fold) in folds.iter().enumerate() {
+        if fold.val.is_empty() {
+            sound = false;
+            diagnostics.push(
+                Diagnostic::error("train::empty_split", format!("fold {} has no rows", index + 1))
+                    .at(spec.data.split.span)
+                    .with_help("use fewer folds"),
+            );
+        }
+    }
+    if let Split::Fractions { val, .. } = &spec.data.split.value {
+        if val.value > 0.0 && prepared.val.is_empty() {
+            diagnostics.push(
+                Diagnostic::warning("train::empty_val", "the validation split came out empty; nothing is monitored")
+                    .at(val.span)
+                    .with_help("raise the validation fraction"),
+            );
+        }
+    }
+    sound
+}
+
+/// Ends a run with an error: the manifest says `failed`; files written before stay as they were.
+fn failed(mut outcome: TrainOutcome, run: &RunDir, manifest: &mut Manifest, error: Diagnostic) -> TrainOutcome {
+    outcome.diagnostics.push(error);
+    manifest.finished = now();
+    manifest.status = "failed".to_string();
+    // The manifest's own write failing is not worth a second error: the first one says what went wrong.
+    let _ = run.write(MANIFEST, manifest.to_json().as_bytes());
+    outcome
+}
+
+fn finish(
+    mut outcome: TrainOutcome,
+    run: &RunDir,
+    manifest: &mut Manifest,
+    status: &str,
+    report: Option<Report>,
+) -> TrainOutcome {
+    manifest.finished = now();
+    manifest.status = status.to_string();
+    if let Err(error) = run.write(MANIFEST, manifest.to_json().as_bytes()) {
+        outcome.diagnostics.push(error);
+    }
+    outcome.report = report;
+    outcome
+}
+
+/// Shows training's progress: a bar per epoch on a terminal, a line per epoch always (on standard error).
+struct Reporter {
+    mode: Progress,
+    epochs: usize,
+    metrics: Vec<String>,
+    prefix: String,
+    bar: Option<ProgressBar>,
+}
+
+impl Reporter {
+    fn new(mode: Progress, epochs: usize, metrics: Vec<String>) -> Reporter {
+        Reporter { mode, epochs, metrics, prefix: String::new(), bar: None }
+    }
+
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::EpochStart { epoch, batches } if self.mode == Progress::Bar => {
+                let bar = ProgressBar::new(*batches as u64);
+                let style = ProgressStyle::with_template("{prefix}[{bar:30}] {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> ");
+                bar.set_style(style);
+                bar.set_prefix(format!("{}epoch {epoch}/{} ", self.prefix, self.epochs));
+                self.bar = Some(bar);
+            }
+            Event::Batch { batch, loss } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(*batch as u64);
+                    bar.set_message(format!("loss {loss:.4}"));
+                }
+            }
+            Event::Epoch { record, .. } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                if self.mode != Progress::Silent {
+                    eprintln!("{}{}", self.prefix, epoch_line(record, self.epochs, &self.metrics));
+                }
+            }
+            Event::EpochStart { .. } => {}
+        }
+    }
+
+    fn done(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The metrics an epoch line shows: what early stopping and the plateau schedule watch, then the spec's metrics.
+fn watched_metrics(spec: &Spec) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let monitors = spec.train.early_stopping.iter().map(|stopping| stopping.value.monitor.value.clone()).chain(
+        spec.train.schedule.iter().filter_map(|schedule| match &schedule.value {
+            Schedule::Plateau { monitor, .. } => Some(monitor.value.clone()),
+            _ => None,
+        }),
+    );
+    let listed = spec.metrics.value.iter().map(|metric| format!("val_{}", metric.value));
+    for name in monitors.chain(listed) {
+        if let Some(metric) = name.strip_prefix("val_").filter(|metric| *metric != "loss") {
+            if !names.iter().any(|known| known == metric) {
+                names.push(metric.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// `epoch  3/50  loss 0.1234  val_loss 0.2345  val_accuracy 0.9500  val_auc 0.9900  lr 0.001`.
+pub fn epoch_line(record: &EpochRecord, epochs: usize, metrics: &[String]) -> String {
+    let width = epochs.to_string().len();
+    let mut line = format!("epoch {:>width$}/{epochs}  loss {:.4}", record.epoch, record.loss);
+    if let Some(val) = &record.val {
+        line.push_str(&format!("  val_loss {:.4}", val.loss));
+        let names: Vec<&str> = metrics.iter().map(String::as_str).collect();
+        for (name, value) in val.scores.headline(&names) {
+            line.push_str(&format!("  val_{name} {value:.4}"));
+        }
+    }
+    line.push_str(&format!("  lr {}", record.learning_rate));
+    line
+}
