@@ -46,6 +46,7 @@ pub mod data;
 pub mod diagnostics;
 pub mod ir;
 pub mod lowering;
+pub mod metrics;
 pub mod passes;
 pub mod pipeline;
 pub mod rng;
