@@ -48,6 +48,7 @@ pub mod ir;
 pub mod lowering;
 pub mod passes;
 pub mod pipeline;
+pub mod plots;
 pub mod rng;
 pub mod runtime;
 pub mod spec;
