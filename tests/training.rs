@@ -200,7 +200,9 @@ metrics accuracy, auc
 "#,
     )
     .unwrap();
-    let mut files: Vec<(usize, Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new();
+    // Per run: the thread count, then model.safetensors, metrics.json and test_predictions.csv.
+    type Files = (usize, Vec<u8>, Vec<u8>, Vec<u8>);
+    let mut files: Vec<Files> = Vec::new();
     for (run, threads) in [1, 2, 3, 2].into_iter().enumerate() {
         let out = dir.join(format!("run-{run}-threads-{threads}"));
         trained(&options(&spec, &out, threads));
