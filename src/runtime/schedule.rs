@@ -229,7 +229,7 @@ mod tests {
         assert_eq!(rate.at(5, 4), 0.1);
         // The wait starts again after a drop.
         assert_eq!(rate.end_epoch(Some(0.6)), None);
-        assert!((rate.end_epoch(Some(0.6)).unwrap() - 0.01).abs() < 1e-18);
+        assert!((rate.end_epoch(Some(0.6)).unwrap() - 0.01).abs() < 1e-15);
         assert_eq!(rate.end_epoch(None), None);
     }
 
