@@ -14,6 +14,10 @@
 //!   `none` offset 0 and scale 1. A spread of 0 on the training rows keeps scale 1 (the offset still applies) with
 //!   the warning `data::zero_variance`, except for a column constant in the whole file, which the checker already
 //!   reported (`data::constant_column`).
+//! - **Images in a table** (`data.shape` of height, width and channels over plain numeric pixel columns): the
+//!   offset and scale are pooled over every pixel of a channel, not fitted per pixel column, so that the picture
+//!   keeps its contrast (per-pixel min-max would stretch a nearly blank border pixel to the centre's range).
+//!   Missing pixels are still filled per column.
 //! - **Categories**: `onehot` gives one 0/1 column per category, `ordinal` one column holding the category's index
 //!   (not scaled). A binary column is one 0/1 column whatever `encode` says: 1 for the second value in sort order.
 //!   A value outside the vocabulary ("unseen", typically at predict time) is all zeros in one-hot, -1 in ordinal
@@ -203,6 +207,11 @@ impl Transform {
             features.push(feature);
             diagnostics.extend(found);
             no_spread.extend(flat);
+        }
+        if let Some(channels) = image_channels(checked, &features) {
+            pool_image_scaling(spec, table, &train_rows, &mut features, channels);
+            // Scaled as a whole, a blank border pixel is no longer a column without spread.
+            no_spread.clear();
         }
         if !no_spread.is_empty() {
             diagnostics.push(zero_variance(spec, &no_spread));
@@ -676,6 +685,53 @@ impl Fitter<'_> {
             }
         }
         FittedValues::Categorical { fill, labels_numeric, categories, encoding }
+    }
+}
+
+/// The channel count when the rows are images (`data.shape` of height, width and channels) of plain numeric
+/// columns, one per pixel and channel in row-major order; `None` otherwise.
+fn image_channels(checked: &Checked, features: &[FittedFeature]) -> Option<usize> {
+    let [height, width, channels] = checked.input_shape[..] else { return None };
+    let plain =
+        features.iter().all(|feature| matches!(feature.values, FittedValues::Numeric { .. }) && !feature.indicator);
+    (plain && channels > 0 && features.len() == height * width * channels).then_some(channels)
+}
+
+/// Scales image pixels per channel, with one offset and scale pooled over every pixel of the channel on the
+/// training rows, as image models expect: per-pixel statistics would stretch a border pixel that is nearly always
+/// blank to the same range as the centre, changing the picture the convolution sees.
+fn pool_image_scaling(
+    spec: &Spec,
+    table: &Table,
+    train_rows: &[usize],
+    features: &mut [FittedFeature],
+    channels: usize,
+) {
+    let robust = spec.data.scale.value == Scale::Robust;
+    for channel in 0..channels {
+        let mut values = Vec::new();
+        for feature in features.iter().skip(channel).step_by(channels) {
+            if let Some(column) = table.column(&feature.name) {
+                let numbers = column.numbers();
+                let known = train_rows.iter().filter_map(|&row| numbers.get(row).copied());
+                values.extend(known.filter(|number| !number.is_nan()));
+            }
+        }
+        let stats = NumericStats::of(values, false, robust);
+        let (pooled_offset, spread) = match spec.data.scale.value {
+            Scale::None => (0.0, 1.0),
+            Scale::Standard => (stats.mean, stats.std),
+            Scale::MinMax => (stats.min, stats.max - stats.min),
+            Scale::Robust => (stats.median, stats.q3 - stats.q1),
+        };
+        let pooled_scale = finite_f32(spread);
+        let pooled_scale = if pooled_scale > 0.0 && pooled_scale.is_normal() { pooled_scale } else { 1.0 };
+        for feature in features.iter_mut().skip(channel).step_by(channels) {
+            if let FittedValues::Numeric { offset, scale, .. } = &mut feature.values {
+                *offset = finite_f32(pooled_offset);
+                *scale = pooled_scale;
+            }
+        }
     }
 }
 
