@@ -61,7 +61,7 @@ fn the_command_line_trains_and_compiles() {
     let test_line = stdout.lines().last().expect("a last line");
     assert!(test_line.starts_with("test (114 rows)") && test_line.contains("  accuracy 0."), "{test_line}");
 
-    let ir = galen(&["compile", "tests/data/train/heart_rhythm_lstm.galen", "--emit", "ir", "--batch", "4"]);
+    let ir = galen(&["compile", "specs/heart_rhythm_lstm.galen", "--emit", "ir", "--batch", "4"]);
     assert!(ir.status.success());
     let text = String::from_utf8_lossy(&ir.stdout);
     for header in ["graph forward {", "graph train_step {", "graph predict {"] {
