@@ -52,7 +52,8 @@ pub enum SynthKind {
         #[command(flatten)]
         output: OutputArgs,
     },
-    /// A synthetic heart-rate series per row (`t0..`), labelled `regular` or `irregular` rhythm, classes balanced.
+    /// A synthetic heart-rate series per row (`t0..`, one rate per beat), labelled `regular` (sinus rhythm) or
+    /// `irregular` (atrial-fibrillation-like) rhythm, classes balanced.
     Series {
         /// Number of series (rows).
         #[arg(long, default_value_t = 600)]
@@ -454,10 +455,11 @@ fn digit_png(table: &Table, pixels: &[usize], row: usize, side: u32) -> Result<V
     Ok(png)
 }
 
-/// `rows` synthetic heart-rate series of `steps` steps (beats per minute, one decimal), half `regular`, half
-/// `irregular`, in random order. A regular series is a smooth rhythm (breathing sway, slow drift, small noise,
-/// now and then a single premature beat); an irregular one has 1 to 3 episodes of large beat-to-beat variability,
-/// so telling them apart needs the sequence, not one value.
+/// `rows` synthetic heart-rate series of `steps` beats (the rate of each beat in beats per minute, one decimal), half
+/// `regular`, half `irregular`, in random order. A regular series is sinus rhythm: a smooth rate with breathing
+/// sway, slow drift and small noise, now and then a single premature beat. An irregular one is like atrial
+/// fibrillation, irregularly irregular: every beat-to-beat interval is drawn on its own around the mean, with no
+/// breathing sway. Both draw their mean rate from the same range, so telling them apart needs the sequence, not one value.
 pub fn series_csv(rows: usize, steps: usize, seed: u64) -> Result<Vec<u8>, Diagnostics> {
     if rows < 2 || !(10..=10_000).contains(&steps) || rows.saturating_mul(steps) > 20_000_000 {
         return Err(one(Diagnostic::error(
@@ -483,31 +485,35 @@ pub fn series_csv(rows: usize, steps: usize, seed: u64) -> Result<Vec<u8>, Diagn
     csv_bytes(&header, records)
 }
 
-/// One heart-rate series.
+/// One heart-rate series, a rate per beat.
 fn heart_rate(steps: usize, irregular: bool, rng: &mut ChaCha20Rng) -> Vec<f64> {
-    let base = rng.gen_range(55.0..95.0);
+    // A resting rate, from the same range for both rhythms (atrial fibrillation with its rate controlled).
+    let base = rng.gen_range(65.0..85.0);
     let sway = rng.gen_range(1.0..4.0);
     let period = rng.gen_range(4.0..10.0);
     let phase = rng.gen_range(0.0..std::f64::consts::TAU);
-    let mut variability = vec![0.0; steps];
-    if irregular {
-        for _ in 0..rng.gen_range(1..=3u64) {
-            let length = rng.gen_range(steps as u64 / 6..=steps as u64 / 3) as usize;
-            let start = rng.gen_range(0..=(steps - length) as u64) as usize;
-            let spread = rng.gen_range(4.0..10.0);
-            variability[start..start + length].iter_mut().for_each(|sd| *sd = spread);
-        }
-    }
+    // The spread of atrial fibrillation's beat-to-beat intervals as a share of the mean interval (their coefficient
+    // of variation; sinus rhythm at rest stays near 0.03).
+    let spread = rng.gen_range(0.12..0.3);
     let premature = if !irregular && rng.gen_bool(0.3) { rng.gen_range(0..steps as u64) as usize } else { steps };
     let mut drift = 0.0;
     (0..steps)
         .map(|step| {
             drift += 0.15 * normal(rng);
-            let angle = std::f64::consts::TAU * step as f64 / period + phase;
-            let mut rate = base + sway * sine(angle) + drift + 0.8 * normal(rng) + variability[step] * normal(rng);
-            if step == premature {
-                rate += rng.gen_range(8.0..15.0);
-            }
+            let rate = if irregular {
+                // Without an organised atrial rhythm each interval is its own draw: a beat whose interval is a
+                // factor f of the mean interval has the mean rate divided by f.
+                let interval = (1.0 + spread * normal(rng)).clamp(0.4, 2.0);
+                (base + drift) / interval + 0.8 * normal(rng)
+            } else {
+                let angle = std::f64::consts::TAU * step as f64 / period + phase;
+                let rate = base + sway * sine(angle) + drift + 0.8 * normal(rng);
+                if step == premature {
+                    rate + rng.gen_range(8.0..15.0)
+                } else {
+                    rate
+                }
+            };
             rate.clamp(30.0, 220.0)
         })
         .collect()

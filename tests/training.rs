@@ -443,3 +443,20 @@ fn an_interrupt_keeps_the_last_checkpoint() {
     assert!(weights.contains_key("dense_1.kernel"));
     assert!(metadata["epoch"].parse::<usize>().unwrap() >= 1);
 }
+
+#[test]
+fn the_command_line_compiles_recurrent_models_and_prints_the_ast() {
+    let ir = galen(&["compile", "specs/heart_rhythm_lstm.galen", "--emit", "ir", "--batch", "4"]);
+    assert!(ir.status.success());
+    let text = text(&ir.stdout);
+    for header in ["graph forward {", "graph train_step {", "graph predict {"] {
+        assert!(text.contains(header), "{header} missing");
+    }
+    assert!(text.contains("reverse=true"), "the train step holds the LSTM's backward scan");
+    let ast = galen(&["compile", "specs/breast_cancer_peers.yaml", "--emit", "ast"]);
+    assert!(text_of(&ast).contains("name: \"breast-cancer-peers\""));
+}
+
+fn text_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

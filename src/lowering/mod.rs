@@ -272,7 +272,7 @@ mod graph_tests {
         "specs/digits_cnn.galen",
         "specs/diabetes.galen",
         "specs/heart_rhythm_gru.galen",
-        "tests/data/train/heart_rhythm_lstm.galen",
+        "specs/heart_rhythm_lstm.galen",
     ];
 
     /// Seeded values for every input of a graph: variables and batch in [-1, 1), noise in [0, 1), a step of 3.
