@@ -12,6 +12,9 @@ use crate::plots;
 use crate::runtime::train::{Ending, EpochRecord, Fit, Runner, SplitOutputs, SplitScore};
 use crate::spec::ast::Spec;
 
+/// The keys of a split's metrics that hold curves for the plots.
+const CURVES: &[&str] = &["roc_curve", "roc_curves", "calibration_curve"];
+
 /// Numbers by metric name, in report order.
 pub type Named = Vec<(String, f64)>;
 
@@ -115,7 +118,12 @@ impl Report {
                 entry.insert("learning_rate".into(), number(record.learning_rate));
                 entry.insert("train".into(), json!({"loss": number(record.loss)}));
                 if let Some(val) = &record.val {
-                    entry.insert("val".into(), split_json(val));
+                    // The curves of every epoch would swamp the file; the final splits keep theirs.
+                    let mut val = split_json(val);
+                    if let Value::Object(map) = &mut val {
+                        map.retain(|key, _| !CURVES.contains(&key.as_str()));
+                    }
+                    entry.insert("val".into(), val);
                 }
                 Value::Object(entry)
             })
