@@ -5,8 +5,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    axis_description_style, drawable_probability, drawing_error, legend_style, no_data_svg, render_svg, series_colour,
-    tick_formatter, tick_label_style, titled, FONT, REFERENCE_GREY,
+    drawable_probability, drawing_error, legend_style, no_data_svg, render_svg, series_colour, titled, unit_square,
+    FONT,
 };
 
 /// One bin of predicted probabilities.
@@ -52,39 +52,13 @@ pub fn calibration_curve(title: &str, bins: &[CalibrationBin]) -> Result<String,
 
     render_svg(|root| {
         let area = titled(root, title)?;
-        let mut chart = ChartBuilder::on(&area)
-            .margin(12)
-            .margin_right(28)
-            .x_label_area_size(56)
-            .y_label_area_size(78)
-            .build_cartesian_2d(-EDGE..1.0 + EDGE, -EDGE..1.0 + EDGE)
-            .map_err(drawing_error)?;
-        let probability_label = tick_formatter(0.0, 1.0);
-        chart
-            .configure_mesh()
-            .x_desc("Predicted probability (mean in bin)")
-            .y_desc("Observed proportion of positives")
-            .x_labels(11)
-            .y_labels(11)
-            .x_label_formatter(&probability_label)
-            .y_label_formatter(&probability_label)
-            .label_style(tick_label_style())
-            .axis_desc_style(axis_description_style())
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(BLACK.mix(0.08))
-            .draw()
-            .map_err(drawing_error)?;
-
-        let diagonal = REFERENCE_GREY.stroke_width(1);
-        chart
-            .draw_series(DashedLineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], 6, 4, diagonal))
-            .map_err(drawing_error)?
-            .label("Perfect calibration")
-            .legend(move |(x, y)| {
-                EmptyElement::at((x, y))
-                    + PathElement::new(vec![(0, 0), (9, 0)], diagonal)
-                    + PathElement::new(vec![(15, 0), (24, 0)], diagonal)
-            });
+        let mut chart = unit_square(
+            &area,
+            EDGE,
+            "Predicted probability (mean in bin)",
+            "Observed proportion of positives",
+            "Perfect calibration",
+        )?;
 
         let colour = series_colour(0);
         chart

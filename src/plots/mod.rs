@@ -19,6 +19,7 @@
 //! assert!(svg.contains("malignant (AUC 0.850)"));
 //! ```
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -81,6 +82,51 @@ fn render_svg(draw: impl for<'a> FnOnce(&Area<'a>) -> Result<(), String>) -> Res
         root.present().map_err(drawing_error)?;
     }
     Ok(svg)
+}
+
+/// A chart of probabilities against probabilities on the unit square (widened by `edge` so that markers at 0 and
+/// 1 are drawn whole), with its mesh, the axis descriptions and the dashed diagonal labelled `diagonal` in the
+/// legend: the frame of the ROC and calibration plots.
+fn unit_square<'a>(
+    area: &Area<'a>,
+    edge: f64,
+    x_desc: &str,
+    y_desc: &str,
+    diagonal: &str,
+) -> Result<ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .margin_right(28)
+        .x_label_area_size(56)
+        .y_label_area_size(78)
+        .build_cartesian_2d(-edge..1.0 + edge, -edge..1.0 + edge)
+        .map_err(drawing_error)?;
+    let probability_label = tick_formatter(0.0, 1.0);
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_labels(11)
+        .y_labels(11)
+        .x_label_formatter(&probability_label)
+        .y_label_formatter(&probability_label)
+        .label_style(tick_label_style())
+        .axis_desc_style(axis_description_style())
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(BLACK.mix(0.08))
+        .draw()
+        .map_err(drawing_error)?;
+    let style = REFERENCE_GREY.stroke_width(1);
+    chart
+        .draw_series(DashedLineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], 6, 4, style))
+        .map_err(drawing_error)?
+        .label(diagonal)
+        .legend(move |(x, y)| {
+            EmptyElement::at((x, y))
+                + PathElement::new(vec![(0, 0), (9, 0)], style)
+                + PathElement::new(vec![(15, 0), (24, 0)], style)
+        });
+    Ok(chart)
 }
 
 /// The error text for a plotters failure.

@@ -3,8 +3,7 @@
 use plotters::prelude::*;
 
 use super::{
-    axis_description_style, drawable_probability, drawing_error, legend_style, no_data_svg, render_svg, series_colour,
-    tick_formatter, tick_label_style, titled, REFERENCE_GREY,
+    drawable_probability, drawing_error, legend_style, no_data_svg, render_svg, series_colour, titled, unit_square,
 };
 
 /// One ROC curve: its name in the legend, its points and its area under the curve.
@@ -37,39 +36,13 @@ pub fn roc_curve(title: &str, series: &[RocSeries]) -> Result<String, String> {
     }
     render_svg(|root| {
         let area = titled(root, title)?;
-        let mut chart = ChartBuilder::on(&area)
-            .margin(12)
-            .margin_right(28)
-            .x_label_area_size(56)
-            .y_label_area_size(78)
-            .build_cartesian_2d(-EDGE..1.0 + EDGE, -EDGE..1.0 + EDGE)
-            .map_err(drawing_error)?;
-        let probability_label = tick_formatter(0.0, 1.0);
-        chart
-            .configure_mesh()
-            .x_desc("1 − specificity (false positive rate)")
-            .y_desc("Sensitivity (true positive rate)")
-            .x_labels(11)
-            .y_labels(11)
-            .x_label_formatter(&probability_label)
-            .y_label_formatter(&probability_label)
-            .label_style(tick_label_style())
-            .axis_desc_style(axis_description_style())
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(BLACK.mix(0.08))
-            .draw()
-            .map_err(drawing_error)?;
-
-        let chance = REFERENCE_GREY.stroke_width(1);
-        chart
-            .draw_series(DashedLineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], 6, 4, chance))
-            .map_err(drawing_error)?
-            .label("Chance (AUC 0.5)")
-            .legend(move |(x, y)| {
-                EmptyElement::at((x, y))
-                    + PathElement::new(vec![(0, 0), (9, 0)], chance)
-                    + PathElement::new(vec![(15, 0), (24, 0)], chance)
-            });
+        let mut chart = unit_square(
+            &area,
+            EDGE,
+            "1 − specificity (false positive rate)",
+            "Sensitivity (true positive rate)",
+            "Chance (AUC 0.5)",
+        )?;
         for (index, (label, points)) in curves.iter().enumerate() {
             let colour = series_colour(index);
             chart
