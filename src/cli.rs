@@ -224,8 +224,9 @@ fn default_threads() -> usize {
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 fn train(options: &crate::run::train::TrainOptions) -> ExitCode {
-    // A first Ctrl-C asks training to stop after the current batch; a second one ends galen at once (every file
-    // is written atomically, so nothing is left half-written either way).
+    // A first Ctrl-C asks training to stop after the current batch; a second one ends galen at once. Every file is
+    // written atomically, so none is half-written either way; after a second Ctrl-C the manifest still says
+    // `running` and a temporary file may remain beside the model.
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
             std::process::exit(130);

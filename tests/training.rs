@@ -460,3 +460,46 @@ fn the_command_line_compiles_recurrent_models_and_prints_the_ast() {
 fn text_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+#[test]
+fn k_fold_with_early_stopping_refits_for_the_folds_mean_best_epoch() {
+    let dir = temp_dir("kfold-early");
+    fs::create_dir_all(&dir).unwrap();
+    let data = fs::canonicalize("specs/data/breast_cancer.csv").unwrap();
+    let spec = fs::read_to_string("tests/data/train/kfold_cosine.galen")
+        .unwrap()
+        .replace("../../../specs/data/breast_cancer.csv", data.to_str().unwrap())
+        .replace("epochs 6", "epochs 40")
+        .replace(
+            "schedule cosine min_lr=0.0001",
+            "early_stopping monitor=val_loss patience=2\n  schedule plateau patience=1 factor=0.5",
+        );
+    fs::write(dir.join("spec.galen"), spec).unwrap();
+    let out = dir.join("run");
+    let outcome = trained(&options(dir.join("spec.galen"), &out, 2));
+    let metrics = json(&out.join("metrics.json"));
+    let folds = metrics["cross_validation"]["folds"].as_array().unwrap();
+    assert!(folds.iter().all(|fold| fold["epochs_run"].as_u64().unwrap() < 40), "every fold stops early");
+    let refit = &metrics["cross_validation"]["refit"];
+    let epochs = refit["epochs"].as_u64().unwrap() as usize;
+    assert_eq!(metrics["epochs"].as_array().unwrap().len(), epochs);
+    assert_eq!(metrics["training"]["ending"]["status"], "completed");
+    let changes: Vec<&str> = refit["changes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert!(changes[0].contains("mean best epoch") && changes[1].contains("plateau schedule dropped"), "{changes:?}");
+    assert!(outcome.report.unwrap().summary().contains("final model: early stopping dropped"));
+}
+
+#[test]
+fn an_interrupt_before_the_first_epoch_saves_no_model() {
+    let out = temp_dir("interrupt-early");
+    let interrupt = std::sync::atomic::AtomicBool::new(true);
+    let outcome = train(&options("specs/breast_cancer_peers.galen", &out, 1), Some(&interrupt));
+    assert!(outcome.interrupted && outcome.report.is_none());
+    assert!(outcome.diagnostics.items.iter().any(|d| d.code == "train::interrupted"));
+    assert!(!out.join("model.safetensors").exists());
+    assert_eq!(json(&out.join("manifest.json"))["status"], "interrupted");
+    // `predict` refuses a run without a model, saying what is missing.
+    let refused = galen(&["predict", out.to_str().unwrap(), "--input", "specs/data/breast_cancer.csv"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("model.safetensors"), "{}", text(&refused.stderr));
+}

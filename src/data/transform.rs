@@ -855,6 +855,30 @@ mod tests {
     }
 
     #[test]
+    fn image_pixels_are_scaled_per_channel_over_every_pixel() {
+        // A 1x2 image with 2 channels: columns in row-major order (width, then channel).
+        let csv = "p0,p1,p2,p3,y\n0,10,0,20,a\n4,30,0,40,b\n8,50,0,60,a\n2,0,5,0,b\n";
+        let mut fixture = fixture("  scale: minmax\n", csv);
+        // The model reads the four columns as a 1x2 image with 2 channels (a `shape` the test fixture's dense
+        // model could not take).
+        fixture.checked.input_shape = vec![1, 2, 2];
+        let (transform, codes) = fit(&fixture, &[0, 1, 2]);
+        // `p2` alone has no spread on the training rows, but its channel has: no warning.
+        assert!(codes.is_empty(), "{codes:?}");
+        let scales: Vec<(f32, f32)> = transform
+            .features
+            .iter()
+            .map(|feature| match feature.values {
+                FittedValues::Numeric { offset, scale, .. } => (offset, scale),
+                FittedValues::Categorical { .. } => panic!("numeric"),
+            })
+            .collect();
+        assert_eq!(scales, [(0.0, 8.0), (10.0, 50.0), (0.0, 8.0), (10.0, 50.0)]);
+        let applied = transform.apply(&fixture.table, &[1]).expect("applies");
+        assert_eq!(applied.features, ndarray::arr2(&[[0.5, 0.4, 0.0, 0.6]]));
+    }
+
+    #[test]
     fn zero_spread_on_training_rows_keeps_scale_one_with_a_warning() {
         let csv = "x,k,y\n5,1,a\n5,1,b\n5,1,a\n5,1,b\n9,1,a\n";
         let fixture = fixture("  scale: standard\n", csv);

@@ -63,17 +63,50 @@ pub fn load(path: &Path) -> Result<LoadedRun, Diagnostics> {
             .at_file(&model_path))
     })?;
     let checked = rebuild(&spec, task, input_shape)?;
-    let transform = match run.file(TRANSFORM).is_file() {
-        true => {
+    let transform = match (&spec.data.source.value, run.file(TRANSFORM).is_file()) {
+        (_, true) => {
             let text = String::from_utf8_lossy(&run.read(TRANSFORM).map_err(one)?).into_owned();
             Some(
                 Transform::from_json(&text)
                     .map_err(|error| one(Diagnostic::error("run::transform", error).at_file(&run.file(TRANSFORM))))?,
             )
         }
-        false => None,
+        (Source::Csv { .. }, false) => {
+            return Err(one(Diagnostic::error("run::transform", "the run's saved preprocessing is missing")
+                .at_file(&run.file(TRANSFORM))
+                .with_help("the run directory is incomplete (an interrupted or failed run?); train again")));
+        }
+        (Source::Images { .. }, false) => None,
     };
+    let damaged = |what: String| {
+        one(Diagnostic::error("run::model", format!("the run's files disagree: {what}"))
+            .at_file(&model_path)
+            .with_help("the run directory is damaged or its files come from different runs; train again"))
+    };
+    if let Some(transform) = &transform {
+        let classes = match &transform.target {
+            crate::data::transform::FittedTarget::Classes { classes, .. } => classes.clone(),
+            crate::data::transform::FittedTarget::Number { .. } => Vec::new(),
+        };
+        if classes != checked.task.classes() {
+            return Err(damaged("the model's classes are not the preprocessing's".to_string()));
+        }
+        if transform.width() != checked.input_shape.iter().product::<usize>() {
+            return Err(damaged("the model's input width is not the preprocessing's".to_string()));
+        }
+    }
     let model = Model::new(&spec, &checked);
+    let classes = checked.task.classes().len();
+    let fits = match model.target_encoding() {
+        crate::lowering::TargetEncoding::OneHot { classes: width } => width == classes,
+        crate::lowering::TargetEncoding::Positive => classes == 2,
+        crate::lowering::TargetEncoding::Numbers => classes == 0,
+    };
+    if !fits {
+        return Err(damaged(format!(
+            "the model's metadata names {classes} classes, which its last layer does not give"
+        )));
+    }
     for variable in model.variables().iter().filter(|variable| !crate::lowering::is_optimizer_state(variable)) {
         let found = weights.get(&variable.name).map(|value| value.shape().to_vec());
         if found.as_deref() != Some(variable.shape.as_slice()) {
@@ -86,6 +119,16 @@ pub fn load(path: &Path) -> Result<LoadedRun, Diagnostics> {
         }
     }
     Ok(LoadedRun { run, manifest, file, spec, checked, weights, transform })
+}
+
+/// A warning when the run did not finish training (its model is a checkpoint of an interrupted or failed run).
+pub fn unfinished_warning(loaded: &LoadedRun) -> Option<Diagnostic> {
+    let status = loaded.manifest.status.as_str();
+    (!matches!(status, "completed" | "stopped early")).then(|| {
+        Diagnostic::warning("run::unfinished", format!("this run's training did not finish (status: {status})"))
+            .at_file(&loaded.run.file(MANIFEST))
+            .with_help("its model is the last checkpoint written; train again for a finished model")
+    })
 }
 
 /// The metadata `galen train` writes into `model.safetensors` to describe the model: task, classes, input shape.
@@ -154,6 +197,7 @@ impl EvalOutcome {
 pub fn eval(path: &Path, data: Option<&Path>) -> Result<(EvalOutcome, Diagnostics), Diagnostics> {
     let loaded = load(path)?;
     let mut warnings = Diagnostics::new();
+    warnings.extend(unfinished_warning(&loaded));
     let model = Model::new(&loaded.spec, &loaded.checked);
     let mut runner = Runner::new(&model, &loaded.checked, loaded.spec.train.batch_size.value);
     let seed = Some(loaded.spec.seed.value);
@@ -240,7 +284,7 @@ fn check_data_unchanged(manifest: &Manifest) -> Result<(), Diagnostics> {
 
 /// Every row of a labelled CSV with its target, through the saved preprocessing.
 fn labelled_split(loaded: &LoadedRun, data: &Path, warnings: &mut Diagnostics) -> Result<SplitData, Diagnostics> {
-    let Some(transform) = &loaded.transform else {
+    let (Some(transform), Source::Csv { .. }) = (&loaded.transform, &loaded.spec.data.source.value) else {
         return Err(Diagnostics {
             items: vec![Diagnostic::error("eval::images", "`--data` takes a CSV of features; this model reads images")
                 .at_file(data)

@@ -140,7 +140,9 @@ pub fn data_records(file: &SpecFile, spec: &Spec) -> Result<Vec<DataRecord>, Dia
     Ok(records)
 }
 
-/// The SHA-256 of a folder: of the lines `RELATIVE-PATH SHA-256` of every file under it, sorted by path.
+/// The SHA-256 of an image folder: of the lines `RELATIVE-PATH SHA-256` of every image file under it (PNG or
+/// JPEG, what training reads), sorted by path; other files (a README, `.DS_Store`) and symbolic links to folders
+/// are not followed.
 pub fn sha256_folder(dir: &Path) -> Result<String, Diagnostic> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -148,10 +150,12 @@ pub fn sha256_folder(dir: &Path) -> Result<String, Diagnostic> {
         let entries =
             std::fs::read_dir(&folder).map_err(|error| io_error(&folder, "cannot read the folder", &error))?;
         for entry in entries {
-            let path = entry.map_err(|error| io_error(&folder, "cannot read the folder", &error))?.path();
-            if path.is_dir() {
+            let entry = entry.map_err(|error| io_error(&folder, "cannot read the folder", &error))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|error| io_error(&path, "cannot read the folder", &error))?;
+            if kind.is_dir() {
                 pending.push(path);
-            } else {
+            } else if crate::data::images::is_image_file(&path) {
                 files.push(path);
             }
         }

@@ -66,7 +66,11 @@ impl RunDir {
                     .at_file(path)
                     .with_help("choose a new `--out`, or pass `--force` to replace the earlier run's files"));
             }
-            let is_run = path.join(MANIFEST).is_file();
+            // A galen run is a folder whose `manifest.json` reads as galen's manifest: a file of that name alone
+            // (web and extension manifests use it too) never lets `--force` empty someone's folder.
+            let is_run = fs::read(path.join(MANIFEST))
+                .ok()
+                .is_some_and(|bytes| manifest::Manifest::parse(&bytes, &path.join(MANIFEST)).is_ok());
             let is_empty = fs::read_dir(path).map(|mut entries| entries.next().is_none()).unwrap_or(false);
             if !path.is_dir() || !(is_run || is_empty) {
                 return Err(Diagnostic::error(
@@ -74,7 +78,9 @@ impl RunDir {
                     "`--force` replaces an earlier galen run, but this is not a run directory",
                 )
                 .at_file(path)
-                .with_help(format!("galen writes only into an empty folder or one holding a `{MANIFEST}`")));
+                .with_help(format!(
+                    "galen writes only into an empty folder or an earlier run's (one holding galen's `{MANIFEST}`)"
+                )));
             }
             let run = RunDir { path: path.to_path_buf() };
             run.clear()?;
@@ -223,16 +229,29 @@ mod tests {
     fn an_existing_out_is_refused_without_force_and_only_a_run_is_replaced() {
         let dir = temp("force");
         let run = RunDir::create(Some(&dir), false, "x", "").unwrap();
-        run.write(MANIFEST, b"{}").unwrap();
+        let manifest = manifest::Manifest {
+            galen_version: "0.1.0".into(),
+            command: Vec::new(),
+            spec: manifest::SpecRecord { path: "a.galen".into(), copy: "a.galen".into(), sha256: String::new() },
+            data: Vec::new(),
+            seed: 1,
+            threads: 1,
+            code_path: manifest::CodePath::detect("interpreter"),
+            started: String::new(),
+            finished: String::new(),
+            status: "completed".into(),
+        };
+        run.write(MANIFEST, manifest.to_json().as_bytes()).unwrap();
         run.write("plots/a.svg", b"<svg/>").unwrap();
         let refused = RunDir::create(Some(&dir), false, "x", "").unwrap_err();
         assert_eq!(refused.code, "run::exists");
         RunDir::create(Some(&dir), true, "x", "").unwrap();
         assert!(!dir.join(MANIFEST).exists() && !dir.join("plots").exists());
-        // A folder of someone's own files is never emptied.
+        // A folder of someone's own files is never emptied, even with a file named like galen's manifest.
         let other = temp("other");
         fs::create_dir_all(&other).unwrap();
         fs::write(other.join("notes.txt"), "mine").unwrap();
+        fs::write(other.join(MANIFEST), r#"{"name": "my web app", "version": "1.0"}"#).unwrap();
         assert_eq!(RunDir::create(Some(&other), true, "x", "").unwrap_err().code, "run::not_a_run");
         assert!(other.join("notes.txt").exists());
         let _ = fs::remove_dir_all(&dir);

@@ -51,6 +51,7 @@ impl Predictions {
 pub fn predict(run: &Path, input: &Path) -> Result<(Predictions, Diagnostics), Diagnostics> {
     let loaded = load(run)?;
     let mut warnings = Diagnostics::new();
+    warnings.extend(super::eval::unfinished_warning(&loaded));
     let (inputs, kept, rows, imputed, unseen) = match &loaded.spec.data.source.value {
         Source::Csv { .. } => table_inputs(&loaded, input, &mut warnings)?,
         Source::Images { size, color, .. } => {

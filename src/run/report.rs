@@ -52,6 +52,8 @@ pub struct Report {
     pub folds: Vec<FoldResult>,
     /// The metric names the spec lists, for the headline.
     pub headline: Vec<String>,
+    /// What changed for the final model after cross-validation (settings dropped, epochs chosen).
+    pub refit_changes: Vec<String>,
 }
 
 impl Report {
@@ -85,6 +87,7 @@ impl Report {
             test,
             folds,
             headline,
+            refit_changes: Vec::new(),
         }
     }
 
@@ -167,15 +170,21 @@ impl Report {
             "folds": folds,
             "mean": as_map(&mean),
             "sd": as_map(&sd),
-            "refit": {"rows": "every non-test row", "epochs": self.epochs},
+            "refit": {"rows": "every non-test row", "epochs": self.epochs, "changes": self.refit_changes},
         })
     }
 
-    /// The mean and sample standard deviation over folds of the loss and every single-number metric.
+    /// The mean and sample standard deviation over folds of the loss and every single-number metric, over the folds
+    /// where it is defined.
     pub fn fold_summary(&self) -> (Named, Named) {
-        let Some(first) = self.folds.first() else { return (Vec::new(), Vec::new()) };
         let mut names = vec!["loss".to_string()];
-        names.extend(first.val.scores.numbers().into_iter().map(|(name, _)| name));
+        for fold in &self.folds {
+            for (name, _) in fold.val.scores.numbers() {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
         let mut mean = Vec::new();
         let mut sd = Vec::new();
         for name in names {
@@ -266,6 +275,9 @@ impl Report {
             text.push_str(&format!("\ncross-validation ({} folds, mean ± sd)\n", self.folds.len()));
             for ((name, m), (_, s)) in mean.iter().zip(&sd) {
                 text.push_str(&format!("  {name:<24} {m:.4} ± {s:.4}\n"));
+            }
+            for change in &self.refit_changes {
+                text.push_str(&format!("final model: {change}\n"));
             }
         }
         let mut splits = vec![("validation", self.val.as_ref())];

@@ -16,7 +16,7 @@ use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::lowering::Model;
 use crate::pipeline::check_file;
 use crate::runtime::train::{Ending, EpochRecord, Event, Runner};
-use crate::spec::ast::{Schedule, Spec, Split};
+use crate::spec::ast::{Schedule, Spec};
 use crate::spec::SpecFile;
 
 /// The backend that runs the graphs.
@@ -103,6 +103,9 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     let mut spec = lowered.spec.clone();
     if let Some(seed) = options.seed {
         spec.seed.value = seed;
+        // The check planned the split with the spec's seed; preparing the data plans it again with this one and
+        // says what it finds, so the check's word on a split that is not trained goes.
+        outcome.diagnostics.items.retain(|diagnostic| !diagnostic.code.starts_with("split::"));
     }
     let diagnostics = &mut outcome.diagnostics;
     let Some(prepared) = prepare(file, &spec, checked, &check.loaded, diagnostics) else { return outcome };
@@ -111,6 +114,9 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
         let Some(data) = prepare_fold(file, &spec, checked, &check.loaded, fold, diagnostics) else { return outcome };
         folds.push(data);
     }
+    // Preparing plans the same split as the check did: each of its warnings is said once.
+    let mut seen = std::collections::HashSet::new();
+    diagnostics.items.retain(|diagnostic| seen.insert((diagnostic.code, diagnostic.message.clone())));
     if !check_sizes(&spec, &prepared, &folds, diagnostics) {
         return outcome;
     }
@@ -190,7 +196,7 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
 
     // The final model: on the training split, or after cross-validation on every non-test row, for the folds'
     // mean best epoch when early stopping chose the folds' epochs (nothing is left to monitor).
-    let (final_spec, epochs) = refit_settings(&spec, &fold_results);
+    let (final_spec, epochs, refit_changes) = refit_settings(&spec, &fold_results);
     progress.prefix = if folds.is_empty() { String::new() } else { "final model  ".to_string() };
     let mut checkpoint_error = None;
     let metadata = model_metadata(&manifest, &spec, checked);
@@ -222,12 +228,21 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
             "interrupted"
         }
     };
+    if fit.history.is_empty() {
+        // Interrupted before the first epoch ended: there is no trained model to keep.
+        outcome.diagnostics.push(
+            Diagnostic::warning("train::interrupted", "interrupted before the first epoch ended: no model was saved")
+                .at(spec.train.span),
+        );
+        return finish(outcome, &run, &mut manifest, "interrupted", None);
+    }
     let mut metadata = metadata;
     metadata.push(("epoch".to_string(), fit.result_epoch.to_string()));
     if let Err(error) = run.write(MODEL, &weights::to_bytes(&model_weights(&model, &fit.values), &metadata)) {
         return failed(outcome, &run, &mut manifest, error);
     }
-    let report = report::Report::build(&spec, checked, &mut runner, &prepared, fit, fold_results, epochs);
+    let mut report = report::Report::build(&spec, checked, &mut runner, &prepared, fit, fold_results, epochs);
+    report.refit_changes = refit_changes;
     if let Err(error) = report.write(&run, &spec, checked, &prepared) {
         return failed(outcome, &run, &mut manifest, error);
     }
@@ -257,31 +272,36 @@ fn model_metadata(manifest: &Manifest, spec: &Spec, checked: &Checked) -> Vec<(S
     metadata
 }
 
-/// The spec and epochs of the final model: after cross-validation, settings that watch validation rows cannot
-/// run (there are none), so the model trains for the folds' mean best epoch when early stopping chose it.
-fn refit_settings(spec: &Spec, folds: &[FoldResult]) -> (Spec, usize) {
+/// The spec and epochs of the final model, and what changed for it: after cross-validation no rows are left to
+/// validate on, so settings that watch validation rows are dropped, and when early stopping chose each fold's
+/// epochs the final model trains for the folds' mean best epoch.
+fn refit_settings(spec: &Spec, folds: &[FoldResult]) -> (Spec, usize, Vec<String>) {
     let epochs = spec.train.epochs.value;
     if folds.is_empty() {
-        return (spec.clone(), epochs);
+        return (spec.clone(), epochs, Vec::new());
     }
     let mut refit = spec.clone();
-    let watches_val = |monitor: &str| monitor.starts_with("val_");
+    let mut changes = Vec::new();
     let mut epochs_chosen = epochs;
-    if let Some(stopping) = &spec.train.early_stopping {
-        if watches_val(&stopping.value.monitor.value) {
-            refit.train.early_stopping = None;
-            let epochs: Vec<usize> = folds.iter().map(|fold| fold.fit.result_epoch.max(1)).collect();
-            epochs_chosen = (epochs.iter().sum::<usize>() as f64 / epochs.len() as f64).round().max(1.0) as usize;
+    if spec.train.early_stopping.as_ref().is_some_and(|stopping| stopping.value.monitor.value.starts_with("val_")) {
+        refit.train.early_stopping = None;
+        let best: Vec<usize> =
+            folds.iter().map(|fold| fold.fit.best_epoch.unwrap_or(fold.fit.result_epoch).max(1)).collect();
+        epochs_chosen = (best.iter().sum::<usize>() as f64 / best.len() as f64).round().max(1.0) as usize;
+        changes.push(format!(
+            "early stopping dropped: the final model trains for the folds' mean best epoch, {epochs_chosen}"
+        ));
+    }
+    if let Some(Schedule::Plateau { monitor, .. }) = spec.train.schedule.as_ref().map(|schedule| &schedule.value) {
+        if monitor.value.starts_with("val_") {
+            refit.train.schedule = None;
+            changes.push(format!(
+                "the plateau schedule dropped (it watches `{}`): the final model trains at the initial learning rate",
+                monitor.value
+            ));
         }
     }
-    if let Some(schedule) = &spec.train.schedule {
-        if let Schedule::Plateau { monitor, .. } = &schedule.value {
-            if watches_val(&monitor.value) {
-                refit.train.schedule = None;
-            }
-        }
-    }
-    (refit, epochs_chosen)
+    (refit, epochs_chosen, changes)
 }
 
 /// Errors for data too small for the settings: an empty training split or fold, a batch larger than the training
@@ -328,16 +348,41 @@ fn check_sizes(spec: &Spec, prepared: &Prepared, folds: &[Prepared], diagnostics
             );
         }
     }
-    if let Split::Fractions { val, .. } = &spec.data.split.value {
-        if val.value > 0.0 && prepared.val.is_empty() {
+    if folds.is_empty() && prepared.val.is_empty() {
+        if let Some((what, span)) = validation_watchers(spec).first() {
+            sound = false;
             diagnostics.push(
-                Diagnostic::warning("train::empty_val", "the validation split came out empty; nothing is monitored")
-                    .at(val.span)
-                    .with_help("raise the validation fraction"),
+                Diagnostic::error(
+                    "train::no_validation_rows",
+                    format!("{what} watches a validation metric but the validation split came out empty"),
+                )
+                .at(*span)
+                .with_label("needs validation rows")
+                .with_help(
+                    "give the validation split some rows (a larger fraction, or `val` rows in the split column)",
+                ),
             );
         }
     }
     sound
+}
+
+/// The settings that watch a validation quantity, with where the spec sets them.
+fn validation_watchers(spec: &Spec) -> Vec<(&'static str, crate::diagnostics::Span)> {
+    let mut watchers = Vec::new();
+    if let Some(stopping) = &spec.train.early_stopping {
+        if stopping.value.monitor.value.starts_with("val_") {
+            watchers.push(("early stopping", stopping.span));
+        }
+    }
+    if let Some(schedule) = &spec.train.schedule {
+        if let Schedule::Plateau { monitor, .. } = &schedule.value {
+            if monitor.value.starts_with("val_") {
+                watchers.push(("the plateau schedule", schedule.span));
+            }
+        }
+    }
+    watchers
 }
 
 /// Ends a run with an error: the manifest says `failed`; files written before stay as they were.

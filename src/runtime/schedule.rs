@@ -10,7 +10,9 @@
 //! - early stopping: Keras' `EarlyStopping`: training stops once `patience` epochs in a row have not improved on
 //!   the best value by more than `min_delta`; with `restore_best` the best epoch's weights are the result.
 //!
-//! Whether a quantity improves when it rises or falls follows from its name, as Keras' `mode="auto"` decides.
+//! Whether a quantity improves when it rises or falls follows from its name: losses and errors (`loss`,
+//! `log_loss`, `brier`, `mse`, `rmse`, `mae`) fall, every other metric rises. (Keras' `mode="auto"` differs for
+//! `ReduceLROnPlateau`, which maximises only names containing "acc" and so would minimise `val_auc`.)
 
 use crate::spec::ast::{EarlyStopping, Schedule};
 

@@ -287,16 +287,19 @@ impl<'m> Runner<'m> {
             let val = (!val.is_empty()).then(|| self.score(val, &values, None));
             let record = EpochRecord { epoch, learning_rate: epoch_rate, loss: total / seen.max(1) as f64, val };
             let mut stop = false;
+            // A monitored value that is missing or undefined this epoch (AUROC of a validation split holding one
+            // class) counts neither way, as Keras skips a missing monitor.
             if let Some(stopper) = &mut stopper {
-                let value = record.monitored(stopper.monitor()).unwrap_or(f64::NAN);
-                match stopper.end_epoch(epoch, value) {
-                    Verdict::Improved if stopper.restore_best => best = Some((epoch, values.clone())),
-                    Verdict::Improved | Verdict::Continue => {}
-                    Verdict::Stop => stop = true,
+                if let Some(value) = record.monitored(stopper.monitor()).filter(|value| value.is_finite()) {
+                    match stopper.end_epoch(epoch, value) {
+                        Verdict::Improved if stopper.restore_best => best = Some((epoch, values.clone())),
+                        Verdict::Improved | Verdict::Continue => {}
+                        Verdict::Stop => stop = true,
+                    }
                 }
             }
             if let Some(monitor) = rate.monitor().map(str::to_string) {
-                rate.end_epoch(record.monitored(&monitor));
+                rate.end_epoch(record.monitored(&monitor).filter(|value| value.is_finite()));
             }
             let (checkpoint_epoch, checkpoint) = match &best {
                 Some((epoch, weights)) => (*epoch, weights),
