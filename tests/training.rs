@@ -503,3 +503,47 @@ fn an_interrupt_before_the_first_epoch_saves_no_model() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stderr).contains("model.safetensors"), "{}", text(&refused.stderr));
 }
+
+#[test]
+fn a_damaged_run_directory_is_an_error_not_a_panic() {
+    let dir = temp_dir("damaged");
+    let out = dir.join("run");
+    let spec = fs::read_to_string("specs/breast_cancer_peers.galen")
+        .unwrap()
+        .replace("data/breast_cancer.csv", fs::canonicalize("specs/data/breast_cancer.csv").unwrap().to_str().unwrap())
+        .replace("epochs 50", "epochs 1");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("spec.galen"), spec).unwrap();
+    trained(&options(dir.join("spec.galen"), &out, 1));
+    let model = out.join("model.safetensors");
+    let (weights, metadata) = galen::run::weights::from_bytes(&fs::read(&model).unwrap()).unwrap();
+    let original: Vec<(String, String)> = metadata.clone().into_iter().collect();
+    // The metadata names three classes, which neither the last layer nor the preprocessing has.
+    let damaged: Vec<(String, String)> = metadata
+        .into_iter()
+        .map(|(key, value)| {
+            let value = if key == "classes" { r#"["a","b","c"]"#.to_string() } else { value };
+            (key, value)
+        })
+        .filter(|(key, _)| key != "positive")
+        .map(|(key, value)| if key == "task" { (key, "multiclass".to_string()) } else { (key, value) })
+        .collect();
+    fs::write(&model, galen::run::weights::to_bytes(&weights, &damaged)).unwrap();
+    for command in [
+        vec!["eval", out.to_str().unwrap()],
+        vec!["predict", out.to_str().unwrap(), "--input", "specs/data/breast_cancer.csv"],
+    ] {
+        let failed = galen(&command);
+        assert_eq!(failed.status.code(), Some(1), "{command:?}");
+        assert!(text(&failed.stderr).contains("run::model"), "{}", text(&failed.stderr));
+    }
+    // A truncated model file and a missing preprocessing file are errors too.
+    fs::write(&model, b"not safetensors").unwrap();
+    assert!(text(&galen(&["eval", out.to_str().unwrap()]).stderr).contains("the model cannot be read"));
+    fs::write(&model, galen::run::weights::to_bytes(&weights, &[])).unwrap();
+    assert!(text(&galen(&["eval", out.to_str().unwrap()]).stderr).contains("description is damaged"));
+    fs::write(&model, galen::run::weights::to_bytes(&weights, &original)).unwrap();
+    assert!(galen(&["eval", out.to_str().unwrap()]).status.success());
+    fs::remove_file(out.join("transform.json")).unwrap();
+    assert!(text(&galen(&["eval", out.to_str().unwrap()]).stderr).contains("saved preprocessing is missing"));
+}

@@ -2,8 +2,11 @@
 
 80/20 stratified split, pixels min-max scaled on the training rows (0..16 -> 0..1, pooled as galen scales images),
 conv2d 16 3x3 relu, max_pool2d 2, flatten, dense 10 softmax, adam 0.001, batch 32, 20 epochs.
-Usage (TensorFlow in a virtualenv, not a galen dependency):
-    python benches/peers/keras_digits.py specs/data/digits.csv
+Usage (TensorFlow and scikit-learn in a virtualenv, not galen dependencies):
+    python benches/peers/keras_digits.py specs/data/digits.csv            # scikit-learn's stratified splits
+    python benches/peers/keras_digits.py specs/data/digits.csv RUNS/digits  # galen's splits: the test rows of
+        # the run directories RUNS/digits-1 .. RUNS/digits-5 (`galen train specs/digits_cnn.galen --seed S
+        # --out RUNS/digits-S`), read from their test_predictions.csv
 """
 import csv
 import statistics
@@ -23,7 +26,14 @@ y = np.array([int(float(row[label])) for row in rows])
 accuracies = []
 for seed in range(1, 6):
     tf.keras.utils.set_random_seed(seed)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
+    if len(sys.argv) > 2:
+        with open(f"{sys.argv[2]}-{seed}/test_predictions.csv") as handle:
+            test_rows = [int(row[0]) - 1 for row in list(csv.reader(handle))[1:]]
+        is_test = np.zeros(len(y), dtype=bool)
+        is_test[test_rows] = True
+        x_train, x_test, y_train, y_test = x[~is_test], x[is_test], y[~is_test], y[is_test]
+    else:
+        x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
     low, high = x_train.min(), x_train.max()
     scale = lambda a: ((a - low) / (high - low)).reshape(-1, 8, 8, 1)
     model = tf.keras.Sequential([
