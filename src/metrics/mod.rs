@@ -249,6 +249,10 @@ pub struct MulticlassMetrics {
     /// The one-vs-rest ROC curve of each class, in class order; `None` for a class absent from the truth or the
     /// only one present.
     pub roc_curves: Vec<Option<RocCurve>>,
+    /// The one-vs-rest calibration curve with every class pooled: each row gives one (probability of the class,
+    /// whether it is the class) pair per class, binned as the binary curve is (classwise calibration, Kull et al.
+    /// 2019); probabilities that are not finite are left out.
+    pub calibration_curve: Vec<CalibrationBin>,
 }
 
 /// A bootstrap percentile interval.
@@ -558,6 +562,8 @@ fn multiclass_metrics(predictions: &ClassPredictions) -> MulticlassMetrics {
     let mut aurocs = Vec::new();
     let mut average_precisions = Vec::new();
     let mut roc_curves = Vec::new();
+    let mut pooled_scores = Vec::new();
+    let mut pooled_positive = Vec::new();
     // Any probability that is not finite leaves every ranking metric undefined, as it does for a binary task.
     let all_finite = predictions.probabilities.iter().all(|value| value.is_finite());
     for class in 0..predictions.classes.len() {
@@ -568,8 +574,11 @@ fn multiclass_metrics(predictions: &ClassPredictions) -> MulticlassMetrics {
         aurocs.extend(ranking.and_then(|ranking| ranking.auroc(&is_positive, &unit)));
         average_precisions.extend(ranking.and_then(|ranking| ranking.average_precision(&is_positive)));
         roc_curves.push(ranking.and_then(|ranking| ranking.roc_curve(&is_positive)));
+        pooled_scores.extend(scores.iter().copied().filter(|score| score.is_finite()));
+        pooled_positive.extend(scores.iter().zip(&is_positive).filter(|(score, _)| score.is_finite()).map(|(_, &p)| p));
     }
-    MulticlassMetrics { auroc: mean(&aurocs), pr_auc: mean(&average_precisions), roc_curves }
+    let calibration_curve = calibration::curve(&pooled_scores, &pooled_positive);
+    MulticlassMetrics { auroc: mean(&aurocs), pr_auc: mean(&average_precisions), roc_curves, calibration_curve }
 }
 
 /// The binary log loss from the positive class's probabilities.

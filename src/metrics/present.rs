@@ -35,7 +35,8 @@ impl ClassificationReport {
     /// `calibration_slope`, and for a multi-class task `accuracy`, `auroc`, `pr_auc`, `log_loss`, `brier`; then
     /// `confusion_matrix` (`classes`, `counts`), `per_class`, `macro`, `weighted`, and the curves:
     /// `roc_curve` (`fpr`, `tpr`, `thresholds`) and `calibration_curve` (`mean_predicted`, `observed`, `count` per
-    /// bin) for a binary task, `roc_curves` (`class`, `roc_curve`) for a multi-class one. An interval is
+    /// bin) for a binary task, `roc_curves` (`class`, `roc_curve`) and the pooled one-vs-rest `calibration_curve`
+    /// for a multi-class one. An interval is
     /// `{"low", "high", "level", "resamples", "usable"}`. Undefined values are `null`.
     pub fn to_json(&self) -> Value {
         let mut json = Map::new();
@@ -73,6 +74,7 @@ impl ClassificationReport {
             }
             TaskMetrics::Multiclass(multiclass) => {
                 json.insert("roc_curves".into(), roc_curves_json(&self.confusion.classes, multiclass));
+                json.insert("calibration_curve".into(), multiclass.calibration_curve.iter().map(bin_json).collect());
             }
         }
         Value::Object(json)

@@ -476,6 +476,7 @@ fn json_has_fixed_keys_and_rounds() {
         "macro",
         "weighted",
         "roc_curves",
+        "calibration_curve",
     ];
     assert_eq!(keys, expected);
     let regression = regression(&[1.0, 2.0], &[1.5, 2.0]).unwrap().to_json();
@@ -515,4 +516,24 @@ fn lines_name_clinical_and_ml_metrics() {
     let regression = regression(&[1.0, 2.0], &[1.5, 2.0]).unwrap().lines();
     assert_eq!(regression[4], "R² (coefficient of determination)  0.5000");
     assert_eq!(regression[1], "MSE                                0.1250");
+}
+
+#[test]
+fn a_multiclass_calibration_curve_pools_every_class_against_the_rest() {
+    let classes = names(&["a", "b", "c"]);
+    let probabilities = array![[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]];
+    let truth = [0, 1, 0];
+    let predictions =
+        ClassPredictions { classes: &classes, truth: &truth, probabilities: probabilities.view(), positive: None };
+    let report = classification(&predictions, Bootstrap { resamples: 0, seed: 0 }).unwrap();
+    // The nine (probability, is the class) pairs binned as scikit-learn's calibration_curve(n_bins=10) would bin
+    // them: 0.1 x3 (none the class), 0.2 (no), 0.3 x2 (one yes), 0.4 (no), 0.7 (yes), 0.8 (yes).
+    let bins: Vec<(f64, f64, u64)> =
+        multiclass(&report).calibration_curve.iter().map(|bin| (bin.mean_predicted, bin.observed, bin.count)).collect();
+    let expected = [(0.1, 0.0, 3), (0.2, 0.0, 1), (0.3, 0.5, 2), (0.4, 0.0, 1), (0.7, 1.0, 1), (0.8, 1.0, 1)];
+    assert_eq!(bins.len(), expected.len(), "{bins:?}");
+    for (found, wanted) in bins.iter().zip(expected) {
+        assert!((found.0 - wanted.0).abs() < 1e-12 && found.1 == wanted.1 && found.2 == wanted.2, "{bins:?}");
+    }
+    assert!(report.to_json()["calibration_curve"].as_array().is_some_and(|bins| bins.len() == 6));
 }

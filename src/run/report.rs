@@ -229,7 +229,11 @@ impl Report {
                 svgs.push(("roc.svg", plots::roc_curve(title, &series)));
             }
             if let Some(bins) = scored.scores.calibration_bins() {
-                svgs.push(("calibration.svg", plots::calibration_curve(title, &bins)));
+                let title = match checked.task {
+                    Task::Multiclass { .. } => format!("{title} (each class against the rest, pooled)"),
+                    _ => title.clone(),
+                };
+                svgs.push(("calibration.svg", plots::calibration_curve(&title, &bins)));
             }
             if let Some((classes, counts)) = scored.scores.confusion() {
                 svgs.push(("confusion_matrix.svg", plots::confusion_matrix(title, &classes, &counts)));

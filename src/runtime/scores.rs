@@ -141,13 +141,16 @@ impl Scores {
         (!series.is_empty()).then_some(series)
     }
 
-    /// The calibration curve's bins (binary tasks).
+    /// The calibration curve's bins: of the positive class, or for several classes one-vs-rest with every class
+    /// pooled.
     pub fn calibration_bins(&self) -> Option<Vec<plots::CalibrationBin>> {
         let Scores::Classification(report) = self else { return None };
-        let TaskMetrics::Binary(binary) = &report.task else { return None };
+        let curve = match &report.task {
+            TaskMetrics::Binary(binary) => &binary.calibration_curve,
+            TaskMetrics::Multiclass(multiclass) => &multiclass.calibration_curve,
+        };
         Some(
-            binary
-                .calibration_curve
+            curve
                 .iter()
                 .map(|bin| plots::CalibrationBin {
                     mean_predicted: bin.mean_predicted,
