@@ -50,7 +50,7 @@ pub enum Command {
         /// The run directory to write (default: a new folder under `runs/`).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Replace the earlier run in `--out`.
+        /// Replace the earlier galen run in `--out` (swapped in once the new run has a model; kept if it fails).
         #[arg(long)]
         force: bool,
         /// Worker threads (default: the machine's cores). Results are the same bits for any count.

@@ -348,6 +348,18 @@ fn the_command_line_refuses_an_existing_out_and_eval_and_predict_check_their_inp
     let forced = galen(&["train", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--force", "--seed", "5"]);
     assert!(forced.status.success(), "{}", text(&forced.stderr));
     assert_eq!(json(&out.join("manifest.json"))["seed"], 5);
+    // A forced run that fails leaves the earlier run whole.
+    let diverged = galen(&["train", "tests/data/train/diverging.galen", "--out", out.to_str().unwrap(), "--force"]);
+    assert_eq!(diverged.status.code(), Some(1));
+    let kept = json(&out.join("manifest.json"));
+    assert_eq!((kept["seed"].as_u64(), kept["status"].as_str()), (Some(5), Some("completed")));
+    assert!(out.join("model.safetensors").is_file());
+    let leftovers: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".galen-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // Evaluation on the recorded data works while it is unchanged, and refuses once it changed.
     let eval = galen(&["eval", out.to_str().unwrap()]);

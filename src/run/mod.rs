@@ -43,9 +43,13 @@ pub const TEST_PREDICTIONS: &str = "test_predictions.csv";
 pub const PLOTS: &str = "plots";
 
 /// A run directory being written or read.
+///
+/// A run that replaces an earlier one (`--force`) is written into a staging folder beside it, and only
+/// [`RunDir::commit`] swaps it in: a run that fails or stops before it has a model leaves the earlier run as it was.
 #[derive(Clone, Debug)]
 pub struct RunDir {
     path: PathBuf,
+    replaces: Option<PathBuf>,
 }
 
 impl RunDir {
@@ -82,12 +86,15 @@ impl RunDir {
                     "galen writes only into an empty folder or an earlier run's (one holding galen's `{MANIFEST}`)"
                 )));
             }
-            let run = RunDir { path: path.to_path_buf() };
-            run.clear()?;
-            return Ok(run);
+            let staging = sibling(path, "new");
+            if staging.exists() {
+                let _ = fs::remove_dir_all(&staging);
+            }
+            fs::create_dir(&staging).map_err(|error| io_error(&staging, "cannot create the run directory", &error))?;
+            return Ok(RunDir { path: staging, replaces: Some(path.to_path_buf()) });
         }
         fs::create_dir_all(path).map_err(|error| io_error(path, "cannot create the run directory", &error))?;
-        Ok(RunDir { path: path.to_path_buf() })
+        Ok(RunDir { path: path.to_path_buf(), replaces: None })
     }
 
     fn create_unique(parent: &Path, experiment: &str, started: &str) -> Result<RunDir, Diagnostic> {
@@ -103,7 +110,7 @@ impl RunDir {
             let suffix = if attempt == 1 { String::new() } else { format!("-{attempt}") };
             let path = parent.join(format!("{name}-{stamp}{suffix}"));
             match fs::create_dir(&path) {
-                Ok(()) => return Ok(RunDir { path }),
+                Ok(()) => return Ok(RunDir { path, replaces: None }),
                 Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(error) => return Err(io_error(&path, "cannot create the run directory", &error)),
             }
@@ -121,10 +128,45 @@ impl RunDir {
                     "give the folder `galen train` wrote (it holds `{MANIFEST}` and `{MODEL}`); it printed the path"
                 )));
         }
-        Ok(RunDir { path: path.to_path_buf() })
+        Ok(RunDir { path: path.to_path_buf(), replaces: None })
     }
 
-    /// The directory.
+    /// Where the run lives once finished: the folder it replaces, or the folder written.
+    pub fn final_path(&self) -> &Path {
+        self.replaces.as_deref().unwrap_or(&self.path)
+    }
+
+    /// Puts a finished run in place of the earlier run it replaces (nothing to do for a new folder): the earlier
+    /// folder is moved aside, the new one renamed into its place, then the earlier one removed.
+    pub fn commit(&self) -> Result<(), Diagnostic> {
+        let Some(target) = &self.replaces else { return Ok(()) };
+        let old = sibling(target, "old");
+        if old.exists() {
+            let _ = fs::remove_dir_all(&old);
+        }
+        fs::rename(target, &old).map_err(|error| io_error(target, "cannot move the earlier run aside", &error))?;
+        if let Err(error) = fs::rename(&self.path, target) {
+            // Put the earlier run back rather than leave nothing in its place.
+            let _ = fs::rename(&old, target);
+            return Err(io_error(target, "cannot put the new run in place", &error));
+        }
+        let _ = fs::remove_dir_all(&old);
+        Ok(())
+    }
+
+    /// Drops a run that replaces an earlier one but ended without a model: the earlier run stays as it was.
+    pub fn discard(&self) {
+        if self.replaces.is_some() {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+
+    /// Whether this run replaces an earlier one.
+    pub fn replaces_earlier(&self) -> bool {
+        self.replaces.is_some()
+    }
+
+    /// The directory being written.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -147,18 +189,12 @@ impl RunDir {
                 .with_help("the run directory is incomplete: train again, or give another run")
         })
     }
+}
 
-    /// Removes the files an earlier run wrote (for `--force`).
-    fn clear(&self) -> Result<(), Diagnostic> {
-        let entries =
-            fs::read_dir(&self.path).map_err(|error| io_error(&self.path, "cannot read the folder", &error))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
-            removed.map_err(|error| io_error(&path, "cannot remove the earlier run's file", &error))?;
-        }
-        Ok(())
-    }
+/// A hidden folder beside `path` for a run being swapped in or out: `.NAME.galen-new-PID`.
+fn sibling(path: &Path, what: &str) -> PathBuf {
+    let name = path.file_name().map_or_else(|| "run".into(), |name| name.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.galen-{what}-{}", std::process::id()))
 }
 
 /// Writes a file atomically: a temporary file beside it, flushed to disk, then renamed over the target.
@@ -245,8 +281,25 @@ mod tests {
         run.write("plots/a.svg", b"<svg/>").unwrap();
         let refused = RunDir::create(Some(&dir), false, "x", "").unwrap_err();
         assert_eq!(refused.code, "run::exists");
-        RunDir::create(Some(&dir), true, "x", "").unwrap();
+        // With --force the new run is written beside the earlier one, which stays whole until the new one is
+        // committed (or is kept when the new one is discarded).
+        let replacing = RunDir::create(Some(&dir), true, "x", "").unwrap();
+        assert_eq!(replacing.final_path(), dir.as_path());
+        replacing.write("model.safetensors", b"new").unwrap();
+        assert!(dir.join(MANIFEST).exists() && !dir.join("model.safetensors").exists());
+        replacing.discard();
+        assert!(dir.join(MANIFEST).exists() && dir.join("plots/a.svg").exists());
+        let replacing = RunDir::create(Some(&dir), true, "x", "").unwrap();
+        replacing.write("model.safetensors", b"new").unwrap();
+        replacing.commit().unwrap();
         assert!(!dir.join(MANIFEST).exists() && !dir.join("plots").exists());
+        assert_eq!(fs::read(dir.join("model.safetensors")).unwrap(), b"new");
+        let siblings: Vec<String> = fs::read_dir(dir.parent().unwrap())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.contains(".galen-"))
+            .collect();
+        assert!(siblings.is_empty(), "{siblings:?}");
         // A folder of someone's own files is never emptied, even with a file named like galen's manifest.
         let other = temp("other");
         fs::create_dir_all(&other).unwrap();

@@ -134,7 +134,7 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
             return outcome;
         }
     };
-    outcome.run = Some(run.path().to_path_buf());
+    outcome.run = Some(run.final_path().to_path_buf());
     let spec_name = options.spec.file_name().map_or("spec".into(), |name| name.to_string_lossy().into_owned());
     let mut manifest = Manifest {
         galen_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -385,9 +385,15 @@ fn validation_watchers(spec: &Spec) -> Vec<(&'static str, crate::diagnostics::Sp
     watchers
 }
 
-/// Ends a run with an error: the manifest says `failed`; files written before stay as they were.
+/// Ends a run with an error: the manifest says `failed`; files written before stay as they were. A run that was to
+/// replace an earlier one is dropped, and the earlier run stays.
 fn failed(mut outcome: TrainOutcome, run: &RunDir, manifest: &mut Manifest, error: Diagnostic) -> TrainOutcome {
     outcome.diagnostics.push(error);
+    if run.replaces_earlier() {
+        run.discard();
+        outcome.run = None;
+        return outcome;
+    }
     manifest.finished = now();
     manifest.status = "failed".to_string();
     // The manifest's own write failing is not worth a second error: the first one says what went wrong.
@@ -402,9 +408,15 @@ fn finish(
     status: &str,
     report: Option<Report>,
 ) -> TrainOutcome {
+    if report.is_none() && run.replaces_earlier() {
+        // No model to replace the earlier run with: it stays.
+        run.discard();
+        outcome.run = None;
+        return outcome;
+    }
     manifest.finished = now();
     manifest.status = status.to_string();
-    if let Err(error) = run.write(MANIFEST, manifest.to_json().as_bytes()) {
+    if let Err(error) = run.write(MANIFEST, manifest.to_json().as_bytes()).and_then(|()| run.commit()) {
         outcome.diagnostics.push(error);
     }
     outcome.report = report;
