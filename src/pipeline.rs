@@ -175,10 +175,9 @@ fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) 
         }
     }
     match &data.source.value {
-        Source::Csv { path, delimiter } => {
+        Source::Csv { path, .. } => {
             let resolved = resolve(file, &path.value);
-            let options =
-                CsvOptions { delimiter: *delimiter.value.encode_utf8(&mut [0; 4]).as_bytes().first().unwrap_or(&b',') };
+            let options = CsvOptions::of(&data.source.value);
             match data::read_csv(&resolved, &options) {
                 Ok(table) => {
                     let (schema, found) = data::infer_schema(&table, &declared);

@@ -36,6 +36,19 @@ impl Default for CsvOptions {
     }
 }
 
+impl CsvOptions {
+    /// How a spec's data source is read: its delimiter for a CSV (the spec allows only ASCII ones), the default
+    /// for an image manifest. Test files and predict-time files are read the same way.
+    pub fn of(source: &crate::spec::ast::Source) -> CsvOptions {
+        match source {
+            crate::spec::ast::Source::Csv { delimiter, .. } => {
+                CsvOptions { delimiter: u8::try_from(delimiter.value).unwrap_or(b',') }
+            }
+            crate::spec::ast::Source::Images { .. } => CsvOptions::default(),
+        }
+    }
+}
+
 /// A CSV file read into memory: named columns of trimmed text cells, in file order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Table {

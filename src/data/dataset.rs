@@ -217,11 +217,9 @@ fn test_file_split(
     diagnostics: &mut Diagnostics,
 ) -> Option<SplitData> {
     let path = resolve(file, written);
-    let delimiter = match &spec.data.source.value {
-        Source::Csv { delimiter, .. } => u8::try_from(delimiter.value).unwrap_or(b','),
-        Source::Images { .. } => b',',
-    };
-    let table = super::read_csv(&path, &CsvOptions { delimiter }).map_err(|found| diagnostics.extend(found)).ok()?;
+    let table = super::read_csv(&path, &CsvOptions::of(&spec.data.source.value))
+        .map_err(|found| diagnostics.extend(found))
+        .ok()?;
     let problems = transform.check_columns(&table);
     let failed = problems.has_errors();
     diagnostics.extend(problems);

@@ -291,7 +291,7 @@ fn labelled_split(loaded: &LoadedRun, data: &Path, warnings: &mut Diagnostics) -
                 .with_help("evaluate an image model on its own data: run `galen eval RUN` without `--data`")],
         });
     };
-    let table = read_csv(data, &csv_options(&loaded.spec))?;
+    let table = read_csv(data, &CsvOptions::of(&loaded.spec.data.source.value))?;
     let problems = transform.check_columns(&table);
     if problems.has_errors() {
         return Err(problems);
@@ -328,14 +328,6 @@ fn labelled_split(loaded: &LoadedRun, data: &Path, warnings: &mut Diagnostics) -
     let inputs = to_model_shape(applied.features, &loaded.checked.input_shape, data)?;
     let weights = vec![1.0; applied.rows.len()];
     Ok(SplitData { rows: applied.rows, inputs, targets, weights })
-}
-
-/// The CSV options of the spec's source.
-pub fn csv_options(spec: &Spec) -> CsvOptions {
-    match &spec.data.source.value {
-        Source::Csv { delimiter, .. } => CsvOptions { delimiter: u8::try_from(delimiter.value).unwrap_or(b',') },
-        Source::Images { .. } => CsvOptions::default(),
-    }
 }
 
 /// Rows of input values shaped as the model reads them (`[rows, input shape...]`).

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::eval::{csv_options, load, to_model_shape, LoadedRun};
+use super::eval::{load, to_model_shape, LoadedRun};
 use super::report::{prediction_cells, probability_columns};
 use crate::data::images::load_images;
-use crate::data::read_csv;
+use crate::data::{read_csv, CsvOptions};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::lowering::Model;
 use crate::runtime::train::Runner;
@@ -55,7 +55,7 @@ pub fn predict(run: &Path, input: &Path) -> Result<(Predictions, Diagnostics), D
     let (inputs, kept, rows, imputed, unseen) = match &loaded.spec.data.source.value {
         Source::Csv { .. } => table_inputs(&loaded, input, &mut warnings)?,
         Source::Images { size, color, .. } => {
-            let table = read_csv(input, &csv_options(&loaded.spec))?;
+            let table = read_csv(input, &CsvOptions::of(&loaded.spec.data.source.value))?;
             let Some(column) = table.column("file") else {
                 return Err(one(Diagnostic::error(
                     "data::missing_column",
@@ -108,7 +108,7 @@ fn table_inputs(loaded: &LoadedRun, input: &Path, warnings: &mut Diagnostics) ->
             .at_file(&loaded.run.file(super::TRANSFORM))
             .with_help("the run directory is damaged; train again")));
     };
-    let table = read_csv(input, &csv_options(&loaded.spec))?;
+    let table = read_csv(input, &CsvOptions::of(&loaded.spec.data.source.value))?;
     let problems = transform.check_columns(&table);
     if problems.has_errors() {
         return Err(problems);
