@@ -5,8 +5,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    drawable_probability, drawing_error, legend_style, no_data_svg, render_svg, series_colour, titled, unit_square,
-    FONT,
+    draw_legend, drawable_probability, drawing_error, no_data_svg, render_svg, series_colour, titled, unit_square, FONT,
 };
 
 /// One bin of predicted probabilities.
@@ -89,16 +88,7 @@ pub fn calibration_curve(title: &str, bins: &[CalibrationBin]) -> Result<String,
             }))
             .map_err(drawing_error)?;
 
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .margin(10)
-            .legend_area_size(32)
-            .label_font(legend_style())
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(drawing_error)
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 0.9)
     })
 }
 

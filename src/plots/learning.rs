@@ -4,8 +4,8 @@
 use plotters::prelude::*;
 
 use super::{
-    axis_description_style, drawable, drawing_error, legend_style, no_data_svg, padded_range, render_svg,
-    series_colour, tick_formatter, tick_label_style, titled, Area,
+    axis_description_style, draw_legend, drawable, drawing_error, no_data_svg, padded_range, render_svg, series_colour,
+    tick_formatter, tick_label_style, titled, Area,
 };
 
 /// One epoch of the learning curves.
@@ -169,16 +169,7 @@ fn draw_panel(
                     + PathElement::new(vec![(15, 0), (24, 0)], style)
             });
     }
-    chart
-        .configure_series_labels()
-        .position(legend_position)
-        .margin(10)
-        .legend_area_size(32)
-        .label_font(legend_style())
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()
-        .map_err(drawing_error)
+    draw_legend(&mut chart, legend_position, 0.85)
 }
 
 #[cfg(test)]

@@ -129,6 +129,24 @@ fn unit_square<'a>(
     Ok(chart)
 }
 
+/// Draws a chart's legend box at `position`, over a white background of the given opacity.
+fn draw_legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+    background: f64,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .margin(10)
+        .legend_area_size(32)
+        .label_font(legend_style())
+        .background_style(WHITE.mix(background))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(drawing_error)
+}
+
 /// The error text for a plotters failure.
 fn drawing_error<E: std::error::Error + Send + Sync>(error: DrawingAreaErrorKind<E>) -> String {
     format!("plotters could not draw the plot: {error}")

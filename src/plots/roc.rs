@@ -3,7 +3,7 @@
 use plotters::prelude::*;
 
 use super::{
-    drawable_probability, drawing_error, legend_style, no_data_svg, render_svg, series_colour, titled, unit_square,
+    draw_legend, drawable_probability, drawing_error, no_data_svg, render_svg, series_colour, titled, unit_square,
 };
 
 /// One ROC curve: its name in the legend, its points and its area under the curve.
@@ -56,16 +56,7 @@ pub fn roc_curve(title: &str, series: &[RocSeries]) -> Result<String, String> {
                     .map_err(drawing_error)?;
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .margin(10)
-            .legend_area_size(32)
-            .label_font(legend_style())
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(drawing_error)
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 0.9)
     })
 }
 
