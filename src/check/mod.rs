@@ -362,13 +362,7 @@ fn check_task_settings(spec: &Spec, task: &Task, diagnostics: &mut Diagnostics) 
             );
         }
     }
-    let monitors = spec.train.early_stopping.iter().map(|stopping| &stopping.value.monitor).chain(
-        spec.train.schedule.iter().filter_map(|schedule| match &schedule.value {
-            Schedule::Plateau { monitor, .. } => Some(monitor),
-            _ => None,
-        }),
-    );
-    for monitor in monitors {
+    for (_, monitor, _) in spec.train.monitors() {
         let metric = monitor.value.strip_prefix("val_").and_then(Metric::from_name);
         if let Some(metric) = metric.filter(|metric| metric.is_regression() != regression) {
             diagnostics.push(
@@ -443,24 +437,10 @@ fn check_task_settings(spec: &Spec, task: &Task, diagnostics: &mut Diagnostics) 
 
 /// Checks within `train` that need the split too.
 fn check_train(spec: &Spec, form: Form, diagnostics: &mut Diagnostics) {
-    let has_validation = spec.data.split.value.has_validation();
-    let mut needs_validation: Vec<(Span, &str)> = Vec::new();
-    if let Some(stopping) = &spec.train.early_stopping {
-        if stopping.value.monitor.value.starts_with("val_") {
-            needs_validation.push((stopping.span, "early stopping"));
-        }
-    }
-    if let Some(schedule) = &spec.train.schedule {
-        if let Schedule::Plateau { monitor, .. } = &schedule.value {
-            if monitor.value.starts_with("val_") {
-                needs_validation.push((schedule.span, "the plateau schedule"));
-            }
-        }
-    }
-    if has_validation {
+    if spec.data.split.value.has_validation() {
         return;
     }
-    for (span, what) in needs_validation {
+    for (what, span) in spec.train.validation_watchers() {
         diagnostics.push(
             Diagnostic::error("check::no_validation", format!("{what} watches a validation metric but the split keeps no validation rows"))
                 .at(span)

@@ -349,7 +349,7 @@ fn check_sizes(spec: &Spec, prepared: &Prepared, folds: &[Prepared], diagnostics
         }
     }
     if folds.is_empty() && prepared.val.is_empty() {
-        if let Some((what, span)) = validation_watchers(spec).first() {
+        if let Some((what, span)) = spec.train.validation_watchers().first() {
             sound = false;
             diagnostics.push(
                 Diagnostic::error(
@@ -365,24 +365,6 @@ fn check_sizes(spec: &Spec, prepared: &Prepared, folds: &[Prepared], diagnostics
         }
     }
     sound
-}
-
-/// The settings that watch a validation quantity, with where the spec sets them.
-fn validation_watchers(spec: &Spec) -> Vec<(&'static str, crate::diagnostics::Span)> {
-    let mut watchers = Vec::new();
-    if let Some(stopping) = &spec.train.early_stopping {
-        if stopping.value.monitor.value.starts_with("val_") {
-            watchers.push(("early stopping", stopping.span));
-        }
-    }
-    if let Some(schedule) = &spec.train.schedule {
-        if let Schedule::Plateau { monitor, .. } = &schedule.value {
-            if monitor.value.starts_with("val_") {
-                watchers.push(("the plateau schedule", schedule.span));
-            }
-        }
-    }
-    watchers
 }
 
 /// Ends a run with an error: the manifest says `failed`; files written before stay as they were. A run that was to
@@ -476,12 +458,7 @@ impl Reporter {
 /// The metrics an epoch line shows: what early stopping and the plateau schedule watch, then the spec's metrics.
 fn watched_metrics(spec: &Spec) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    let monitors = spec.train.early_stopping.iter().map(|stopping| stopping.value.monitor.value.clone()).chain(
-        spec.train.schedule.iter().filter_map(|schedule| match &schedule.value {
-            Schedule::Plateau { monitor, .. } => Some(monitor.value.clone()),
-            _ => None,
-        }),
-    );
+    let monitors = spec.train.monitors().into_iter().map(|(_, monitor, _)| monitor.value.clone());
     let listed = spec.metrics.value.iter().map(|metric| format!("val_{}", metric.value));
     for name in monitors.chain(listed) {
         if let Some(metric) = name.strip_prefix("val_").filter(|metric| *metric != "loss") {

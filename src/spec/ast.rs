@@ -483,6 +483,32 @@ pub struct Train {
     pub schedule: Option<Spanned<Schedule>>,
 }
 
+impl Train {
+    /// What training watches between epochs: early stopping's monitor and the plateau schedule's, each with the
+    /// name of the setting (`early stopping`, `the plateau schedule`) and the setting's span.
+    pub fn monitors(&self) -> Vec<(&'static str, &Spanned<String>, Span)> {
+        let mut monitors = Vec::new();
+        if let Some(stopping) = &self.early_stopping {
+            monitors.push(("early stopping", &stopping.value.monitor, stopping.span));
+        }
+        if let Some(schedule) = &self.schedule {
+            if let Schedule::Plateau { monitor, .. } = &schedule.value {
+                monitors.push(("the plateau schedule", monitor, schedule.span));
+            }
+        }
+        monitors
+    }
+
+    /// The settings that watch a validation quantity (`val_...`), with their spans.
+    pub fn validation_watchers(&self) -> Vec<(&'static str, Span)> {
+        self.monitors()
+            .into_iter()
+            .filter(|(_, monitor, _)| monitor.value.starts_with("val_"))
+            .map(|(what, _, span)| (what, span))
+            .collect()
+    }
+}
+
 /// An optimizer with its settings (Keras' defaults).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Optimizer {
