@@ -177,14 +177,7 @@ pub struct EvalOutcome {
 impl EvalOutcome {
     /// The text `galen eval` prints.
     pub fn summary(&self) -> String {
-        let mut text = String::new();
-        for (name, split) in &self.splits {
-            text.push_str(&format!("{name} ({} rows)\n", split.rows));
-            for line in split.scores.lines() {
-                text.push_str(&format!("  {line}\n"));
-            }
-        }
-        text
+        self.splits.iter().map(|(name, split)| super::report::split_text(name, split)).collect()
     }
 
     /// The scores as JSON, keyed by split.

@@ -13,7 +13,7 @@ use crate::runtime::train::{Ending, EpochRecord, Fit, Runner, SplitOutputs, Spli
 use crate::spec::ast::Spec;
 
 /// The keys of a split's metrics that hold curves for the plots.
-const CURVES: &[&str] = &["roc_curve", "roc_curves", "calibration_curve"];
+pub const CURVES: &[&str] = &["roc_curve", "roc_curves", "calibration_curve"];
 
 /// Numbers by metric name, in report order.
 pub type Named = Vec<(String, f64)>;
@@ -288,13 +288,20 @@ impl Report {
         splits.push(("test", self.test.as_ref().map(|(test, _)| test)));
         for (name, split) in splits {
             let Some(split) = split else { continue };
-            text.push_str(&format!("\n{name} ({} rows)\n", split.rows));
-            for line in split.scores.lines() {
-                text.push_str(&format!("  {line}\n"));
-            }
+            text.push('\n');
+            text.push_str(&split_text(name, split));
         }
         text
     }
+}
+
+/// A split's metrics as `galen train` and `galen eval` print them: `NAME (N rows)`, then a line per metric.
+pub fn split_text(name: &str, split: &SplitScore) -> String {
+    let mut text = format!("{name} ({} rows)\n", split.rows);
+    for line in split.scores.lines() {
+        text.push_str(&format!("  {line}\n"));
+    }
+    text
 }
 
 /// The mean and the sample standard deviation (n - 1; 0 for one value).
