@@ -46,6 +46,13 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Whether a command's error output says `phrase`. Errors are wrapped to the report width, and where a line breaks
+/// depends on the length of the run directory's path, so spaces, line breaks and the `|` gutter are ignored.
+fn says(stderr: &[u8], phrase: &str) -> bool {
+    let squeeze = |text: &str| text.chars().filter(|c| !c.is_whitespace() && *c != '|').collect::<String>();
+    squeeze(&text(stderr)).contains(&squeeze(phrase))
+}
+
 /// The peers' settings (80/20 stratified, 64-64-2, adam 0.001, batch 32, 50 epochs): Keras reaches 0.965 accuracy
 /// and 0.994 AUROC, PyTorch 0.974 and 0.996; the issue asks for at least 0.96 and 0.99.
 #[test]
@@ -119,7 +126,7 @@ fn breast_cancer_writes_a_complete_run_directory_and_reaches_the_peers() {
     // `predict` on the whole file reproduces, bit for bit, the probabilities training reported for its test rows.
     let predicted = galen(&["predict", out.to_str().unwrap(), "--input", "specs/data/breast_cancer.csv"]);
     assert!(predicted.status.success(), "{}", text(&predicted.stderr));
-    assert!(text(&predicted.stderr).contains("569 rows predicted; 0 missing cells filled; 0 unseen categories"));
+    assert!(says(&predicted.stderr, "569 rows predicted; 0 missing cells filled; 0 unseen categories"));
     let predictions = text(&predicted.stdout);
     let by_row: std::collections::BTreeMap<&str, &str> =
         predictions.lines().skip(1).filter_map(|line| line.split_once(',')).collect();
@@ -297,21 +304,21 @@ fn mistakes_are_clear_errors() {
         galen(&["train", "tests/data/train/diverging.galen", "--out", temp_dir("diverging").to_str().unwrap()]);
     assert_eq!(diverging.status.code(), Some(1));
     let stderr = text(&diverging.stderr);
-    assert!(stderr.contains("train::diverged") && stderr.contains("at epoch 1, batch "), "{stderr}");
-    assert!(stderr.contains("try a tenth of it (lr=100)"), "{stderr}");
+    assert!(says(&diverging.stderr, "train::diverged") && says(&diverging.stderr, "at epoch 1, batch "), "{stderr}");
+    assert!(says(&diverging.stderr, "try a tenth of it (lr=100)"), "{stderr}");
     assert_eq!(json(&temp_dir_path("diverging").join("manifest.json"))["status"], "failed");
 
     let large =
         galen(&["train", "tests/data/train/batch_too_large.galen", "--out", temp_dir("large").to_str().unwrap()]);
     assert_eq!(large.status.code(), Some(1));
-    assert!(text(&large.stderr).contains("`batch_size` is 1000 but the training split has only 354 rows"));
+    assert!(says(&large.stderr, "`batch_size` is 1000 but the training split has only 354 rows"));
     assert!(!temp_dir_path("large").exists(), "no run directory for a run that cannot start");
 
     let missing = galen(&["train", "specs/no_such_spec.galen"]);
     assert_eq!(missing.status.code(), Some(1));
     let no_run = galen(&["eval", "specs"]);
     assert_eq!(no_run.status.code(), Some(1));
-    assert!(text(&no_run.stderr).contains("is not a galen run directory"));
+    assert!(says(&no_run.stderr, "is not a galen run directory"));
     let threads = galen(&["train", "specs/breast_cancer.galen", "--threads", "0"]);
     assert_eq!(threads.status.code(), Some(2));
 }
@@ -344,7 +351,7 @@ fn the_command_line_refuses_an_existing_out_and_eval_and_predict_check_their_inp
 
     let again = galen(&["train", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(1));
-    assert!(text(&again.stderr).contains("run::exists"));
+    assert!(says(&again.stderr, "run::exists"));
     let forced = galen(&["train", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--force", "--seed", "5"]);
     assert!(forced.status.success(), "{}", text(&forced.stderr));
     assert_eq!(json(&out.join("manifest.json"))["seed"], 5);
@@ -371,7 +378,7 @@ fn the_command_line_refuses_an_existing_out_and_eval_and_predict_check_their_inp
     fs::write(dir.join("breast_cancer.csv"), &changed).unwrap();
     let refused = galen(&["eval", out.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(text(&refused.stderr).contains("eval::data_changed"), "{}", text(&refused.stderr));
+    assert!(says(&refused.stderr, "eval::data_changed"), "{}", text(&refused.stderr));
     // `--data` evaluates another labelled file.
     let other = galen(&["eval", out.to_str().unwrap(), "--data", dir.join("breast_cancer.csv").to_str().unwrap()]);
     assert!(other.status.success(), "{}", text(&other.stderr));
@@ -395,7 +402,7 @@ fn the_command_line_refuses_an_existing_out_and_eval_and_predict_check_their_inp
     fs::write(dir.join("without.csv"), without).unwrap();
     let failed = galen(&["predict", out.to_str().unwrap(), "--input", dir.join("without.csv").to_str().unwrap()]);
     assert_eq!(failed.status.code(), Some(1));
-    assert!(text(&failed.stderr).contains("mean_radius"), "{}", text(&failed.stderr));
+    assert!(says(&failed.stderr, "mean_radius"), "{}", text(&failed.stderr));
     let extra: String = data
         .lines()
         .take(5)
@@ -405,7 +412,7 @@ fn the_command_line_refuses_an_existing_out_and_eval_and_predict_check_their_inp
     fs::write(dir.join("extra.csv"), extra).unwrap();
     let failed = galen(&["predict", out.to_str().unwrap(), "--input", dir.join("extra.csv").to_str().unwrap()]);
     assert_eq!(failed.status.code(), Some(1));
-    assert!(text(&failed.stderr).contains("shoe_size"), "{}", text(&failed.stderr));
+    assert!(says(&failed.stderr, "shoe_size"), "{}", text(&failed.stderr));
     // Predictions go to a file when asked, rows in the input's order.
     let output = dir.join("predictions.csv");
     let predicted = galen(&[
@@ -513,7 +520,7 @@ fn an_interrupt_before_the_first_epoch_saves_no_model() {
     // `predict` refuses a run without a model, saying what is missing.
     let refused = galen(&["predict", out.to_str().unwrap(), "--input", "specs/data/breast_cancer.csv"]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(text(&refused.stderr).contains("model.safetensors"), "{}", text(&refused.stderr));
+    assert!(says(&refused.stderr, "model.safetensors"), "{}", text(&refused.stderr));
 }
 
 #[test]
@@ -547,15 +554,15 @@ fn a_damaged_run_directory_is_an_error_not_a_panic() {
     ] {
         let failed = galen(&command);
         assert_eq!(failed.status.code(), Some(1), "{command:?}");
-        assert!(text(&failed.stderr).contains("run::model"), "{}", text(&failed.stderr));
+        assert!(says(&failed.stderr, "run::model"), "{}", text(&failed.stderr));
     }
     // A truncated model file and a missing preprocessing file are errors too.
     fs::write(&model, b"not safetensors").unwrap();
-    assert!(text(&galen(&["eval", out.to_str().unwrap()]).stderr).contains("the model cannot be read"));
+    assert!(says(&galen(&["eval", out.to_str().unwrap()]).stderr, "the model cannot be read"));
     fs::write(&model, galen::run::weights::to_bytes(&weights, &[])).unwrap();
-    assert!(text(&galen(&["eval", out.to_str().unwrap()]).stderr).contains("description is damaged"));
+    assert!(says(&galen(&["eval", out.to_str().unwrap()]).stderr, "description is damaged"));
     fs::write(&model, galen::run::weights::to_bytes(&weights, &original)).unwrap();
     assert!(galen(&["eval", out.to_str().unwrap()]).status.success());
     fs::remove_file(out.join("transform.json")).unwrap();
-    assert!(text(&galen(&["eval", out.to_str().unwrap()]).stderr).contains("saved preprocessing is missing"));
+    assert!(says(&galen(&["eval", out.to_str().unwrap()]).stderr, "saved preprocessing is missing"));
 }
