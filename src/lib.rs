@@ -40,6 +40,7 @@
 // boxing every error for.
 #![allow(clippy::result_large_err)]
 
+pub mod backend;
 pub mod check;
 pub mod cli;
 pub mod data;

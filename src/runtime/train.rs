@@ -187,6 +187,18 @@ impl Graphs {
     }
 }
 
+/// The batch sizes that `rows` rows in batches of `batch_size` make: the full one and the remainder.
+fn batch_sizes(rows: usize, batch_size: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    if rows >= batch_size {
+        sizes.push(batch_size);
+    }
+    if rows % batch_size != 0 {
+        sizes.push(rows % batch_size);
+    }
+    sizes
+}
+
 /// Runs a model's graphs: training steps, evaluation and prediction, with the graphs of each batch size cached.
 pub struct Runner<'m> {
     model: &'m Model,
@@ -209,6 +221,19 @@ impl<'m> Runner<'m> {
             train_steps: Graphs::default(),
             evaluations: Graphs::default(),
             predictions: Graphs::default(),
+        }
+    }
+
+    /// Builds, optimizes and compiles now the graphs that training on `train_rows` rows and evaluating `eval_rows`
+    /// rows will run (the full batch and the last partial one of each), instead of on first use; for timing the
+    /// compiler apart from training.
+    pub fn prepare(&mut self, train_rows: usize, eval_rows: usize) {
+        let model = self.model;
+        for batch in batch_sizes(train_rows, self.batch_size) {
+            self.train_steps.get(batch, |batch| model.train_step(batch));
+        }
+        for batch in batch_sizes(eval_rows, self.batch_size) {
+            self.evaluations.get(batch, |batch| model.evaluate(batch));
         }
     }
 
