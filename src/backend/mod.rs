@@ -1,5 +1,91 @@
-//! The compiled backend: fusion of the IR into kernels, Cranelift code generation for them, GEMM for contractions,
-//! and the executor that runs a compiled graph. The reference interpreter ([`crate::runtime::interpreter`]) stays the
-//! oracle.
+//! The compiled backend: fusion of the IR into kernels ([`plan`]), Cranelift code generation for them
+//! ([`codegen`], the one module that uses Cranelift), GEMM for contractions ([`gemm`]), and the executor that runs
+//! a compiled graph ([`exec`]). The reference interpreter ([`crate::runtime::interpreter`]) stays the oracle and is
+//! reachable with `--backend interp`.
 
+pub mod codegen;
+pub mod exec;
+pub mod gemm;
 pub mod kernel;
+pub mod plan;
+pub mod reference;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::ir::Graph;
+use crate::runtime::interpreter::{run, Tensor};
+
+pub use exec::Program;
+
+/// Which backend runs a model's graphs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// Fused kernels compiled to native code by Cranelift, contractions by GEMM (the default).
+    #[default]
+    Jit,
+    /// The reference interpreter: slow, simple, the oracle.
+    Interpreter,
+}
+
+impl Backend {
+    /// The name written in the manifest and accepted by `--backend` (`jit`, `interp`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Jit => "jit",
+            Backend::Interpreter => "interp",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A graph ready to run on a backend.
+pub enum Executable {
+    /// Run op by op by the interpreter.
+    Interpreter(Graph),
+    /// Compiled.
+    Jit(Box<Program>),
+}
+
+impl Executable {
+    /// Prepares an (optimized) graph for `backend`. A graph the code generator cannot compile runs on the
+    /// interpreter instead, with the reason returned beside it, so a code generation bug costs speed, never a run.
+    pub fn new(graph: Graph, backend: Backend) -> (Executable, Option<String>) {
+        match backend {
+            Backend::Interpreter => (Executable::Interpreter(graph), None),
+            Backend::Jit => match Program::new(&graph) {
+                Ok(program) => (Executable::Jit(Box::new(program)), None),
+                Err(error) => (
+                    Executable::Interpreter(graph),
+                    Some(format!("the JIT could not compile a graph ({error}); it runs on the interpreter")),
+                ),
+            },
+        }
+    }
+
+    /// Runs the graph on named inputs (names it does not take are ignored) and returns its outputs by name.
+    /// Panics on a missing or mistyped input: the runtime builds the inputs from the graph itself.
+    pub fn run(&self, inputs: &BTreeMap<String, Tensor>) -> BTreeMap<String, Tensor> {
+        match self {
+            Executable::Interpreter(graph) => {
+                run(graph, inputs).unwrap_or_else(|error| panic!("the graph `{}` failed: {error}", graph.name))
+            }
+            Executable::Jit(program) => program.run(inputs),
+        }
+    }
+
+    /// The graph.
+    pub fn graph(&self) -> &Graph {
+        match self {
+            Executable::Interpreter(graph) => graph,
+            Executable::Jit(program) => &program.plan().graph,
+        }
+    }
+}

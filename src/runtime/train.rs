@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{Array2, ArrayD, Axis, IxDyn};
 
-use super::interpreter::{run, Tensor};
+use super::interpreter::Tensor;
 use super::schedule::{LearningRate, Stopper, Verdict};
 use super::scores::Scores;
+use crate::backend::{Backend, Executable};
 use crate::check::{Checked, Task};
 use crate::data::batches::{gather, BatchPlan};
 use crate::data::dataset::SplitData;
@@ -175,15 +176,26 @@ impl Failure {
     }
 }
 
-/// Graphs by batch size, built and optimized on first use (verified after every pass in debug builds and tests).
+/// Graphs by batch size, built, optimized (verified after every pass in debug builds and tests) and compiled for
+/// the backend on first use.
 #[derive(Default)]
 struct Graphs {
-    built: BTreeMap<usize, Graph>,
+    built: BTreeMap<usize, Executable>,
 }
 
 impl Graphs {
-    fn get(&mut self, batch: usize, build: impl FnOnce(usize) -> Graph) -> &Graph {
-        self.built.entry(batch).or_insert_with(|| optimize(build(batch), cfg!(debug_assertions)))
+    fn get(
+        &mut self,
+        batch: usize,
+        backend: Backend,
+        warnings: &mut Vec<String>,
+        build: impl FnOnce(usize) -> Graph,
+    ) -> &Executable {
+        self.built.entry(batch).or_insert_with(|| {
+            let (executable, warning) = Executable::new(optimize(build(batch), cfg!(debug_assertions)), backend);
+            warnings.extend(warning);
+            executable
+        })
     }
 }
 
@@ -205,6 +217,9 @@ pub struct Runner<'m> {
     encoder: TargetEncoder,
     task: Task,
     batch_size: usize,
+    backend: Backend,
+    /// Graphs the JIT could not compile, which ran on the interpreter instead.
+    pub warnings: Vec<String>,
     train_steps: Graphs,
     evaluations: Graphs,
     predictions: Graphs,
@@ -218,10 +233,18 @@ impl<'m> Runner<'m> {
             encoder: TargetEncoder::new(model, &checked.task),
             task: checked.task.clone(),
             batch_size: batch_size.max(1),
+            backend: Backend::default(),
+            warnings: Vec::new(),
             train_steps: Graphs::default(),
             evaluations: Graphs::default(),
             predictions: Graphs::default(),
         }
+    }
+
+    /// The same runner on another backend.
+    pub fn with_backend(mut self, backend: Backend) -> Runner<'m> {
+        self.backend = backend;
+        self
     }
 
     /// Builds, optimizes and compiles now the graphs that training on `train_rows` rows and evaluating `eval_rows`
@@ -230,10 +253,10 @@ impl<'m> Runner<'m> {
     pub fn prepare(&mut self, train_rows: usize, eval_rows: usize) {
         let model = self.model;
         for batch in batch_sizes(train_rows, self.batch_size) {
-            self.train_steps.get(batch, |batch| model.train_step(batch));
+            self.train_steps.get(batch, self.backend, &mut self.warnings, |batch| model.train_step(batch));
         }
         for batch in batch_sizes(eval_rows, self.batch_size) {
-            self.evaluations.get(batch, |batch| model.evaluate(batch));
+            self.evaluations.get(batch, self.backend, &mut self.warnings, |batch| model.evaluate(batch));
         }
     }
 
@@ -284,13 +307,15 @@ impl<'m> Runner<'m> {
             for (index, positions) in plan.batches().enumerate() {
                 let learning_rate = rate.at(epoch, step);
                 let model = self.model;
-                let graph = self.train_steps.get(positions.len(), |batch| model.train_step(batch));
+                let executable = self
+                    .train_steps
+                    .get(positions.len(), self.backend, &mut self.warnings, |batch| model.train_step(batch));
                 let mut inputs = batch_inputs(train, positions, &self.encoder);
-                add_variables(&mut inputs, graph, &values);
-                add_noise(&mut inputs, graph, &mut dropout);
+                add_variables(&mut inputs, executable.graph(), &values);
+                add_noise(&mut inputs, executable.graph(), &mut dropout);
                 inputs.insert(names::LEARNING_RATE.to_string(), scalar(learning_rate as f32));
                 inputs.insert(names::STEP.to_string(), scalar(step as f32));
-                let outputs = run(graph, &inputs).unwrap_or_else(|error| panic!("the train step failed: {error}"));
+                let outputs = executable.run(&inputs);
                 let loss = outputs.get(names::LOSS).and_then(|loss| loss.scalar()).unwrap_or(f64::NAN);
                 if !loss.is_finite() {
                     return Err(Failure::Diverged { epoch, batch: index + 1, learning_rate });
@@ -355,10 +380,11 @@ impl<'m> Runner<'m> {
         let mut loss = 0.0;
         for positions in BatchPlan::in_order(split.len(), self.batch_size).batches() {
             let model = self.model;
-            let graph = self.evaluations.get(positions.len(), |batch| model.evaluate(batch));
+            let executable =
+                self.evaluations.get(positions.len(), self.backend, &mut self.warnings, |batch| model.evaluate(batch));
             let mut inputs = batch_inputs(split, positions, &self.encoder);
-            add_variables(&mut inputs, graph, values);
-            let result = run(graph, &inputs).unwrap_or_else(|error| panic!("the evaluation failed: {error}"));
+            add_variables(&mut inputs, executable.graph(), values);
+            let result = executable.run(&inputs);
             loss += result.get(names::LOSS).and_then(|loss| loss.scalar()).unwrap_or(f64::NAN) * positions.len() as f64;
             copy_rows(&mut outputs, positions, &result[names::OUTPUT]);
         }
@@ -371,10 +397,11 @@ impl<'m> Runner<'m> {
         let mut outputs = Array2::<f32>::zeros((rows, self.encoder.width()));
         for positions in BatchPlan::in_order(rows, self.batch_size).batches() {
             let model = self.model;
-            let graph = self.predictions.get(positions.len(), |batch| model.predict(batch));
+            let executable =
+                self.predictions.get(positions.len(), self.backend, &mut self.warnings, |batch| model.predict(batch));
             let mut graph_inputs = BTreeMap::from([(names::X.to_string(), Tensor::F32(gather(inputs, positions)))]);
-            add_variables(&mut graph_inputs, graph, values);
-            let result = run(graph, &graph_inputs).unwrap_or_else(|error| panic!("the prediction failed: {error}"));
+            add_variables(&mut graph_inputs, executable.graph(), values);
+            let result = executable.run(&graph_inputs);
             copy_rows(&mut outputs, positions, &result[names::OUTPUT]);
         }
         outputs

@@ -235,8 +235,9 @@ fn execute(graph: &Graph, inputs: Vec<Cow<'_, Tensor>>) -> Vec<Tensor> {
         .collect()
 }
 
-/// The value of a node whose op is a plain function of its input tensors.
-fn kernel(op: &Op, arguments: &[&Tensor], ty: &TensorType) -> Tensor {
+/// The value of a node whose op is a plain function of its input tensors (the compiled backend runs the ops it does
+/// not compile through this too).
+pub(crate) fn kernel(op: &Op, arguments: &[&Tensor], ty: &TensorType) -> Tensor {
     match op {
         Op::Constant { value } => Tensor::filled(ty, *value),
         Op::Unary(unary) => elementwise::unary(*unary, arguments[0]),

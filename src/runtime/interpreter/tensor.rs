@@ -183,17 +183,17 @@ impl Tensor {
     }
 
     /// Slice `step` of the first axis, as its own tensor: one step's input of a scan sequence.
-    pub(super) fn step(&self, step: usize) -> Tensor {
+    pub(crate) fn step(&self, step: usize) -> Tensor {
         with_element!(self.dtype(), T => T::wrap(T::unwrap(self).index_axis(Axis(0), step).to_owned()))
     }
 
     /// Writes `value` into slice `step` of the first axis: one step's output of a scan.
-    pub(super) fn set_step(&mut self, step: usize, value: &Tensor) {
+    pub(crate) fn set_step(&mut self, step: usize, value: &Tensor) {
         with_element!(self.dtype(), T => T::unwrap_mut(self).index_axis_mut(Axis(0), step).assign(T::unwrap(value)))
     }
 
     /// The same tensor in row-major layout, so that a caller can read its elements as one slice.
-    pub(super) fn into_standard_layout(self) -> Tensor {
+    pub(crate) fn into_standard_layout(self) -> Tensor {
         fn standard<T: Clone>(array: ArrayD<T>) -> ArrayD<T> {
             if array.is_standard_layout() {
                 array

@@ -1,0 +1,316 @@
+//! The executor: runs a [`Program`] (a plan with its kernels compiled) on named input tensors.
+//!
+//! Values live in row-major buffers; views are read through their strides, never copied, except where an op on
+//! the interpreter's kernels needs a tensor of its own. A buffer goes back to a pool after the last step that reads
+//! it, and the next value of the same size takes it (the memory planner's liveness, applied at run time).
+//!
+//! Threads: a kernel whose outermost axis may be split runs its rows on the current rayon pool once it is large
+//! enough; each position is computed by the same code whatever the split, so the results do not depend on the
+//! thread count. GEMM splits only its output tiles among threads, never the sum over `k`.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use ndarray::{ArrayD, IxDyn};
+use rayon::prelude::*;
+
+use super::codegen::{compile, CodegenError, Compiled};
+use super::gemm::matmul;
+use super::kernel::Access;
+use super::plan::{plan, Layout, Operand, Plan, Step};
+use crate::ir::{Graph, NodeId, Op, TensorType, Type};
+use crate::runtime::interpreter::{kernel as interpret, Tensor};
+
+/// Kernels with fewer positions than this run on one thread: below it, handing rows to threads costs more than
+/// it saves.
+const PARALLEL_POSITIONS: usize = 1 << 15;
+
+/// A graph compiled for the CPU: its plan, the native code of its kernels, and its scans' bodies.
+pub struct Program {
+    plan: Plan,
+    compiled: Compiled,
+    /// The compiled body of each scan step, by step index.
+    bodies: BTreeMap<usize, Program>,
+}
+
+impl Program {
+    /// Fuses and compiles a graph.
+    pub fn new(graph: &Graph) -> Result<Program, CodegenError> {
+        Program::from_plan(plan(graph))
+    }
+
+    fn from_plan(plan: Plan) -> Result<Program, CodegenError> {
+        let compiled = compile(&plan.kernels)?;
+        let mut bodies = BTreeMap::new();
+        for (index, step) in plan.steps.iter().enumerate() {
+            if let Step::Scan { body, .. } = step {
+                bodies.insert(index, Program::from_plan((**body).clone())?);
+            }
+        }
+        Ok(Program { plan, compiled, bodies })
+    }
+
+    /// The plan (for `galen compile --emit kernels`).
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Runs the program on its inputs, given in the graph's input order, and returns its outputs in order.
+    ///
+    /// The inputs must have the graph's types (the runtime builds them from the same graph; the interpreter's
+    /// `run` is the checked entry).
+    pub fn execute(&self, inputs: Vec<Cow<'_, Tensor>>) -> Vec<Tensor> {
+        let graph = &self.plan.graph;
+        let mut values: Vec<Option<Value>> = (0..graph.nodes.len()).map(|_| None).collect();
+        for ((id, _, _), input) in graph.inputs().into_iter().zip(inputs) {
+            let standard = match input {
+                Cow::Borrowed(tensor) if is_standard(tensor) => Cow::Borrowed(tensor),
+                tensor => Cow::Owned(tensor.into_owned().into_standard_layout()),
+            };
+            values[id.index()] = Some(Value::Tensor(standard));
+        }
+        let mut pool = Pool::default();
+        for (index, (step, frees)) in self.plan.steps.iter().zip(&self.plan.frees).enumerate() {
+            match step {
+                Step::Kernel { kernel, reads, writes } => {
+                    let outputs = self.run_kernel(*kernel, reads, writes, &values, &mut pool);
+                    for (node, output) in writes.iter().zip(outputs) {
+                        values[node.index()] = Some(Value::Tensor(Cow::Owned(Tensor::F32(output))));
+                    }
+                }
+                Step::MatMul { node, a, b } => {
+                    let shape = &graph.tensor_type(*node).shape;
+                    let mut out = pool.take(shape.iter().product());
+                    matmul(
+                        f32_slice(&values, a.base),
+                        &a.layout,
+                        f32_slice(&values, b.base),
+                        &b.layout,
+                        &mut out,
+                        shape,
+                    );
+                    values[node.index()] = Some(Value::Tensor(Cow::Owned(Tensor::F32(array(shape, out)))));
+                }
+                Step::Scan { node, inputs, .. } => {
+                    let Op::Scan(scan) = &graph.node(*node).op else { unreachable!("a scan step runs a scan") };
+                    let Type::Tuple(parts) = &graph.node(*node).ty else { unreachable!("a scan is a tuple") };
+                    let arguments: Vec<Cow<Tensor>> = inputs.iter().map(|input| read(&values, input)).collect();
+                    let body = &self.bodies[&index];
+                    values[node.index()] = Some(Value::Tuple(run_scan(scan, body, &arguments, parts)));
+                }
+                Step::Node { node, inputs } => {
+                    let value = match &graph.node(*node).op {
+                        Op::Get { index } => match &values[inputs[0].base.index()] {
+                            Some(Value::Tuple(parts)) => Tensor::clone(&parts[*index]),
+                            _ => unreachable!("`get` reads a computed tuple"),
+                        },
+                        op => {
+                            let arguments: Vec<Cow<Tensor>> = inputs.iter().map(|input| read(&values, input)).collect();
+                            let arguments: Vec<&Tensor> = arguments.iter().map(|argument| argument.as_ref()).collect();
+                            interpret(op, &arguments, graph.tensor_type(*node)).into_standard_layout()
+                        }
+                    };
+                    values[node.index()] = Some(Value::Tensor(Cow::Owned(value)));
+                }
+            }
+            for free in frees {
+                if let Some(Value::Tensor(Cow::Owned(Tensor::F32(array)))) = values[free.index()].take() {
+                    pool.give(array.into_raw_vec_and_offset().0);
+                }
+            }
+        }
+        self.plan
+            .outputs
+            .iter()
+            .map(|(_, operand)| {
+                let value = read(&values, operand);
+                value.into_owned()
+            })
+            .collect()
+    }
+
+    /// Runs the outputs of `inputs` by name, like the interpreter's `run` (names the graph does not take are
+    /// ignored). Panics when an input is missing: the runtime builds the map from the graph's own inputs.
+    pub fn run(&self, inputs: &BTreeMap<String, Tensor>) -> BTreeMap<String, Tensor> {
+        let graph = &self.plan.graph;
+        let ordered = graph
+            .inputs()
+            .into_iter()
+            .map(|(_, name, _)| Cow::Borrowed(inputs.get(name).unwrap_or_else(|| panic!("missing input `{name}`"))))
+            .collect();
+        graph.outputs.iter().map(|output| output.name.clone()).zip(self.execute(ordered)).collect()
+    }
+
+    fn run_kernel(
+        &self,
+        index: usize,
+        reads: &[NodeId],
+        writes: &[NodeId],
+        values: &[Option<Value>],
+        pool: &mut Pool,
+    ) -> Vec<ArrayD<f32>> {
+        let kernel = &self.plan.kernels[index];
+        let graph = &self.plan.graph;
+        let mut outputs: Vec<(Vec<usize>, Vec<f32>)> = writes
+            .iter()
+            .map(|node| {
+                let shape = graph.tensor_type(*node).shape.clone();
+                let buffer = pool.take(shape.iter().product());
+                (shape, buffer)
+            })
+            .collect();
+        // The operands are read only; the kernel's code never stores through them.
+        let read_slices: Vec<&[f32]> = reads.iter().map(|&node| f32_slice(values, node)).collect();
+        let mut pointers: Vec<*mut f32> = read_slices.iter().map(|slice| slice.as_ptr() as *mut f32).collect();
+        for (_, buffer) in &mut outputs {
+            pointers.push(buffer.as_mut_ptr());
+        }
+        for (access, slice) in kernel.operands.iter().zip(&read_slices) {
+            assert!(reach(access, &kernel.dims) < slice.len(), "kernel {} reads past an operand", kernel.name);
+        }
+        for (store, (_, buffer)) in kernel.stores.iter().zip(&outputs) {
+            assert!(reach(&store.access, &kernel.dims) < buffer.len(), "kernel {} writes past a buffer", kernel.name);
+        }
+        let rows = kernel.dims[0];
+        let threads = rayon::current_num_threads();
+        let pointers = Pointers(pointers);
+        if kernel.splittable() && threads > 1 && kernel.positions() >= PARALLEL_POSITIONS && rows > 1 {
+            let chunks = (threads * 4).min(rows);
+            let per_chunk = rows.div_ceil(chunks);
+            (0..rows.div_ceil(per_chunk)).into_par_iter().for_each(|chunk| {
+                let start = chunk * per_chunk;
+                let end = (start + per_chunk).min(rows);
+                // SAFETY: `check` verified every buffer covers the kernel's addresses; chunks write disjoint rows.
+                unsafe { self.compiled.call_raw(index, pointers.get(), start, end) };
+            });
+        } else {
+            // SAFETY: `check` verified every buffer covers the kernel's addresses.
+            unsafe { self.compiled.call_raw(index, pointers.get(), 0, rows) };
+        }
+        outputs.into_iter().map(|(shape, buffer)| array(&shape, buffer)).collect()
+    }
+}
+
+/// The largest element index an access reaches over `dims` (strides are never negative).
+fn reach(access: &Access, dims: &[usize]) -> usize {
+    access.offset + dims.iter().zip(&access.strides).map(|(&size, &stride)| (size - 1) * stride as usize).sum::<usize>()
+}
+
+/// Raw buffer pointers shared by the threads running one kernel.
+struct Pointers(Vec<*mut f32>);
+
+impl Pointers {
+    fn get(&self) -> *const *mut f32 {
+        self.0.as_ptr()
+    }
+}
+
+// SAFETY: the pointers are only dereferenced by kernel code, on disjoint rows of the outputs, while the buffers
+// they point into are kept alive by the caller.
+unsafe impl Sync for Pointers {}
+unsafe impl Send for Pointers {}
+
+/// A node's value while a program runs.
+enum Value<'a> {
+    Tensor(Cow<'a, Tensor>),
+    Tuple(Vec<Tensor>),
+}
+
+/// Freed buffers by length, reused for later values of the same size.
+#[derive(Default)]
+struct Pool {
+    free: BTreeMap<usize, Vec<Vec<f32>>>,
+}
+
+impl Pool {
+    fn take(&mut self, len: usize) -> Vec<f32> {
+        match self.free.get_mut(&len).and_then(Vec::pop) {
+            Some(buffer) => buffer,
+            None => vec![0.0; len],
+        }
+    }
+
+    fn give(&mut self, buffer: Vec<f32>) {
+        self.free.entry(buffer.len()).or_default().push(buffer);
+    }
+}
+
+fn is_standard(tensor: &Tensor) -> bool {
+    match tensor {
+        Tensor::F32(array) => array.is_standard_layout(),
+        Tensor::F64(array) => array.is_standard_layout(),
+        Tensor::I32(array) => array.is_standard_layout(),
+        Tensor::Bool(array) => array.is_standard_layout(),
+    }
+}
+
+fn array(shape: &[usize], buffer: Vec<f32>) -> ArrayD<f32> {
+    ArrayD::from_shape_vec(IxDyn(shape), buffer).expect("a buffer holds its shape's elements")
+}
+
+/// The row-major elements of an f32 node's buffer.
+fn f32_slice<'v>(values: &'v [Option<Value>], node: NodeId) -> &'v [f32] {
+    match &values[node.index()] {
+        Some(Value::Tensor(tensor)) => tensor
+            .as_f32()
+            .and_then(|array| array.as_slice())
+            .unwrap_or_else(|| panic!("{node} is read as a row-major f32 buffer")),
+        _ => panic!("{node} is read before it is computed"),
+    }
+}
+
+/// A value as a tensor of its own: the buffer itself when read whole, else the view's elements copied.
+fn read<'v>(values: &'v [Option<Value>], operand: &Operand) -> Cow<'v, Tensor> {
+    let tensor = match &values[operand.base.index()] {
+        Some(Value::Tensor(tensor)) => tensor.as_ref(),
+        _ => panic!("{} is read before it is computed", operand.base),
+    };
+    if tensor.shape() == operand.layout.shape.as_slice() && operand.layout.is_contiguous() {
+        return Cow::Borrowed(tensor);
+    }
+    let source = tensor.as_f32().and_then(|array| array.as_slice()).expect("views are of f32 buffers");
+    Cow::Owned(Tensor::F32(gather(source, &operand.layout)))
+}
+
+/// The elements of a strided view, copied in row-major order.
+pub fn gather(source: &[f32], layout: &Layout) -> ArrayD<f32> {
+    let count: usize = layout.shape.iter().product();
+    let mut out = Vec::with_capacity(count);
+    let mut index = vec![0usize; layout.shape.len()];
+    for _ in 0..count {
+        let offset =
+            layout.offset as isize + index.iter().zip(&layout.strides).map(|(&i, &s)| i as isize * s).sum::<isize>();
+        out.push(source[offset as usize]);
+        for axis in (0..index.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < layout.shape[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    array(&layout.shape, out)
+}
+
+/// A scan with a compiled body: the interpreter's loop, each step running the body's program.
+fn run_scan(scan: &crate::ir::Scan, body: &Program, inputs: &[Cow<Tensor>], parts: &[TensorType]) -> Vec<Tensor> {
+    let sequences_end = scan.carries + scan.sequences;
+    let mut carries: Vec<Tensor> = inputs[..scan.carries].iter().map(|carry| carry.as_ref().clone()).collect();
+    let mut stacked: Vec<Tensor> = parts[scan.carries..].iter().map(|ty| Tensor::filled(ty, 0.0)).collect();
+    let steps: Box<dyn Iterator<Item = usize>> =
+        if scan.reverse { Box::new((0..scan.steps).rev()) } else { Box::new(0..scan.steps) };
+    for step in steps {
+        let mut body_inputs: Vec<Cow<Tensor>> = Vec::with_capacity(inputs.len());
+        body_inputs.extend(carries.drain(..).map(Cow::Owned));
+        body_inputs.extend(inputs[scan.carries..sequences_end].iter().map(|sequence| Cow::Owned(sequence.step(step))));
+        body_inputs.extend(inputs[sequences_end..].iter().map(|invariant| Cow::Borrowed(invariant.as_ref())));
+        let mut outputs = body.execute(body_inputs);
+        let per_step = outputs.split_off(scan.carries);
+        carries = outputs;
+        for (stack, output) in stacked.iter_mut().zip(&per_step) {
+            stack.set_step(step, output);
+        }
+    }
+    carries.extend(stacked);
+    carries
+}

@@ -1,0 +1,112 @@
+//! Differential tests: the compiled backend against the interpreter, on every example's graphs and on seeded random
+//! graphs of every op.
+//!
+//! Tolerance: |jit - interp| <= 1e-4 · max(|interp|, 1) per element (NaN matches NaN, infinities match
+//! themselves). The differences come from the polynomial exp/log/tanh/erf (a few ulps), fused multiply-adds, the
+//! GEMM's and the vector reductions' summation order; 1e-4 leaves room for their growth through a train step.
+
+use std::collections::BTreeMap;
+
+use ndarray::{ArrayD, IxDyn};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{Backend, Executable};
+use crate::ir::random::random_graph;
+use crate::ir::{DType, Graph, Role};
+use crate::lowering::{names, Model};
+use crate::passes::optimize;
+use crate::pipeline::check_file;
+use crate::runtime::interpreter::{run, Tensor};
+
+/// The largest relative difference the tests allow.
+const TOLERANCE: f64 = 1e-4;
+
+/// Seeded inputs of any dtype: floats in [-2, 2) (noise in [0, 1), moments positive), small integers, coin flips.
+fn inputs(graph: &Graph, seed: u64) -> BTreeMap<String, Tensor> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    graph
+        .inputs()
+        .into_iter()
+        .map(|(id, name, role)| {
+            let ty = graph.tensor_type(id);
+            let shape = IxDyn(&ty.shape);
+            let mut float = || match (role, name) {
+                (Role::Noise, _) => rng.gen::<f64>(),
+                (_, names::STEP) => 3.0,
+                (_, names::LEARNING_RATE) => 0.01,
+                _ if name.contains("variance") || name.contains(".v.") => 0.5 + rng.gen::<f64>(),
+                _ => 4.0 * rng.gen::<f64>() - 2.0,
+            };
+            let tensor = match ty.dtype {
+                DType::F32 => Tensor::F32(ArrayD::from_shape_simple_fn(shape, || float() as f32)),
+                DType::F64 => Tensor::F64(ArrayD::from_shape_simple_fn(shape, float)),
+                DType::I32 => Tensor::I32(ArrayD::from_shape_simple_fn(shape, || (float() * 2.0) as i32)),
+                DType::Bool => Tensor::Bool(ArrayD::from_shape_simple_fn(shape, || float() > 0.0)),
+            };
+            (name.to_string(), tensor)
+        })
+        .collect()
+}
+
+/// The worst relative difference between two runs' outputs, or why they cannot be compared.
+fn worst_difference(expected: &BTreeMap<String, Tensor>, found: &BTreeMap<String, Tensor>) -> Result<f64, String> {
+    let mut worst = 0.0f64;
+    for (name, value) in expected {
+        let other = found.get(name).ok_or(format!("output `{name}` is missing"))?;
+        if other.tensor_type() != value.tensor_type() {
+            return Err(format!("output `{name}` is {} but should be {}", other.tensor_type(), value.tensor_type()));
+        }
+        for (a, b) in value.to_f64().iter().zip(other.to_f64().iter()) {
+            let same = a == b || (a.is_nan() && b.is_nan());
+            let difference = if same { 0.0 } else { (a - b).abs() / a.abs().max(1.0) };
+            worst = worst.max(if difference.is_nan() { f64::INFINITY } else { difference });
+        }
+    }
+    Ok(worst)
+}
+
+fn compare(graph: &Graph, seed: u64, what: &str) {
+    let inputs = inputs(graph, seed);
+    let expected = run(graph, &inputs).unwrap_or_else(|error| panic!("{what}: the interpreter fails: {error}"));
+    let (executable, warning) = Executable::new(graph.clone(), Backend::Jit);
+    assert!(warning.is_none(), "{what}: {warning:?}");
+    let found = executable.run(&inputs);
+    let worst = worst_difference(&expected, &found).unwrap_or_else(|error| panic!("{what}: {error}"));
+    assert!(worst <= TOLERANCE, "{what}: the JIT differs from the interpreter by {worst:e}\n{graph}");
+}
+
+/// Every example spec that checks without its image folders.
+const EXAMPLES: [&str; 6] = [
+    "specs/breast_cancer.galen",
+    "specs/breast_cancer_peers.galen",
+    "specs/diabetes.galen",
+    "specs/digits_cnn.galen",
+    "specs/heart_rhythm_gru.galen",
+    "specs/heart_rhythm_lstm.galen",
+];
+
+#[test]
+fn every_example_trains_evaluates_and_predicts_as_on_the_interpreter() {
+    for spec in EXAMPLES {
+        let outcome = check_file(std::path::Path::new(spec));
+        let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("{spec} checks") };
+        let model = Model::new(&lowered.spec, checked);
+        for (name, graph) in
+            [("train step", model.train_step(5)), ("evaluate", model.evaluate(5)), ("predict", model.predict(5))]
+        {
+            compare(&optimize(graph, true), 7, &format!("{spec}, {name}"));
+        }
+    }
+}
+
+#[test]
+fn random_graphs_of_every_op_run_as_on_the_interpreter() {
+    for seed in 0..300 {
+        let graph = optimize(random_graph(seed), true);
+        if std::env::var("GALEN_DEBUG_SEED").is_ok() {
+            eprintln!("seed {seed}\n{graph}\n{}", super::plan::plan(&graph));
+        }
+        compare(&graph, seed, &format!("random graph {seed}"));
+    }
+}
