@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::backend::Backend;
 use crate::diagnostics::{render, Diagnostic, Diagnostics};
 use crate::pipeline;
 use crate::spec::{convert, Form, SpecFile};
@@ -62,6 +63,9 @@ pub enum Command {
         /// No progress bar: one plain line per epoch.
         #[arg(long, short)]
         quiet: bool,
+        /// What runs the model: the JIT, or the reference interpreter (slow; the oracle).
+        #[arg(long, value_enum, default_value = "jit")]
+        backend: BackendArg,
     },
     /// Score a trained run again: on its own data (checked unchanged by SHA-256), or on another labelled CSV.
     Eval {
@@ -70,6 +74,9 @@ pub enum Command {
         /// A labelled CSV to evaluate on instead of the run's own test split.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// What runs the model: the JIT, or the reference interpreter (slow; the oracle).
+        #[arg(long, value_enum, default_value = "jit")]
+        backend: BackendArg,
     },
     /// Predict new rows with a trained run: P(positive) (or a probability per class) and the predicted class.
     Predict {
@@ -81,6 +88,9 @@ pub enum Command {
         /// Write the predictions to this file (default: standard output).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// What runs the model: the JIT, or the reference interpreter (slow; the oracle).
+        #[arg(long, value_enum, default_value = "jit")]
+        backend: BackendArg,
     },
     /// Convert a spec between the spec language and YAML.
     Convert {
@@ -108,6 +118,24 @@ pub enum FormArg {
     Galen,
 }
 
+/// The backend on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BackendArg {
+    /// Fused kernels compiled by Cranelift, products by GEMM.
+    Jit,
+    /// The reference interpreter.
+    Interp,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(backend: BackendArg) -> Backend {
+        match backend {
+            BackendArg::Jit => Backend::Jit,
+            BackendArg::Interp => Backend::Interpreter,
+        }
+    }
+}
+
 /// What `galen compile` prints.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum EmitArg {
@@ -115,6 +143,10 @@ pub enum EmitArg {
     Ast,
     /// The IR graphs, optimized: forward (training mode with the loss), train step, predict.
     Ir,
+    /// The kernel plans of the train-step and predict graphs: fused kernels, GEMMs, other steps, buffer frees.
+    Kernels,
+    /// The Cranelift IR of every fused kernel of the train-step and predict graphs.
+    Clif,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -123,7 +155,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { spec } => check(&spec),
         Command::Compile { spec, emit, batch } => compile(&spec, emit, batch),
-        Command::Train { spec, out, force, threads, seed, quiet } => {
+        Command::Train { spec, out, force, threads, seed, quiet, backend } => {
             let threads = threads.map_or_else(default_threads, usize::from);
             let options = crate::run::train::TrainOptions {
                 spec,
@@ -132,12 +164,13 @@ pub fn main() -> ExitCode {
                 threads,
                 seed,
                 progress: crate::run::train::Progress::for_terminal(quiet),
+                backend: backend.into(),
                 command: std::env::args().collect(),
             };
             train(&options)
         }
-        Command::Eval { run, data } => eval(&run, data.as_deref()),
-        Command::Predict { run, input, output } => predict(&run, &input, output.as_deref()),
+        Command::Eval { run, data, backend } => eval(&run, data.as_deref(), backend.into()),
+        Command::Predict { run, input, output, backend } => predict(&run, &input, output.as_deref(), backend.into()),
         Command::Convert { spec, to, output } => convert(&spec, to, output.as_deref()),
         Command::Synth(args) => crate::synth::run(&args),
         Command::Schema => {
@@ -201,6 +234,15 @@ fn compile(path: &Path, emit: EmitArg, batch: Option<usize>) -> ExitCode {
     match emit {
         EmitArg::Ast => print_stdout(&format!("{:#?}\n", lowered.spec)),
         EmitArg::Ir => print_stdout(&compile_ir(&lowered.spec, checked, batch)),
+        EmitArg::Kernels => print_stdout(&compile_kernels(&lowered.spec, checked, batch)),
+        EmitArg::Clif => match compile_clif(&lowered.spec, checked, batch) {
+            Ok(text) => print_stdout(&text),
+            Err(error) => {
+                let diagnostic = Diagnostic::error("backend::codegen", error);
+                report(&Diagnostics { items: vec![diagnostic] }, None, path);
+                return ExitCode::from(1);
+            }
+        },
     }
     ExitCode::SUCCESS
 }
@@ -214,6 +256,47 @@ pub fn compile_ir(spec: &crate::spec::ast::Spec, checked: &crate::check::Checked
         .map(|graph| crate::passes::optimize(graph, true).to_string())
         .collect::<Vec<String>>()
         .join("\n")
+}
+
+/// The train-step and predict graphs of a checked spec, optimized, for `--emit kernels` and `--emit clif`.
+fn backend_graphs(
+    spec: &crate::spec::ast::Spec,
+    checked: &crate::check::Checked,
+    batch: Option<usize>,
+) -> Vec<crate::ir::Graph> {
+    let model = crate::lowering::Model::new(spec, checked);
+    let batch = batch.unwrap_or(spec.train.batch_size.value).max(1);
+    [model.train_step(batch), model.predict(batch)]
+        .into_iter()
+        .map(|graph| crate::passes::optimize(graph, true))
+        .collect()
+}
+
+/// The kernel plans of a checked spec's train-step and predict graphs.
+pub fn compile_kernels(spec: &crate::spec::ast::Spec, checked: &crate::check::Checked, batch: Option<usize>) -> String {
+    backend_graphs(spec, checked, batch)
+        .iter()
+        .map(|graph| crate::backend::plan::plan(graph).to_string())
+        .collect::<Vec<String>>()
+        .join("\n")
+}
+
+/// The Cranelift IR of every kernel of a checked spec's train-step and predict graphs (scan bodies included).
+fn compile_clif(
+    spec: &crate::spec::ast::Spec,
+    checked: &crate::check::Checked,
+    batch: Option<usize>,
+) -> Result<String, String> {
+    let mut text = String::new();
+    for graph in backend_graphs(spec, checked, batch) {
+        let plan = crate::backend::plan::plan(&graph);
+        for kernel in plan.all_kernels() {
+            text.push_str(&format!("; {} of plan {}\n", kernel.name, plan.name));
+            text.push_str(&crate::backend::codegen::clif(kernel).map_err(|error| error.to_string())?);
+            text.push('\n');
+        }
+    }
+    Ok(text)
 }
 
 fn default_threads() -> usize {
@@ -250,8 +333,8 @@ fn train(options: &crate::run::train::TrainOptions) -> ExitCode {
     }
 }
 
-fn eval(run: &Path, data: Option<&Path>) -> ExitCode {
-    match crate::run::eval::eval(run, data) {
+fn eval(run: &Path, data: Option<&Path>, backend: Backend) -> ExitCode {
+    match crate::run::eval::eval(run, data, backend) {
         Ok((outcome, warnings)) => {
             report(&warnings, None, run);
             print_stdout(&outcome.summary());
@@ -264,8 +347,8 @@ fn eval(run: &Path, data: Option<&Path>) -> ExitCode {
     }
 }
 
-fn predict(run: &Path, input: &Path, output: Option<&Path>) -> ExitCode {
-    let (predictions, warnings) = match crate::run::predict::predict(run, input) {
+fn predict(run: &Path, input: &Path, output: Option<&Path>, backend: Backend) -> ExitCode {
+    let (predictions, warnings) = match crate::run::predict::predict(run, input, backend) {
         Ok(found) => found,
         Err(errors) => {
             report(&errors, None, run);

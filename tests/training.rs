@@ -23,6 +23,7 @@ fn options(spec: impl Into<PathBuf>, out: &Path, threads: usize) -> TrainOptions
         threads,
         seed: None,
         progress: Progress::Silent,
+        backend: galen::backend::Backend::Jit,
         command: vec!["test".into()],
     }
 }
@@ -140,7 +141,7 @@ fn breast_cancer_writes_a_complete_run_directory_and_reaches_the_peers() {
     assert_eq!(test_predictions.lines().count(), 115);
 
     // `eval` on the run's own data reproduces the final test metrics.
-    let (evaluated, _) = galen::run::eval::eval(&out, None).unwrap();
+    let (evaluated, _) = galen::run::eval::eval(&out, None, galen::backend::Backend::Jit).unwrap();
     let (name, score) = evaluated.splits.last().unwrap();
     assert_eq!(name, "test");
     assert_eq!(score.scores.to_json(), strip(test, &["loss"]));

@@ -963,15 +963,17 @@ impl fmt::Display for Plan {
     }
 }
 
-/// Counts of a plan, for the summary line of `--emit kernels`.
-pub fn counts(plan: &Plan) -> (usize, usize, usize) {
-    let mut counts = (plan.kernels.len(), 0, 0);
-    for step in &plan.steps {
-        match step {
-            Step::MatMul { .. } => counts.1 += 1,
-            Step::Node { .. } | Step::Scan { .. } => counts.2 += 1,
-            Step::Kernel { .. } => {}
+impl Plan {
+    /// Every kernel of the plan and of its scans' bodies, in step order.
+    pub fn all_kernels(&self) -> Vec<&Kernel> {
+        let mut kernels = Vec::new();
+        for step in &self.steps {
+            match step {
+                Step::Kernel { kernel, .. } => kernels.push(&self.kernels[*kernel]),
+                Step::Scan { body, .. } => kernels.extend(body.all_kernels()),
+                Step::MatMul { .. } | Step::Node { .. } => {}
+            }
         }
+        kernels
     }
-    counts
 }

@@ -15,6 +15,7 @@ use crate::data::{read_csv, CsvOptions};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::lowering::Model;
 use crate::pipeline::check_spec;
+use crate::backend::Backend;
 use crate::runtime::train::{Runner, SplitScore, Weights};
 use crate::spec::ast::{Source, Spec};
 use crate::spec::{Form, SpecFile};
@@ -187,12 +188,12 @@ impl EvalOutcome {
 }
 
 /// Scores a run on its own data (checked against the recorded SHA-256) or on `data`.
-pub fn eval(path: &Path, data: Option<&Path>) -> Result<(EvalOutcome, Diagnostics), Diagnostics> {
+pub fn eval(path: &Path, data: Option<&Path>, backend: Backend) -> Result<(EvalOutcome, Diagnostics), Diagnostics> {
     let loaded = load(path)?;
     let mut warnings = Diagnostics::new();
     warnings.extend(unfinished_warning(&loaded));
     let model = Model::new(&loaded.spec, &loaded.checked);
-    let mut runner = Runner::new(&model, &loaded.checked, loaded.spec.train.batch_size.value);
+    let mut runner = Runner::new(&model, &loaded.checked, loaded.spec.train.batch_size.value).with_backend(backend);
     let seed = Some(loaded.spec.seed.value);
     let splits = match data {
         None => {

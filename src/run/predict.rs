@@ -11,6 +11,7 @@ use crate::data::images::load_images;
 use crate::data::{read_csv, CsvOptions};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::lowering::Model;
+use crate::backend::Backend;
 use crate::runtime::train::Runner;
 use crate::spec::ast::Source;
 
@@ -48,7 +49,7 @@ impl Predictions {
 }
 
 /// Predicts every row of `input` with the run at `run`.
-pub fn predict(run: &Path, input: &Path) -> Result<(Predictions, Diagnostics), Diagnostics> {
+pub fn predict(run: &Path, input: &Path, backend: Backend) -> Result<(Predictions, Diagnostics), Diagnostics> {
     let loaded = load(run)?;
     let mut warnings = Diagnostics::new();
     warnings.extend(super::eval::unfinished_warning(&loaded));
@@ -72,7 +73,7 @@ pub fn predict(run: &Path, input: &Path) -> Result<(Predictions, Diagnostics), D
         }
     };
     let model = Model::new(&loaded.spec, &loaded.checked);
-    let mut runner = Runner::new(&model, &loaded.checked, loaded.spec.train.batch_size.value);
+    let mut runner = Runner::new(&model, &loaded.checked, loaded.spec.train.batch_size.value).with_backend(backend);
     let outputs = runner.predict(&inputs, &loaded.weights);
     let task = &loaded.checked.task;
     let mut writer = csv::Writer::from_writer(Vec::new());

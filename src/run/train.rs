@@ -15,12 +15,10 @@ use crate::data::dataset::{prepare, prepare_fold, Prepared, SplitData};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::lowering::Model;
 use crate::pipeline::check_file;
+use crate::backend::Backend;
 use crate::runtime::train::{Ending, EpochRecord, Event, Runner};
 use crate::spec::ast::{Schedule, Spec};
 use crate::spec::SpecFile;
-
-/// The backend that runs the graphs.
-pub const BACKEND: &str = "interpreter";
 
 /// How training reports progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +57,8 @@ pub struct TrainOptions {
     pub seed: Option<u64>,
     /// How to show progress.
     pub progress: Progress,
+    /// What runs the graphs.
+    pub backend: Backend,
     /// The command line, for the manifest.
     pub command: Vec<String>,
 }
@@ -147,7 +147,7 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
         data,
         seed: spec.seed.value,
         threads: options.threads.max(1),
-        code_path: CodePath::detect(BACKEND),
+        code_path: CodePath::detect(options.backend.name()),
         started,
         finished: String::new(),
         status: "running".to_string(),
@@ -165,7 +165,7 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     }
 
     let model = Model::new(&spec, checked);
-    let mut runner = Runner::new(&model, checked, spec.train.batch_size.value);
+    let mut runner = Runner::new(&model, checked, spec.train.batch_size.value).with_backend(options.backend);
     let mut progress = Reporter::new(options.progress, spec.train.epochs.value, watched_metrics(&spec));
     let mut fold_results = Vec::new();
     for (index, fold) in folds.iter().enumerate() {
@@ -245,6 +245,9 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     report.refit_changes = refit_changes;
     if let Err(error) = report.write(&run, &spec, checked, &prepared) {
         return failed(outcome, &run, &mut manifest, error);
+    }
+    for warning in runner.warnings.drain(..) {
+        outcome.diagnostics.push(Diagnostic::warning("backend::fallback", warning));
     }
     finish(outcome, &run, &mut manifest, status, Some(report))
 }

@@ -21,3 +21,4 @@ impl Compiled {
         super::reference::run_raw(&self.kernels[index], ptrs, start, end)
     }
 }
+pub fn clif(kernel: &Kernel) -> Result<String, CodegenError> { Err(CodegenError(format!("no code generator yet for {}", kernel.name))) }
