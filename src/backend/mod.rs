@@ -2,4 +2,6 @@
 //! and the executor that runs a compiled graph. The reference interpreter ([`crate::runtime::interpreter`]) stays the
 //! oracle.
 
+pub mod codegen;
 pub mod kernel;
+pub mod reference;
