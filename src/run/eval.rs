@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::manifest::{sha256_folder, Manifest};
 use super::{sha256_file, weights, RunDir, MANIFEST, MODEL, TRANSFORM};
+use crate::backend::Backend;
 use crate::check::{rebuild, Checked, Task};
 use crate::data::dataset::{prepare, SplitData};
 use crate::data::transform::Transform;
@@ -15,7 +16,6 @@ use crate::data::{read_csv, CsvOptions};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::lowering::Model;
 use crate::pipeline::check_spec;
-use crate::backend::Backend;
 use crate::runtime::train::{Runner, SplitScore, Weights};
 use crate::spec::ast::{Source, Spec};
 use crate::spec::{Form, SpecFile};

@@ -62,7 +62,7 @@ pub struct DataRecord {
 /// The backend and CPU a run used.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CodePath {
-    /// `interpreter` (the reference backend).
+    /// `jit` (fused kernels compiled by Cranelift, products by GEMM) or `interp` (the reference interpreter).
     pub backend: String,
     /// The CPU architecture.
     pub arch: String,

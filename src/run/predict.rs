@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use super::eval::{load, to_model_shape, LoadedRun};
 use super::report::{prediction_cells, probability_columns};
+use crate::backend::Backend;
 use crate::data::images::load_images;
 use crate::data::{read_csv, CsvOptions};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::lowering::Model;
-use crate::backend::Backend;
 use crate::runtime::train::Runner;
 use crate::spec::ast::Source;
 
