@@ -81,6 +81,7 @@ fi
   grep -m1 "model name" /proc/cpuinfo
   grep -m1 "cpu MHz" /proc/cpuinfo
   grep -o -m1 -w -e avx512f /proc/cpuinfo || echo "no avx512f"
+  echo "load average before the runs: $(cut -d" " -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
 } >"$results/machine.txt"
 mhz="$(grep -m1 "cpu MHz" /proc/cpuinfo | awk -F: '{print $2}' | tr -d ' ')"
 cores_used="$(echo "$cores" | tr ',' '\n' | wc -l)"
