@@ -1,5 +1,5 @@
 //! The command line: `galen check`, `galen compile`, `galen train`, `galen eval`, `galen predict`, `galen convert`,
-//! `galen schema` and the `galen synth` data tool.
+//! `galen schema`, the `galen synth` data tool and the `galen bench` timer.
 //!
 //! Exit codes: 0 when all is well, 1 when the user's input (spec or data) is wrong, 2 for a usage mistake
 //! (clap reports those). Diagnostics go to standard error, results to standard output.
@@ -63,6 +63,26 @@ pub enum Command {
         /// No progress bar: one plain line per epoch.
         #[arg(long, short)]
         quiet: bool,
+        /// What runs the model: the JIT, or the reference interpreter (slow; the oracle).
+        #[arg(long, value_enum, default_value = "jit")]
+        backend: BackendArg,
+    },
+    /// Time a spec's training stage by stage (load, compile, each epoch, evaluation) without writing a run directory.
+    Bench {
+        /// The spec file.
+        spec: PathBuf,
+        /// Epochs to train (default: the spec's). Early stopping is off, so that every epoch runs.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        epochs: Option<u32>,
+        /// Worker threads (default: the machine's cores).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
+        /// A seed replacing the spec's.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print one JSON object instead of labelled lines.
+        #[arg(long)]
+        json: bool,
         /// What runs the model: the JIT, or the reference interpreter (slow; the oracle).
         #[arg(long, value_enum, default_value = "jit")]
         backend: BackendArg,
@@ -168,6 +188,16 @@ pub fn main() -> ExitCode {
                 command: std::env::args().collect(),
             };
             train(&options)
+        }
+        Command::Bench { spec, epochs, threads, seed, json, backend } => {
+            let options = crate::run::bench::BenchOptions {
+                spec,
+                epochs: epochs.map(|epochs| epochs as usize),
+                threads: threads.map_or_else(default_threads, usize::from),
+                seed,
+                backend: backend.into(),
+            };
+            bench(&options, json)
         }
         Command::Eval { run, data, backend } => eval(&run, data.as_deref(), backend.into()),
         Command::Predict { run, input, output, backend } => predict(&run, &input, output.as_deref(), backend.into()),
@@ -330,6 +360,19 @@ fn train(options: &crate::run::train::TrainOptions) -> ExitCode {
         ExitCode::from(130)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn bench(options: &crate::run::bench::BenchOptions, json: bool) -> ExitCode {
+    let outcome = crate::run::bench::bench(options);
+    let failed = report(&outcome.diagnostics, outcome.file.as_ref(), &options.spec);
+    match outcome.report {
+        Some(timings) if !failed => {
+            let text = if json { format!("{}\n", timings.to_json()) } else { timings.summary() };
+            print_stdout(&text);
+            ExitCode::SUCCESS
+        }
+        _ => ExitCode::from(1),
     }
 }
 

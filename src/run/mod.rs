@@ -14,6 +14,7 @@
 //! Every file is written to a temporary name in the directory and renamed into place, so an interrupted run
 //! never leaves a half-written file behind. `train`, `eval` and `predict` (the commands) live beside it.
 
+pub mod bench;
 pub mod eval;
 pub mod manifest;
 pub mod predict;

@@ -309,7 +309,7 @@ fn refit_settings(spec: &Spec, folds: &[FoldResult]) -> (Spec, usize, Vec<String
 
 /// Errors for data too small for the settings: an empty training split or fold, a batch larger than the training
 /// rows, an empty validation fold.
-fn check_sizes(spec: &Spec, prepared: &Prepared, folds: &[Prepared], diagnostics: &mut Diagnostics) -> bool {
+pub(super) fn check_sizes(spec: &Spec, prepared: &Prepared, folds: &[Prepared], diagnostics: &mut Diagnostics) -> bool {
     let batch = &spec.train.batch_size;
     let mut sound = true;
     let mut trains: Vec<(String, &SplitData)> = vec![("training split".to_string(), &prepared.train)];

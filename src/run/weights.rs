@@ -34,7 +34,7 @@ pub fn to_bytes(weights: &Weights, metadata: &[(String, String)]) -> Vec<u8> {
         offset += size;
     }
     let mut header = serde_json::to_vec(&Value::Object(header)).expect("a JSON map always serializes");
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut bytes = Vec::with_capacity(8 + header.len() + offset);

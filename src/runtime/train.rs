@@ -205,7 +205,7 @@ fn batch_sizes(rows: usize, batch_size: usize) -> Vec<usize> {
     if rows >= batch_size {
         sizes.push(batch_size);
     }
-    if rows % batch_size != 0 {
+    if !rows.is_multiple_of(batch_size) {
         sizes.push(rows % batch_size);
     }
     sizes
