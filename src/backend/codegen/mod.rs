@@ -42,7 +42,8 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Module, ModuleError};
+use cranelift_module::{default_libcall_names, FuncId, Module, ModuleError, ModuleReloc};
+use rayon::prelude::*;
 
 use super::kernel::Kernel;
 use layout::Layout;
@@ -132,36 +133,46 @@ impl Drop for CodeMemory {
     }
 }
 
-/// Compiles `kernels` into one JIT module, one native function each (so that a whole graph compiles at once).
+/// Compiles `kernels` into one JIT module, one native function each (so that a whole graph compiles at once). The
+/// kernels compile in parallel on rayon's threads (each is independent until its machine code is placed in the
+/// module); the code for a kernel does not depend on the thread that compiled it.
 pub fn compile(kernels: &[Kernel]) -> Result<Compiled, CodegenError> {
     let started = Instant::now();
     let isa = host_isa()?;
-    let has_fma = has_fma(&*isa);
-    let mut code = CodeMemory(ManuallyDrop::new(JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()))));
+    let signature = kernel_signature(&*isa)?;
+    let mut code =
+        CodeMemory(ManuallyDrop::new(JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()))));
     let module = &mut *code.0;
-    let signature = kernel_signature(module.isa())?;
-    let mut context = module.make_context();
-    let mut builder_context = FunctionBuilderContext::new();
-    let mut defined = Vec::with_capacity(kernels.len());
-    for kernel in kernels {
-        let layout = Layout::new(kernel)?;
-        let id = module.declare_anonymous_function(&signature).map_err(host_error)?;
-        context.func.signature = signature.clone();
-        context.func.name = UserFuncName::user(0, id.as_u32());
-        emit::define(&mut context.func, &mut builder_context, kernel, &layout, module.isa(), has_fma);
-        if let Err(error) = module.define_function(id, &mut context) {
-            return Err(rejected(kernel, &context.func, error));
-        }
-        module.clear_context(&mut context);
-        defined.push((id, layout));
+    let ids = kernels
+        .iter()
+        .map(|_| module.declare_anonymous_function(&signature))
+        .collect::<Result<Vec<FuncId>, _>>()
+        .map_err(host_error)?;
+    let target = Target { isa: &*isa, signature: &signature, has_fma: has_fma(&*isa) };
+    // Collected in order before the first error is taken, so that the error reported does not depend on threads.
+    let machine_code = kernels
+        .par_iter()
+        .zip(&ids)
+        .map_init(
+            || (FunctionBuilderContext::new(), Context::new()),
+            |(builder_context, context), (kernel, &id)| target.compile(kernel, id, builder_context, context),
+        )
+        .collect::<Vec<Result<MachineCode, CodegenError>>>()
+        .into_iter()
+        .collect::<Result<Vec<MachineCode>, CodegenError>>()?;
+    let mut compiled = Vec::with_capacity(kernels.len());
+    for ((kernel, &id), machine_code) in kernels.iter().zip(&ids).zip(machine_code) {
+        module
+            .define_function_bytes(id, machine_code.alignment, &machine_code.bytes, &machine_code.relocations)
+            .map_err(host_error)?;
+        compiled.push((kernel, id, machine_code.required_lengths));
     }
     module.finalize_definitions().map_err(host_error)?;
-    let kernels = kernels
-        .iter()
-        .zip(defined)
-        .map(|(kernel, (id, layout))| {
+    let kernels = compiled
+        .into_iter()
+        .map(|(kernel, id, required_lengths)| {
             let address = module.get_finalized_function(id);
-            // SAFETY: the function was defined with `kernel_signature`: three pointer-sized integers, no result, in
+            // SAFETY: the function was compiled with `kernel_signature`: three pointer-sized integers, no result, in
             // the host's default calling convention, which is `extern "C"`'s; pointers and `usize` are 64-bit
             // integers on the 64-bit hosts it accepts.
             let function = unsafe { std::mem::transmute::<*const u8, KernelFunction>(address) };
@@ -169,12 +180,63 @@ pub fn compile(kernels: &[Kernel]) -> Result<Compiled, CodegenError> {
                 name: kernel.name.clone(),
                 function,
                 operands: kernel.operands.len(),
-                required_lengths: layout.required_lengths,
+                required_lengths,
                 axis_0: kernel.dims[0],
             }
         })
         .collect();
     Ok(Compiled { kernels, code, compile_time: started.elapsed() })
+}
+
+/// What every kernel of a batch is compiled for.
+struct Target<'a> {
+    isa: &'a dyn TargetIsa,
+    signature: &'a Signature,
+    has_fma: bool,
+}
+
+/// One kernel's machine code, ready to be placed in the module.
+struct MachineCode {
+    bytes: Vec<u8>,
+    alignment: u64,
+    relocations: Vec<ModuleReloc>,
+    required_lengths: Vec<usize>,
+}
+
+impl Target<'_> {
+    /// Emits, optimises and lowers one kernel, reusing the thread's contexts.
+    fn compile(
+        &self,
+        kernel: &Kernel,
+        id: FuncId,
+        builder_context: &mut FunctionBuilderContext,
+        context: &mut Context,
+    ) -> Result<MachineCode, CodegenError> {
+        let layout = Layout::new(kernel)?;
+        context.clear();
+        context.func.signature = self.signature.clone();
+        context.func.name = UserFuncName::user(0, id.as_u32());
+        emit::define(&mut context.func, builder_context, kernel, &layout, self.isa, self.has_fma);
+        let rejected = |message: String| CodegenError::Rejected { kernel: kernel.name.clone(), message };
+        if let Err(error) = context.compile(self.isa, &mut ControlPlane::default()) {
+            return Err(rejected(cranelift_codegen::print_errors::pretty_error(error.func, error.inner)));
+        }
+        let Some(compiled) = context.compiled_code() else {
+            return Err(rejected("cranelift compiled the function but kept no code".to_string()));
+        };
+        let relocations = compiled
+            .buffer
+            .relocs()
+            .iter()
+            .map(|reloc| ModuleReloc::from_mach_reloc(reloc, &context.func, id))
+            .collect();
+        Ok(MachineCode {
+            bytes: compiled.code_buffer().to_vec(),
+            alignment: compiled.buffer.alignment as u64,
+            relocations,
+            required_lengths: layout.required_lengths,
+        })
+    }
 }
 
 /// The Cranelift IR of `kernel`'s native function after Cranelift's optimisation (the egraph pass: constants
@@ -327,12 +389,4 @@ fn kernel_signature(isa: &dyn TargetIsa) -> Result<Signature, CodegenError> {
 
 fn host_error(error: ModuleError) -> CodegenError {
     CodegenError::Host { message: error.to_string() }
-}
-
-fn rejected(kernel: &Kernel, function: &Function, error: ModuleError) -> CodegenError {
-    let message = match error {
-        ModuleError::Compilation(error) => cranelift_codegen::print_errors::pretty_error(function, error),
-        other => other.to_string(),
-    };
-    CodegenError::Rejected { kernel: kernel.name.clone(), message }
 }
