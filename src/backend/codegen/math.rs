@@ -7,6 +7,10 @@
 //! errors against std / libm are asserted by the tests of [`super::tests`]; the bounds stated on each function are
 //! those measurements, on this backend's host (with FMA).
 
+// The coefficients are written with the 9 significant digits that pin an f32 (as tools/fit_math_coefficients.py
+// prints them); clippy counts the digits past what the f32 holds exactly.
+#![allow(clippy::excessive_precision)]
+
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::F32X4;
 use cranelift_codegen::ir::{InstBuilder, Value};
@@ -73,7 +77,7 @@ impl Vectors<'_> {
         let y = self.add(y, one);
         // 2^n as 2^(n >> 1) * 2^(n - (n >> 1)): n reaches -150 (subnormal results) and 129 (overflow), each half
         // stays a normal float, and the last multiply rounds once.
-        let shifted_bits = self.to_bits(shifted);
+        let shifted_bits = self.int_bits(shifted);
         let magic_bits = self.int_constant(ROUNDING_MAGIC.to_bits() as i32);
         let n = self.builder.ins().isub(shifted_bits, magic_bits);
         let half = self.builder.ins().sshr_imm_s(n, 1);
@@ -89,7 +93,7 @@ impl Vectors<'_> {
         let bias = self.int_constant(127);
         let biased = self.builder.ins().iadd(n, bias);
         let bits = self.builder.ins().ishl_imm_s(biased, 23);
-        self.from_bits(bits)
+        self.float_lanes(bits)
     }
 
     /// ln x. Measured: within 1.15 ulp of the exact value; subnormal inputs are scaled first; -inf at ±0, NaN below 0 and for
@@ -105,7 +109,7 @@ impl Vectors<'_> {
         let exponent_fix = self.and(subnormal, minus_23);
         // x = 2^e * m with m in [1, 2), then m halved (e incremented) from √2 on, so that f = m - 1 (exact) lies in
         // [√½ - 1, √2 - 1).
-        let bits = self.to_bits(normal);
+        let bits = self.int_bits(normal);
         let biased_exponent = self.builder.ins().ushr_imm_s(bits, 23);
         let bias = self.int_constant(127);
         let exponent = self.builder.ins().isub(biased_exponent, bias);
@@ -115,7 +119,7 @@ impl Vectors<'_> {
         let one_bits = self.int_constant(1.0f32.to_bits() as i32);
         let fraction = self.builder.ins().band(bits, fraction_mask);
         let mantissa_bits = self.builder.ins().bor(fraction, one_bits);
-        let mantissa = self.from_bits(mantissa_bits);
+        let mantissa = self.float_lanes(mantissa_bits);
         let sqrt_2 = self.constant(std::f32::consts::SQRT_2);
         let large = self.compare(FloatCC::GreaterThanOrEqual, mantissa, sqrt_2);
         let half = self.constant(0.5);

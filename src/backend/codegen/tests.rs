@@ -696,7 +696,7 @@ fn a_range_split_in_two_gives_the_same_bits_as_one_call() {
     for (index, kernel) in kernels.iter().enumerate() {
         let inputs = random_inputs(&mut rng, kernel, false);
         let extent = kernel.dims[0];
-        let whole = run_ranges(&compiled, index, kernel, &inputs, &[0..extent]);
+        let whole = run_ranges(&compiled, index, kernel, &inputs, std::slice::from_ref(&(0..extent)));
         for split in [1, extent / 2, extent.saturating_sub(1)] {
             let halves = run_ranges(&compiled, index, kernel, &inputs, &[0..split, split..extent]);
             let bits = |outputs: &[Vec<f32>]| -> Vec<Vec<u32>> {
@@ -722,7 +722,7 @@ fn raw_calls_split_among_threads_give_the_same_bits_as_one_call() {
     let compiled = compile(std::slice::from_ref(&kernel)).expect("compiles");
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let inputs = random_inputs(&mut rng, &kernel, false);
-    let whole = run_ranges(&compiled, 0, &kernel, &inputs, &[0..dims[0]]);
+    let whole = run_ranges(&compiled, 0, &kernel, &inputs, std::slice::from_ref(&(0..dims[0])));
     let mut output = vec![0.0f32; dims[0] * dims[1]];
     // The pointer table is shared by address: each thread writes only its own rows of the output.
     let table: Vec<usize> =

@@ -141,12 +141,12 @@ impl Vectors<'_> {
     }
 
     /// The lanes' bits as an i32x4.
-    pub fn to_bits(&mut self, x: Value) -> Value {
+    pub fn int_bits(&mut self, x: Value) -> Value {
         self.builder.ins().bitcast(I32X4, MemFlagsData::new(), x)
     }
 
     /// An i32x4's bits as f32 lanes.
-    pub fn from_bits(&mut self, bits: Value) -> Value {
+    pub fn float_lanes(&mut self, bits: Value) -> Value {
         self.builder.ins().bitcast(F32X4, MemFlagsData::new(), bits)
     }
 
