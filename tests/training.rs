@@ -100,7 +100,7 @@ fn breast_cancer_writes_a_complete_run_directory_and_reaches_the_peers() {
     assert_eq!(manifest["status"], "completed");
     assert_eq!(manifest["seed"], 42);
     assert_eq!(manifest["threads"], 2);
-    assert_eq!(manifest["code_path"]["backend"], "interpreter");
+    assert_eq!(manifest["code_path"]["backend"], "jit");
     assert_eq!(manifest["data"][0]["role"], "source");
     assert_eq!(
         manifest["data"][0]["sha256"].as_str().unwrap(),
@@ -566,4 +566,26 @@ fn a_damaged_run_directory_is_an_error_not_a_panic() {
     assert!(galen(&["eval", out.to_str().unwrap()]).status.success());
     fs::remove_file(out.join("transform.json")).unwrap();
     assert!(says(&galen(&["eval", out.to_str().unwrap()]).stderr, "saved preprocessing is missing"));
+}
+
+/// `--backend interp` keeps the reference interpreter reachable from the command line; `eval` and `predict` take it
+/// too, and the manifest says which backend trained.
+#[test]
+fn the_interpreter_stays_reachable_from_the_command_line() {
+    let out = temp_dir("interp");
+    let trained = galen(&[
+        "train",
+        "tests/data/train/step_schedule.galen",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--backend",
+        "interp",
+    ]);
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    assert_eq!(json(&out.join("manifest.json"))["code_path"]["backend"], "interp");
+    let evaluated = galen(&["eval", out.to_str().unwrap(), "--backend", "interp"]);
+    assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
+    let wrong = galen(&["eval", out.to_str().unwrap(), "--backend", "gpu"]);
+    assert_eq!(wrong.status.code(), Some(2));
 }

@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
@@ -31,6 +32,8 @@ pub struct Program {
     compiled: Compiled,
     /// The compiled body of each scan step, by step index.
     bodies: BTreeMap<usize, Program>,
+    /// Buffers free for the next run, by length.
+    pool: Mutex<Pool>,
 }
 
 impl Program {
@@ -47,7 +50,7 @@ impl Program {
                 bodies.insert(index, Program::from_plan((**body).clone())?);
             }
         }
-        Ok(Program { plan, compiled, bodies })
+        Ok(Program { plan, compiled, bodies, pool: Mutex::new(Pool::default()) })
     }
 
     /// The plan (for `galen compile --emit kernels`).
@@ -69,7 +72,8 @@ impl Program {
             };
             values[id.index()] = Some(Value::Tensor(standard));
         }
-        let mut pool = Pool::default();
+        // The buffers freed by earlier runs are reused: a training step allocates nothing once warm.
+        let mut pool = std::mem::take(&mut *self.pool.lock().unwrap_or_else(PoisonError::into_inner));
         for (index, (step, frees)) in self.plan.steps.iter().zip(&self.plan.frees).enumerate() {
             match step {
                 Step::Kernel { kernel, reads, writes } => {
@@ -119,14 +123,31 @@ impl Program {
                 }
             }
         }
-        self.plan
+        // An output read whole from a buffer nothing later reads is moved out, not copied.
+        let mut remaining: BTreeMap<NodeId, usize> = BTreeMap::new();
+        for (_, operand) in &self.plan.outputs {
+            *remaining.entry(operand.base).or_default() += 1;
+        }
+        let outputs = self
+            .plan
             .outputs
             .iter()
             .map(|(_, operand)| {
-                let value = read(&values, operand);
-                value.into_owned()
+                let count = remaining.get_mut(&operand.base).expect("every output is counted");
+                *count -= 1;
+                let whole = operand.layout.is_contiguous()
+                    && graph.node(operand.base).ty.tensor().is_some_and(|ty| ty.shape == operand.layout.shape);
+                let owned = matches!(values[operand.base.index()], Some(Value::Tensor(Cow::Owned(_))));
+                if *count == 0 && whole && owned {
+                    if let Some(Value::Tensor(tensor)) = values[operand.base.index()].take() {
+                        return tensor.into_owned();
+                    }
+                }
+                read(&values, operand).into_owned()
             })
-            .collect()
+            .collect();
+        *self.pool.lock().unwrap_or_else(PoisonError::into_inner) = pool;
+        outputs
     }
 
     /// Runs the outputs of `inputs` by name, like the interpreter's `run` (names the graph does not take are

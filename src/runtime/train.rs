@@ -280,6 +280,7 @@ impl<'m> Runner<'m> {
     ) -> Result<Fit, Failure> {
         let streams = Streams::new(seed);
         let mut values = self.initial_values(seed);
+        let variable_names: std::collections::BTreeSet<String> = values.keys().cloned().collect();
         let mut shuffle = streams.stream(Purpose::Shuffle);
         let mut dropout = streams.stream(Purpose::Dropout);
         let steps_per_epoch = train.len().div_ceil(self.batch_size);
@@ -311,7 +312,8 @@ impl<'m> Runner<'m> {
                     .train_steps
                     .get(positions.len(), self.backend, &mut self.warnings, |batch| model.train_step(batch));
                 let mut inputs = batch_inputs(train, positions, &self.encoder);
-                add_variables(&mut inputs, executable.graph(), &values);
+                // The variables move into the step and their new values come back out: no copy per step.
+                move_variables(&mut inputs, executable.graph(), &mut values);
                 add_noise(&mut inputs, executable.graph(), &mut dropout);
                 inputs.insert(names::LEARNING_RATE.to_string(), scalar(learning_rate as f32));
                 inputs.insert(names::STEP.to_string(), scalar(step as f32));
@@ -325,6 +327,12 @@ impl<'m> Runner<'m> {
                 for (name, value) in outputs {
                     if let Some(variable) = name.strip_prefix(names::NEW) {
                         values.insert(variable.to_string(), into_f32(value));
+                    }
+                }
+                // A variable the step does not update comes back as it went in.
+                for (name, tensor) in inputs {
+                    if variable_names.contains(&name) && !values.contains_key(&name) {
+                        values.insert(name, into_f32(tensor));
                     }
                 }
                 step += 1;
@@ -482,7 +490,18 @@ fn batch_inputs(split: &SplitData, positions: &[usize], encoder: &TargetEncoder)
     ])
 }
 
-/// The variables a graph reads.
+/// Moves the variables a graph reads out of `values` into its inputs.
+fn move_variables(inputs: &mut BTreeMap<String, Tensor>, graph: &Graph, values: &mut Weights) {
+    for (_, name, role) in graph.inputs() {
+        if matches!(role, Role::Param | Role::State) {
+            if let Some(value) = values.remove(name) {
+                inputs.insert(name.to_string(), Tensor::F32(value));
+            }
+        }
+    }
+}
+
+/// The variables a graph reads, copied into its inputs (evaluation and prediction, which keep `values`).
 fn add_variables(inputs: &mut BTreeMap<String, Tensor>, graph: &Graph, values: &Weights) {
     for (_, name, role) in graph.inputs() {
         if matches!(role, Role::Param | Role::State) {
