@@ -86,6 +86,10 @@ pub enum Command {
         /// What runs the model: the JIT, or the reference interpreter (slow; the oracle).
         #[arg(long, value_enum, default_value = "jit")]
         backend: BackendArg,
+        /// Time every step of the train step (each kernel, matrix product and interpreter op) and print the
+        /// slowest, with their share of the time (JIT only; timing adds a little overhead).
+        #[arg(long)]
+        profile: bool,
     },
     /// Score a trained run again: on its own data (checked unchanged by SHA-256), or on another labelled CSV.
     Eval {
@@ -189,13 +193,14 @@ pub fn main() -> ExitCode {
             };
             train(&options)
         }
-        Command::Bench { spec, epochs, threads, seed, json, backend } => {
+        Command::Bench { spec, epochs, threads, seed, json, backend, profile } => {
             let options = crate::run::bench::BenchOptions {
                 spec,
                 epochs: epochs.map(|epochs| epochs as usize),
                 threads: threads.map_or_else(default_threads, usize::from),
                 seed,
                 backend: backend.into(),
+                profile,
             };
             bench(&options, json)
         }

@@ -11,12 +11,13 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
 use super::codegen::{compile, CodegenError, Compiled};
-use super::gemm::matmul;
+use super::gemm::{matmul, matmul_then, Part};
 use super::kernel::Access;
 use super::plan::{plan, Layout, Operand, Plan, Step};
 use crate::ir::{Graph, NodeId, Op, TensorType, Type};
@@ -34,6 +35,19 @@ pub struct Program {
     bodies: BTreeMap<usize, Program>,
     /// Buffers free for the next run, by length.
     pool: Mutex<Pool>,
+    /// Time spent in each step and how often it ran, recorded while [`super::profiling`] is on.
+    timings: Mutex<Vec<(Duration, u64)>>,
+}
+
+/// Where a program's time went: one step's total time over the runs profiled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepTime {
+    /// What the step does, for instance `gemm [128, 1000] x [1000, 512]` or `kernel k3 (add, max) [128, 512]`.
+    pub label: String,
+    /// Seconds over every run.
+    pub seconds: f64,
+    /// How many times it ran.
+    pub calls: u64,
 }
 
 impl Program {
@@ -50,7 +64,8 @@ impl Program {
                 bodies.insert(index, Program::from_plan((**body).clone())?);
             }
         }
-        Ok(Program { plan, compiled, bodies, pool: Mutex::new(Pool::default()) })
+        let timings = Mutex::new(vec![(Duration::ZERO, 0); plan.steps.len()]);
+        Ok(Program { plan, compiled, bodies, pool: Mutex::new(Pool::default()), timings })
     }
 
     /// The plan (for `galen compile --emit kernels`).
@@ -74,7 +89,9 @@ impl Program {
         }
         // The buffers freed by earlier runs are reused: a training step allocates nothing once warm.
         let mut pool = std::mem::take(&mut *self.pool.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut times: Option<Vec<Duration>> = super::profiling().then(|| Vec::with_capacity(self.plan.steps.len()));
         for (index, (step, frees)) in self.plan.steps.iter().zip(&self.plan.frees).enumerate() {
+            let started = times.as_ref().map(|_| Instant::now());
             match step {
                 Step::Kernel { kernel, reads, writes } => {
                     let outputs = self.run_kernel(*kernel, reads, writes, &values, &mut pool);
@@ -82,17 +99,36 @@ impl Program {
                         values[node.index()] = Some(Value::Tensor(Cow::Owned(Tensor::F32(output))));
                     }
                 }
-                Step::MatMul { node, a, b } => {
+                Step::MatMul { node, a, b, epilogue } => {
                     let shape = &graph.tensor_type(*node).shape;
                     let mut out = pool.take(shape.iter().product());
-                    matmul(
-                        f32_slice(&values, a.base),
-                        &a.layout,
-                        f32_slice(&values, b.base),
-                        &b.layout,
-                        &mut out,
-                        shape,
-                    );
+                    let (a_slice, b_slice) = (f32_slice(&values, a.base), f32_slice(&values, b.base));
+                    match epilogue {
+                        None => matmul(a_slice, &a.layout, b_slice, &b.layout, &mut out, shape),
+                        Some(epilogue) => {
+                            let product = (*node, out.len());
+                            let mut call = self.kernel_call(
+                                epilogue.kernel,
+                                &epilogue.reads,
+                                &epilogue.writes,
+                                &values,
+                                &mut pool,
+                                Some(product),
+                            );
+                            let per_row = epilogue.per_row;
+                            let run = |part: &Part, out: *const f32| {
+                                // SAFETY: `kernel_call` checked every buffer covers the kernel's addresses (the
+                                // product's too); the rows of `part` are computed, and parts are disjoint rows.
+                                unsafe {
+                                    call.run(&self.compiled, Some(out), part.rows.0 * per_row, part.rows.1 * per_row)
+                                };
+                            };
+                            matmul_then(a_slice, &a.layout, b_slice, &b.layout, &mut out, shape, Some(&run));
+                            for (node, output) in epilogue.writes.iter().zip(call.outputs.drain(..)) {
+                                values[node.index()] = Some(Value::Tensor(Cow::Owned(Tensor::F32(output))));
+                            }
+                        }
+                    }
                     values[node.index()] = Some(Value::Tensor(Cow::Owned(Tensor::F32(array(shape, out)))));
                 }
                 Step::Scan { node, inputs, .. } => {
@@ -122,6 +158,16 @@ impl Program {
                     pool.give(array.into_raw_vec_and_offset().0);
                 }
             }
+            if let (Some(times), Some(started)) = (times.as_mut(), started) {
+                times.push(started.elapsed());
+            }
+        }
+        if let Some(times) = times {
+            let mut timings = self.timings.lock().unwrap_or_else(PoisonError::into_inner);
+            for ((total, calls), time) in timings.iter_mut().zip(times) {
+                *total += time;
+                *calls += 1;
+            }
         }
         // An output read whole from a buffer nothing later reads is moved out, not copied.
         let mut remaining: BTreeMap<NodeId, usize> = BTreeMap::new();
@@ -150,6 +196,24 @@ impl Program {
         outputs
     }
 
+    /// The time of every step over the runs made while profiling was on (scan bodies' steps follow their scan,
+    /// labelled `scan body:`), in step order.
+    pub fn profile(&self) -> Vec<StepTime> {
+        let timings = self.timings.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut profile = Vec::new();
+        for (index, (step, &(time, calls))) in self.plan.steps.iter().zip(timings.iter()).enumerate() {
+            profile.push(StepTime { label: self.plan.step_label(step), seconds: time.as_secs_f64(), calls });
+            if let Some(body) = self.bodies.get(&index) {
+                profile.extend(
+                    body.profile()
+                        .into_iter()
+                        .map(|step| StepTime { label: format!("scan body: {}", step.label), ..step }),
+                );
+            }
+        }
+        profile
+    }
+
     /// Runs the outputs of `inputs` by name, like the interpreter's `run` (names the graph does not take are
     /// ignored). Panics when an input is missing: the runtime builds the map from the graph's own inputs.
     pub fn run(&self, inputs: &BTreeMap<String, Tensor>) -> BTreeMap<String, Tensor> {
@@ -170,45 +234,107 @@ impl Program {
         values: &[Option<Value>],
         pool: &mut Pool,
     ) -> Vec<ArrayD<f32>> {
+        let mut call = self.kernel_call(index, reads, writes, values, pool, None);
         let kernel = &self.plan.kernels[index];
-        let graph = &self.plan.graph;
-        let mut outputs: Vec<(Vec<usize>, Vec<f32>)> = writes
-            .iter()
-            .map(|node| {
-                let shape = graph.tensor_type(*node).shape.clone();
-                let buffer = pool.take(shape.iter().product());
-                (shape, buffer)
-            })
-            .collect();
-        // The operands are read only; the kernel's code never stores through them.
-        let read_slices: Vec<&[f32]> = reads.iter().map(|&node| f32_slice(values, node)).collect();
-        let mut pointers: Vec<*mut f32> = read_slices.iter().map(|slice| slice.as_ptr() as *mut f32).collect();
-        for (_, buffer) in &mut outputs {
-            pointers.push(buffer.as_mut_ptr());
-        }
-        for (access, slice) in kernel.operands.iter().zip(&read_slices) {
-            assert!(reach(access, &kernel.dims) < slice.len(), "kernel {} reads past an operand", kernel.name);
-        }
-        for (store, (_, buffer)) in kernel.stores.iter().zip(&outputs) {
-            assert!(reach(&store.access, &kernel.dims) < buffer.len(), "kernel {} writes past a buffer", kernel.name);
-        }
         let rows = kernel.dims[0];
         let threads = rayon::current_num_threads();
-        let pointers = Pointers(pointers);
         if kernel.splittable() && threads > 1 && kernel.positions() >= PARALLEL_POSITIONS && rows > 1 {
             let chunks = (threads * 4).min(rows);
             let per_chunk = rows.div_ceil(chunks);
+            let call = &call;
             (0..rows.div_ceil(per_chunk)).into_par_iter().for_each(|chunk| {
                 let start = chunk * per_chunk;
                 let end = (start + per_chunk).min(rows);
-                // SAFETY: `check` verified every buffer covers the kernel's addresses; chunks write disjoint rows.
-                unsafe { self.compiled.call_raw(index, pointers.get(), start, end) };
+                // SAFETY: `kernel_call` checked every buffer covers the kernel's addresses; chunks write disjoint
+                // rows.
+                unsafe { call.run(&self.compiled, None, start, end) };
             });
         } else {
-            // SAFETY: `check` verified every buffer covers the kernel's addresses.
-            unsafe { self.compiled.call_raw(index, pointers.get(), 0, rows) };
+            // SAFETY: `kernel_call` checked every buffer covers the kernel's addresses.
+            unsafe { call.run(&self.compiled, None, 0, rows) };
         }
-        outputs.into_iter().map(|(shape, buffer)| array(&shape, buffer)).collect()
+        std::mem::take(&mut call.outputs)
+    }
+
+    /// A kernel's arguments: its operands' buffers, checked large enough for every address the kernel reaches, and
+    /// new output buffers from the pool. `product` is `(node, length)` of a matrix product the kernel reads as an
+    /// epilogue, whose buffer is only passed when the kernel runs ([`KernelCall::run`]).
+    fn kernel_call(
+        &self,
+        index: usize,
+        reads: &[NodeId],
+        writes: &[NodeId],
+        values: &[Option<Value>],
+        pool: &mut Pool,
+        product: Option<(NodeId, usize)>,
+    ) -> KernelCall {
+        let kernel = &self.plan.kernels[index];
+        let graph = &self.plan.graph;
+        let outputs: Vec<ArrayD<f32>> = writes
+            .iter()
+            .map(|node| {
+                let shape = &graph.tensor_type(*node).shape;
+                array(shape, pool.take(shape.iter().product()))
+            })
+            .collect();
+        // The operands are read only; the kernel's code never stores through them.
+        let mut pointers: Vec<*mut f32> = Vec::with_capacity(reads.len() + writes.len());
+        let mut product_operands = Vec::new();
+        for ((operand, &node), access) in reads.iter().enumerate().zip(&kernel.operands) {
+            let (pointer, len) = match product {
+                Some((product, len)) if product == node => {
+                    product_operands.push(operand);
+                    (std::ptr::null_mut(), len)
+                }
+                _ => {
+                    let slice = f32_slice(values, node);
+                    (slice.as_ptr() as *mut f32, slice.len())
+                }
+            };
+            assert!(reach(access, &kernel.dims) < len, "kernel {} reads past an operand", kernel.name);
+            pointers.push(pointer);
+        }
+        let mut call = KernelCall { index, pointers, product_operands, outputs };
+        for (store, output) in kernel.stores.iter().zip(&mut call.outputs) {
+            assert!(reach(&store.access, &kernel.dims) < output.len(), "kernel {} writes past a buffer", kernel.name);
+            call.pointers.push(output.as_mut_ptr());
+        }
+        call
+    }
+}
+
+/// A kernel with its arguments ready (see [`Program::kernel_call`]).
+struct KernelCall {
+    index: usize,
+    /// The operands, then the outputs; a product's slots are filled in by [`KernelCall::run`].
+    pointers: Vec<*mut f32>,
+    /// The operand slots that read the product of an epilogue.
+    product_operands: Vec<usize>,
+    /// The output buffers the stores fill.
+    outputs: Vec<ArrayD<f32>>,
+}
+
+// SAFETY: the pointers are only dereferenced by kernel code, on disjoint rows of the outputs, while the buffers
+// they point into are kept alive by the caller.
+unsafe impl Sync for KernelCall {}
+
+impl KernelCall {
+    /// Runs positions `start..end` of the kernel's outermost axis, with `product` as the product's buffer.
+    ///
+    /// # Safety
+    /// The buffers must still be alive, `product` must hold the product's elements, and no other thread may run an
+    /// overlapping range.
+    unsafe fn run(&self, compiled: &Compiled, product: Option<*const f32>, start: usize, end: usize) {
+        if self.product_operands.is_empty() {
+            compiled.call_raw(self.index, self.pointers.as_ptr(), start, end);
+        } else {
+            let product = product.expect("an epilogue runs with its product") as *mut f32;
+            let mut pointers = self.pointers.clone();
+            for &operand in &self.product_operands {
+                pointers[operand] = product;
+            }
+            compiled.call_raw(self.index, pointers.as_ptr(), start, end);
+        }
     }
 }
 
@@ -216,20 +342,6 @@ impl Program {
 fn reach(access: &Access, dims: &[usize]) -> usize {
     access.offset + dims.iter().zip(&access.strides).map(|(&size, &stride)| (size - 1) * stride as usize).sum::<usize>()
 }
-
-/// Raw buffer pointers shared by the threads running one kernel.
-struct Pointers(Vec<*mut f32>);
-
-impl Pointers {
-    fn get(&self) -> *const *mut f32 {
-        self.0.as_ptr()
-    }
-}
-
-// SAFETY: the pointers are only dereferenced by kernel code, on disjoint rows of the outputs, while the buffers
-// they point into are kept alive by the caller.
-unsafe impl Sync for Pointers {}
-unsafe impl Send for Pointers {}
 
 /// A node's value while a program runs.
 enum Value<'a> {

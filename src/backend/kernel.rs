@@ -117,6 +117,35 @@ impl Kernel {
         self.dims.iter().product()
     }
 
+    /// What it computes in a few words, for profiles: `k3 (add, max) [128, 512]`, `k5 (mul; sum over axis 0) [128, 10]`.
+    pub fn summary(&self) -> String {
+        let mut ops: Vec<String> = Vec::new();
+        for expr in &self.exprs {
+            let op = match expr {
+                Expr::Load(_) | Expr::Const(_) => continue,
+                Expr::Unary(unary, _) => name(&Op::Unary(*unary)).to_string(),
+                Expr::Sigmoid(_) => "sigmoid".to_string(),
+                Expr::Binary(binary, ..) => name(&Op::Binary(*binary)).to_string(),
+                Expr::Compare(compare, ..) => name(&Op::Compare(*compare)).to_string(),
+                Expr::Select(..) => "select".to_string(),
+                Expr::FromBool(_) => "from_bool".to_string(),
+            };
+            if !ops.contains(&op) {
+                ops.push(op);
+            }
+        }
+        let mut text = format!("{} ({}", self.name, ops.join(", "));
+        if let Some(reduce) = self.reduce {
+            let reduction = match reduce.reduction {
+                Reduction::Sum => "sum",
+                Reduction::Max => "max",
+            };
+            text.push_str(&format!("; {reduction} over axis {}", reduce.axis));
+        }
+        text.push_str(&format!(") {:?}", self.dims));
+        text
+    }
+
     /// Whether the outermost axis may be split among threads: always, unless it is the reduced axis.
     pub fn splittable(&self) -> bool {
         !self.dims.is_empty() && self.reduce.is_none_or(|reduce| reduce.axis != 0)

@@ -14,11 +14,24 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::ir::Graph;
 use crate::runtime::interpreter::{run, Tensor};
 
-pub use exec::Program;
+pub use exec::{Program, StepTime};
+
+/// Whether compiled programs record the time of each step (`galen bench --profile`).
+static PROFILING: AtomicBool = AtomicBool::new(false);
+
+/// Turns step timing on or off for every compiled program of the process.
+pub fn set_profiling(on: bool) {
+    PROFILING.store(on, Ordering::Relaxed);
+}
+
+fn profiling() -> bool {
+    PROFILING.load(Ordering::Relaxed)
+}
 
 /// Which backend runs a model's graphs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,6 +91,14 @@ impl Executable {
                 run(graph, inputs).unwrap_or_else(|error| panic!("the graph `{}` failed: {error}", graph.name))
             }
             Executable::Jit(program) => program.run(inputs),
+        }
+    }
+
+    /// Where the compiled program's time went (see [`Program::profile`]); nothing on the interpreter.
+    pub fn profile(&self) -> Vec<StepTime> {
+        match self {
+            Executable::Interpreter(_) => Vec::new(),
+            Executable::Jit(program) => program.profile(),
         }
     }
 

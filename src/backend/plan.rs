@@ -129,7 +129,7 @@ pub enum Step {
         /// The nodes stored, in the kernel's store order.
         writes: Vec<NodeId>,
     },
-    /// `node = a × b` by GEMM, both operands read through their strides.
+    /// `node = a × b` by GEMM, both operands read through their strides, then its epilogue kernel if it has one.
     MatMul {
         /// The product's node.
         node: NodeId,
@@ -137,6 +137,9 @@ pub enum Step {
         a: Operand,
         /// The right operand.
         b: Operand,
+        /// A kernel reading the product element for element, run on each part of the product as soon as that
+        /// part is computed (bias and activation, or an activation's gradient).
+        epilogue: Option<Epilogue>,
     },
     /// A scan: its body runs as a plan of its own, compiled once, for every step.
     Scan {
@@ -154,6 +157,20 @@ pub enum Step {
         /// Its inputs.
         inputs: Vec<Operand>,
     },
+}
+
+/// A kernel fused into the end of a matrix product: it reads the product in row-major order over its iteration
+/// space, so rows `r0..r1` of the product are positions `r0 · per_row .. r1 · per_row` of its outermost axis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Epilogue {
+    /// The kernel's index.
+    pub kernel: usize,
+    /// The buffers read, in the kernel's operand order (the product among them).
+    pub reads: Vec<NodeId>,
+    /// The nodes stored.
+    pub writes: Vec<NodeId>,
+    /// Positions of the kernel's outermost axis per row of the product.
+    pub per_row: usize,
 }
 
 /// A graph compiled into steps: which kernels to run in which order, and when each buffer is free.
@@ -386,18 +403,38 @@ impl<'g> Planner<'g> {
                 Class::Elementwise => {
                     let inputs = self.effective_inputs(id);
                     let shape = &tensor(self.graph, id).expect("elementwise values are tensors").shape;
-                    let joined = inputs.iter().find_map(|&input| {
-                        let group = self.group_of(input)?;
-                        let joinable = self.class[input.index()] == Class::Elementwise
+                    // The open groups of this shape the node reads; it joins as many as can become one kernel
+                    // without a cycle, which merges them (adam's second moment and its square root meet the
+                    // first moment in the update's division).
+                    let mut candidates: Vec<usize> = Vec::new();
+                    for &input in &inputs {
+                        let Some(group) = self.group_of(input) else { continue };
+                        if self.class[input.index()] == Class::Elementwise
                             && !self.closed.contains(&group)
                             && tensor(self.graph, input).is_some_and(|ty| &ty.shape == shape)
-                            && inputs.iter().all(|&other| {
-                                (self.group_of(other) == Some(group) && self.class[other.index()] != Class::View)
-                                    || !self.depends_on(other, group)
-                            });
-                        joinable.then_some(group)
-                    });
-                    let group = joined.unwrap_or_else(|| self.groups.new_group());
+                            && !candidates.contains(&group)
+                        {
+                            candidates.push(group);
+                        }
+                    }
+                    let mut joined: Vec<usize> = Vec::new();
+                    for candidate in candidates {
+                        joined.push(candidate);
+                        if !self.can_merge(&joined, &inputs) {
+                            joined.pop();
+                        }
+                    }
+                    let group = match joined.split_first() {
+                        Some((&first, rest)) => {
+                            for &other in rest {
+                                self.groups.parent[other] = first;
+                                let moved = self.members.remove(&other).unwrap_or_default();
+                                self.members.entry(first).or_default().extend(moved);
+                            }
+                            first
+                        }
+                        None => self.groups.new_group(),
+                    };
                     self.group[id.index()] = Some(group);
                     self.members.entry(group).or_default().push(id);
                 }
@@ -416,6 +453,28 @@ impl<'g> Planner<'g> {
                 _ => {}
             }
         }
+    }
+
+    /// Whether `groups` and a new node reading `inputs` can run as one kernel: nothing any of them reads from
+    /// outside the set (or through a view, which needs a finished buffer) may depend on a group of the set.
+    fn can_merge(&self, groups: &[usize], inputs: &[NodeId]) -> bool {
+        let inside = |id: NodeId| {
+            self.class[id.index()] != Class::View && self.group_of(id).is_some_and(|g| groups.contains(&g))
+        };
+        let mut reads: Vec<NodeId> = inputs.to_vec();
+        if groups.len() > 1 {
+            for group in groups {
+                for &member in self.members.get(group).map(Vec::as_slice).unwrap_or(&[]) {
+                    reads.extend(self.effective_inputs(member));
+                }
+            }
+        }
+        reads.sort();
+        reads.dedup();
+        reads
+            .into_iter()
+            .filter(|&read| !inside(read))
+            .all(|read| groups.iter().all(|&group| !self.depends_on(read, group)))
     }
 
     /// The group a node belongs to, if any.
@@ -627,9 +686,10 @@ impl<'g> Builder<'g> {
                 Item::Node(id) => steps.push(self.node_step(id)),
             }
         }
+        fuse_epilogues(graph, &kernels, &mut steps);
         let outputs: Vec<(String, Operand)> =
             graph.outputs.iter().map(|output| (output.name.clone(), self.read(output.node))).collect();
-        let frees = liveness(graph, &steps, &outputs);
+        let frees = liveness(&steps, &outputs);
         Plan { name: graph.name.clone(), graph: graph.clone(), kernels, steps, frees, outputs }
     }
 
@@ -647,7 +707,7 @@ impl<'g> Builder<'g> {
         let node = graph.node(id);
         match &node.op {
             Op::MatMul if self.planner.class[id.index()] == Class::MatMul => {
-                Step::MatMul { node: id, a: self.read(node.inputs[0]), b: self.read(node.inputs[1]) }
+                Step::MatMul { node: id, a: self.read(node.inputs[0]), b: self.read(node.inputs[1]), epilogue: None }
             }
             Op::Scan(scan) => Step::Scan {
                 node: id,
@@ -878,8 +938,75 @@ fn simplify(
     Some((dims, operand_accesses, stores, reduce_axis))
 }
 
+/// Moves into each two-dimensional matrix product the first later kernel that can run as its epilogue: one with no
+/// reduction, whose iteration space is the product's elements in row-major order (the product read contiguously,
+/// its outermost axis a whole number of positions per row), and whose other operands are all ready before the
+/// product runs. The kernel then runs on each part of the product while that part is still in cache, instead of
+/// as a pass of its own over the whole product.
+fn fuse_epilogues(graph: &Graph, kernels: &[Kernel], steps: &mut Vec<Step>) {
+    let mut index = 0;
+    while index < steps.len() {
+        let Step::MatMul { node, epilogue: None, .. } = &steps[index] else {
+            index += 1;
+            continue;
+        };
+        let node = *node;
+        let shape = &tensor(graph, node).expect("a product is a tensor").shape;
+        let rank = shape.len();
+        let rows = shape[rank - 2];
+        let two_dimensional = shape[..rank - 2].iter().all(|&size| size == 1);
+        // Where each buffer is computed, to tell which kernel operands are ready before the product.
+        let mut computed_at: BTreeMap<NodeId, usize> = BTreeMap::new();
+        for (at, step) in steps.iter().enumerate() {
+            for written in step_writes(step) {
+                computed_at.insert(written, at);
+            }
+        }
+        let fits = |step: &Step| -> Option<Epilogue> {
+            let Step::Kernel { kernel, reads, writes } = step else { return None };
+            let code = &kernels[*kernel];
+            let per_row = code.dims.first().copied().unwrap_or(0) / rows.max(1);
+            let reads_product = reads.contains(&node);
+            let contiguous = Access::contiguous(&code.dims);
+            let ok = reads_product
+                && code.reduce.is_none()
+                && rows > 0
+                && per_row * rows == code.dims[0]
+                && code.positions() == shape.iter().product::<usize>()
+                && reads.iter().zip(&code.operands).all(|(&read, access)| read != node || access == &contiguous)
+                && reads.iter().all(|&read| read == node || computed_at.get(&read).is_none_or(|&at| at < index));
+            ok.then(|| Epilogue { kernel: *kernel, reads: reads.clone(), writes: writes.clone(), per_row })
+        };
+        let found = if two_dimensional {
+            steps.iter().enumerate().skip(index + 1).find_map(|(at, step)| fits(step).map(|epilogue| (at, epilogue)))
+        } else {
+            None
+        };
+        if let Some((at, fused)) = found {
+            steps.remove(at);
+            if let Step::MatMul { epilogue, .. } = &mut steps[index] {
+                *epilogue = Some(fused);
+            }
+        }
+        index += 1;
+    }
+}
+
+/// The buffers a step writes.
+fn step_writes(step: &Step) -> Vec<NodeId> {
+    match step {
+        Step::Kernel { writes, .. } => writes.clone(),
+        Step::MatMul { node, epilogue, .. } => {
+            let mut writes = vec![*node];
+            writes.extend(epilogue.iter().flat_map(|epilogue| epilogue.writes.iter().copied()));
+            writes
+        }
+        Step::Scan { node, .. } | Step::Node { node, .. } => vec![*node],
+    }
+}
+
 /// For each step, the buffers no later step (nor an output) reads.
-fn liveness(graph: &Graph, steps: &[Step], outputs: &[(String, Operand)]) -> Vec<Vec<NodeId>> {
+fn liveness(steps: &[Step], outputs: &[(String, Operand)]) -> Vec<Vec<NodeId>> {
     let mut last_read: BTreeMap<NodeId, usize> = BTreeMap::new();
     for (index, step) in steps.iter().enumerate() {
         for base in step_reads(step) {
@@ -888,9 +1015,10 @@ fn liveness(graph: &Graph, steps: &[Step], outputs: &[(String, Operand)]) -> Vec
     }
     let kept: BTreeSet<NodeId> = outputs.iter().map(|(_, operand)| operand.base).collect();
     let mut frees = vec![Vec::new(); steps.len()];
+    // Inputs are released too: the executor pools the buffers of inputs handed over by value (a training step's
+    // variables) and drops its borrow of the others.
     for (base, index) in last_read {
-        let is_input = matches!(graph.node(base).op, Op::Input { .. });
-        if !kept.contains(&base) && !is_input {
+        if !kept.contains(&base) {
             frees[index].push(base);
         }
     }
@@ -901,7 +1029,11 @@ fn liveness(graph: &Graph, steps: &[Step], outputs: &[(String, Operand)]) -> Vec
 pub fn step_reads(step: &Step) -> Vec<NodeId> {
     match step {
         Step::Kernel { reads, .. } => reads.clone(),
-        Step::MatMul { a, b, .. } => vec![a.base, b.base],
+        Step::MatMul { a, b, epilogue, .. } => {
+            let mut reads = vec![a.base, b.base];
+            reads.extend(epilogue.iter().flat_map(|epilogue| epilogue.reads.iter().copied()));
+            reads
+        }
         Step::Scan { inputs, .. } | Step::Node { inputs, .. } => inputs.iter().map(|input| input.base).collect(),
     }
 }
@@ -936,8 +1068,25 @@ impl fmt::Display for Plan {
                         writeln!(f, "    {line}")?;
                     }
                 }
-                Step::MatMul { node, a, b } => {
+                Step::MatMul { node, a, b, epilogue } => {
                     writeln!(f, "  {node} = gemm {a}, {b} : {}", self.graph.node(*node).ty)?;
+                    if let Some(epilogue) = epilogue {
+                        let kernel = &self.kernels[epilogue.kernel];
+                        write!(
+                            f,
+                            "    then {} = {}({}) per part ({} per row) ",
+                            list(&epilogue.writes),
+                            kernel.name,
+                            list(&epilogue.reads),
+                            epilogue.per_row
+                        )?;
+                        let text = kernel.to_string();
+                        let mut lines = text.lines();
+                        writeln!(f, "{}", lines.next().unwrap_or_default())?;
+                        for line in lines {
+                            writeln!(f, "      {line}")?;
+                        }
+                    }
                 }
                 Step::Scan { node, body, inputs } => {
                     let inputs = inputs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
@@ -964,14 +1113,37 @@ impl fmt::Display for Plan {
 }
 
 impl Plan {
+    /// A step in a few words, for profiles: `gemm [128, 1000] x [1000, 512]`, `kernel k3 (add, max) [128, 512]`.
+    pub fn step_label(&self, step: &Step) -> String {
+        match step {
+            Step::Kernel { kernel, .. } => format!("kernel {}", self.kernels[*kernel].summary()),
+            Step::MatMul { a, b, epilogue, .. } => {
+                let mut label = format!("gemm {:?} x {:?}", a.layout.shape, b.layout.shape);
+                if let Some(epilogue) = epilogue {
+                    label.push_str(&format!(" then {}", self.kernels[epilogue.kernel].summary()));
+                }
+                label
+            }
+            Step::Scan { node, .. } => match &self.graph.node(*node).op {
+                Op::Scan(scan) => format!("scan {node} ({} steps)", scan.steps),
+                _ => format!("scan {node}"),
+            },
+            Step::Node { node, .. } => {
+                let node = self.graph.node(*node);
+                format!("interpreter {} : {}", crate::ir::ops::name(&node.op), node.ty)
+            }
+        }
+    }
+
     /// Every kernel of the plan and of its scans' bodies, in step order.
     pub fn all_kernels(&self) -> Vec<&Kernel> {
         let mut kernels = Vec::new();
         for step in &self.steps {
             match step {
                 Step::Kernel { kernel, .. } => kernels.push(&self.kernels[*kernel]),
+                Step::MatMul { epilogue: Some(epilogue), .. } => kernels.push(&self.kernels[epilogue.kernel]),
                 Step::Scan { body, .. } => kernels.extend(body.all_kernels()),
-                Step::MatMul { .. } | Step::Node { .. } => {}
+                Step::MatMul { epilogue: None, .. } | Step::Node { .. } => {}
             }
         }
         kernels

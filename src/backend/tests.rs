@@ -110,3 +110,35 @@ fn random_graphs_of_every_op_run_as_on_the_interpreter() {
         compare(&graph, seed, &format!("random graph {seed}"));
     }
 }
+
+/// Batches large enough that products are cut into parts that run on several threads with their epilogues, and
+/// kernels are split by rows: the JIT still agrees with the interpreter, and its outputs are the same bits on 1, 2
+/// and 3 threads.
+#[test]
+fn large_batches_agree_and_are_bit_identical_across_thread_counts() {
+    for (spec, batch) in [("specs/breast_cancer_peers.galen", 1100), ("specs/digits_cnn.galen", 600)] {
+        let outcome = check_file(std::path::Path::new(spec));
+        let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("{spec} checks") };
+        let model = Model::new(&lowered.spec, checked);
+        let graph = optimize(model.train_step(batch), true);
+        let plan = super::plan::plan(&graph);
+        let epilogues =
+            plan.steps.iter().filter(|step| matches!(step, super::plan::Step::MatMul { epilogue: Some(_), .. }));
+        assert!(epilogues.count() > 0, "{spec}: no product has an epilogue\n{plan}");
+        compare(&graph, 11, &format!("{spec}, train step of {batch}"));
+        let inputs = inputs(&graph, 11);
+        let (executable, _) = Executable::new(graph, Backend::Jit);
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool");
+            pool.install(|| executable.run(&inputs))
+        };
+        let one = on(1);
+        for threads in [2, 3] {
+            let other = on(threads);
+            for (name, value) in &one {
+                let bits = |tensor: &Tensor| tensor.to_f64().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert!(bits(value) == bits(&other[name]), "{spec}: `{name}` differs between 1 and {threads} threads");
+            }
+        }
+    }
+}

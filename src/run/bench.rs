@@ -35,6 +35,8 @@ pub struct BenchOptions {
     pub seed: Option<u64>,
     /// What runs the model.
     pub backend: crate::backend::Backend,
+    /// Time every step of the train-step graphs and report where the time went.
+    pub profile: bool,
 }
 
 /// What a benchmark run produced.
@@ -108,7 +110,12 @@ pub struct BenchReport {
     pub peak_rss_bytes: Option<u64>,
     /// Settings of the spec left out so that every epoch runs: early stopping, a schedule watching missing rows.
     pub dropped: Vec<String>,
+    /// With `--profile`: the train step's steps, the slowest first (empty otherwise, and on the interpreter).
+    pub profile: Vec<crate::backend::StepTime>,
 }
+
+/// How many of the slowest steps `--profile` prints.
+const PROFILE_LINES: usize = 15;
 
 impl BenchReport {
     /// The arithmetic rate of the steady epochs, in GFLOP/s (matrix products only).
@@ -166,6 +173,24 @@ impl BenchReport {
         ));
         let rss = self.peak_rss_bytes.map_or("unknown".to_string(), |bytes| format!("{:.1} MB", megabytes(bytes)));
         lines.push(format!("peak memory     {rss} (VmHWM)"));
+        if !self.profile.is_empty() {
+            let total: f64 = self.profile.iter().map(|step| step.seconds).sum();
+            lines.push(format!(
+                "profile         the train step's {} steps by time ({:.3} s in all; the top {})",
+                self.profile.len(),
+                total,
+                PROFILE_LINES.min(self.profile.len())
+            ));
+            for step in self.profile.iter().take(PROFILE_LINES) {
+                lines.push(format!(
+                    "  {:5.1}%  {:8.3} ms/call  {:>6} calls  {}",
+                    100.0 * step.seconds / total.max(f64::MIN_POSITIVE),
+                    1e3 * step.seconds / step.calls.max(1) as f64,
+                    step.calls,
+                    step.label
+                ));
+            }
+        }
         for dropped in &self.dropped {
             lines.push(format!("note            {dropped}"));
         }
@@ -213,6 +238,11 @@ impl BenchReport {
             "achieved_gflops": self.achieved_gflops(),
             "peak_rss_mb": self.peak_rss_bytes.map(megabytes),
             "dropped": self.dropped,
+            "profile": self.profile.iter().map(|step| json!({
+                "step": step.label,
+                "seconds": step.seconds,
+                "calls": step.calls,
+            })).collect::<Vec<Value>>(),
         })
     }
 }
@@ -283,9 +313,14 @@ fn bench_in_pool(options: &BenchOptions) -> BenchOutcome {
 
     let epochs = options.epochs.unwrap_or(spec.train.epochs.value).max(1);
     let mut timer = EpochTimer::new(prepared.train.len());
+    crate::backend::set_profiling(options.profile);
     let fitted = runner.fit(&spec, &prepared.train, &prepared.val, epochs, spec.seed.value, None, &mut |event| {
         timer.event(&event);
     });
+    crate::backend::set_profiling(false);
+    let mut profile = runner.train_profile();
+    profile.retain(|step| step.calls > 0);
+    profile.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
     let fit = match fitted {
         Ok(fit) => fit,
         Err(failure) => {
@@ -325,6 +360,7 @@ fn bench_in_pool(options: &BenchOptions) -> BenchOutcome {
         train_flops_per_sample: matmul_flops(&train_step) / batch_rows,
         peak_rss_bytes: peak_rss_bytes(),
         dropped,
+        profile,
     });
     outcome
 }

@@ -260,6 +260,11 @@ impl<'m> Runner<'m> {
         }
     }
 
+    /// Where the train-step graphs' time went (`galen bench --profile`): every step of every batch size's graph.
+    pub fn train_profile(&self) -> Vec<crate::backend::StepTime> {
+        self.train_steps.built.values().flat_map(Executable::profile).collect()
+    }
+
     /// The initial weights of a seed.
     pub fn initial_values(&self, seed: u64) -> Weights {
         initial_values(self.model.variables(), &Streams::new(seed))
