@@ -94,7 +94,8 @@ impl Program {
             let started = times.as_ref().map(|_| Instant::now());
             match step {
                 Step::Kernel { kernel, reads, writes } => {
-                    let outputs = self.run_kernel(*kernel, reads, writes, &values, &mut pool);
+                    let stolen = self.reusable_operands(*kernel, reads, writes, frees, &mut values);
+                    let outputs = self.run_kernel(*kernel, reads, writes, &values, &mut pool, stolen);
                     for (node, output) in writes.iter().zip(outputs) {
                         values[node.index()] = Some(Value::Tensor(Cow::Owned(Tensor::F32(output))));
                     }
@@ -107,12 +108,13 @@ impl Program {
                         None => matmul(a_slice, &a.layout, b_slice, &b.layout, &mut out, shape),
                         Some(epilogue) => {
                             let product = (*node, out.len());
+                            let mut reuse = Reuse { reused: Vec::new(), pool: &mut pool };
                             let mut call = self.kernel_call(
                                 epilogue.kernel,
                                 &epilogue.reads,
                                 &epilogue.writes,
                                 &values,
-                                &mut pool,
+                                &mut reuse,
                                 Some(product),
                             );
                             let per_row = epilogue.per_row;
@@ -233,8 +235,10 @@ impl Program {
         writes: &[NodeId],
         values: &[Option<Value>],
         pool: &mut Pool,
+        reused: Vec<Option<(NodeId, Vec<f32>)>>,
     ) -> Vec<ArrayD<f32>> {
-        let mut call = self.kernel_call(index, reads, writes, values, pool, None);
+        let mut pool = Reuse { reused, pool };
+        let mut call = self.kernel_call(index, reads, writes, values, &mut pool, None);
         let kernel = &self.plan.kernels[index];
         let rows = kernel.dims[0];
         let threads = rayon::current_num_threads();
@@ -256,6 +260,46 @@ impl Program {
         std::mem::take(&mut call.outputs)
     }
 
+    /// The operand buffers a kernel may write its stores into, in place, by store: an operand's own buffer, handed
+    /// to the program by value or computed by it, that no later step reads, of the store's size, and read by every
+    /// operand slot exactly where the store writes (each position is loaded before it is stored, so the update is
+    /// safe). Adam's parameter and moments are updated this way, in the buffers they came in. Taken out of `values`.
+    fn reusable_operands(
+        &self,
+        index: usize,
+        reads: &[NodeId],
+        writes: &[NodeId],
+        frees: &[NodeId],
+        values: &mut [Option<Value>],
+    ) -> Vec<Option<(NodeId, Vec<f32>)>> {
+        let kernel = &self.plan.kernels[index];
+        let graph = &self.plan.graph;
+        let mut reused: Vec<Option<(NodeId, Vec<f32>)>> = (0..writes.len()).map(|_| None).collect();
+        if kernel.reduce.is_some() {
+            return reused;
+        }
+        for (store, (code, &node)) in kernel.stores.iter().zip(writes).enumerate() {
+            let len: usize = graph.tensor_type(node).shape.iter().product();
+            let candidate = reads.iter().zip(&kernel.operands).find_map(|(&read, access)| {
+                let owned_whole = matches!(
+                    &values[read.index()],
+                    Some(Value::Tensor(Cow::Owned(Tensor::F32(array)))) if array.len() == len && array.is_standard_layout()
+                );
+                let same_everywhere = reads
+                    .iter()
+                    .zip(&kernel.operands)
+                    .all(|(&other, other_access)| other != read || other_access == &code.access);
+                (access == &code.access && frees.contains(&read) && owned_whole && same_everywhere).then_some(read)
+            });
+            if let Some(read) = candidate {
+                if let Some(Value::Tensor(Cow::Owned(Tensor::F32(array)))) = values[read.index()].take() {
+                    reused[store] = Some((read, array.into_raw_vec_and_offset().0));
+                }
+            }
+        }
+        reused
+    }
+
     /// A kernel's arguments: its operands' buffers, checked large enough for every address the kernel reaches, and
     /// new output buffers from the pool. `product` is `(node, length)` of a matrix product the kernel reads as an
     /// epilogue, whose buffer is only passed when the kernel runs ([`KernelCall::run`]).
@@ -265,27 +309,32 @@ impl Program {
         reads: &[NodeId],
         writes: &[NodeId],
         values: &[Option<Value>],
-        pool: &mut Pool,
+        pool: &mut Reuse,
         product: Option<(NodeId, usize)>,
     ) -> KernelCall {
         let kernel = &self.plan.kernels[index];
         let graph = &self.plan.graph;
-        let outputs: Vec<ArrayD<f32>> = writes
+        let reused: Vec<Option<NodeId>> = (0..writes.len()).map(|store| pool.reused_operand(store)).collect();
+        let mut outputs: Vec<ArrayD<f32>> = writes
             .iter()
-            .map(|node| {
+            .enumerate()
+            .map(|(store, node)| {
                 let shape = &graph.tensor_type(*node).shape;
-                array(shape, pool.take(shape.iter().product()))
+                array(shape, pool.take(store, shape.iter().product()))
             })
             .collect();
-        // The operands are read only; the kernel's code never stores through them.
+        // The operands are read only, except those whose buffer a store took over: the kernel loads each of their
+        // positions before it stores it.
         let mut pointers: Vec<*mut f32> = Vec::with_capacity(reads.len() + writes.len());
         let mut product_operands = Vec::new();
         for ((operand, &node), access) in reads.iter().enumerate().zip(&kernel.operands) {
-            let (pointer, len) = match product {
-                Some((product, len)) if product == node => {
+            let taken_by = reused.iter().position(|&reused| reused == Some(node));
+            let (pointer, len) = match (product, taken_by) {
+                (Some((product, len)), _) if product == node => {
                     product_operands.push(operand);
                     (std::ptr::null_mut(), len)
                 }
+                (_, Some(store)) => (outputs[store].as_mut_ptr(), outputs[store].len()),
                 _ => {
                     let slice = f32_slice(values, node);
                     (slice.as_ptr() as *mut f32, slice.len())
@@ -300,6 +349,31 @@ impl Program {
             call.pointers.push(output.as_mut_ptr());
         }
         call
+    }
+}
+
+/// Where a kernel's output buffers come from: an operand's buffer the kernel may overwrite in place (by store), else
+/// the pool.
+struct Reuse<'p> {
+    reused: Vec<Option<(NodeId, Vec<f32>)>>,
+    pool: &'p mut Pool,
+}
+
+impl Reuse<'_> {
+    /// The operand whose buffer store `store` takes over, if any.
+    fn reused_operand(&self, store: usize) -> Option<NodeId> {
+        self.reused.get(store).and_then(|entry| entry.as_ref().map(|(node, _)| *node))
+    }
+
+    fn take(&mut self, store: usize, len: usize) -> Vec<f32> {
+        match self.reused.get_mut(store).and_then(Option::take) {
+            Some((_, buffer)) if buffer.len() == len => buffer,
+            Some((_, buffer)) => {
+                self.pool.give(buffer);
+                self.pool.take(len)
+            }
+            None => self.pool.take(len),
+        }
     }
 }
 
