@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use super::codegen::{compile, CodegenError, Compiled};
 use super::gemm::{matmul, matmul_then, Part};
 use super::kernel::Access;
-use super::plan::{plan, Layout, Operand, Plan, Step};
+use super::plan::{is_f32_movement, plan, Layout, Operand, Plan, Step};
 use crate::ir::{Graph, NodeId, Op, TensorType, Type};
 use crate::runtime::interpreter::{kernel as interpret, Tensor};
 
@@ -139,6 +139,14 @@ impl Program {
                     let arguments: Vec<Cow<Tensor>> = inputs.iter().map(|input| read(&values, input)).collect();
                     let body = &self.bodies[&index];
                     values[node.index()] = Some(Value::Tuple(run_scan(scan, body, &arguments, parts)));
+                }
+                Step::Node { node, inputs } if is_f32_movement(graph, *node) => {
+                    let shape = &graph.tensor_type(*node).shape;
+                    let mut out = pool.take(shape.iter().product());
+                    let sources: Vec<(&[f32], &Layout)> =
+                        inputs.iter().map(|input| (f32_slice(&values, input.base), &input.layout)).collect();
+                    movement(&graph.node(*node).op, &sources, &mut out, shape);
+                    values[node.index()] = Some(Value::Tensor(Cow::Owned(Tensor::F32(array(shape, out)))));
                 }
                 Step::Node { node, inputs } => {
                     let value = match &graph.node(*node).op {
@@ -497,6 +505,101 @@ pub fn gather(source: &[f32], layout: &Layout) -> ArrayD<f32> {
         }
     }
     array(&layout.shape, out)
+}
+
+/// A pad or a concat into `out` (row-major, of `shape`), each source read through its layout: a pad fills `out`
+/// with its value and copies the source into the window that skips the padding; a concat copies each part into
+/// its slab along the axis. The interpreter's kernels would first copy every strided view into a tensor.
+fn movement(op: &Op, sources: &[(&[f32], &Layout)], out: &mut [f32], shape: &[usize]) {
+    let whole = Layout::contiguous(shape);
+    match op {
+        Op::Pad { low, interior, value, .. } => {
+            out.fill(*value as f32);
+            let (source, from) = sources[0];
+            let to = Layout {
+                offset: low.iter().zip(&whole.strides).map(|(&low, &stride)| low * stride as usize).sum(),
+                shape: from.shape.clone(),
+                strides: whole
+                    .strides
+                    .iter()
+                    .zip(interior)
+                    .map(|(&stride, &gap)| stride * (gap as isize + 1))
+                    .collect(),
+            };
+            copy_strided(source, from, out, &to);
+        }
+        Op::Concat { axis } => {
+            let mut start = 0;
+            for &(source, from) in sources {
+                let to = Layout {
+                    offset: start * whole.strides[*axis] as usize,
+                    shape: from.shape.clone(),
+                    strides: whole.strides.clone(),
+                };
+                copy_strided(source, from, out, &to);
+                start += from.shape[*axis];
+            }
+        }
+        _ => unreachable!("only pads and concats are copied by the executor"),
+    }
+}
+
+/// Copies the elements of `source` read through `from` into `target` written through `to` (layouts of one shape).
+fn copy_strided(source: &[f32], from: &Layout, target: &mut [f32], to: &Layout) {
+    // Axes of size 1 move nothing; the last remaining axis is the inner loop.
+    let axes: Vec<usize> = (0..from.shape.len()).filter(|&axis| from.shape[axis] != 1).collect();
+    let count: usize = from.shape.iter().product();
+    if count == 0 {
+        return;
+    }
+    let reach = |layout: &Layout| {
+        layout.offset as isize
+            + layout
+                .shape
+                .iter()
+                .zip(&layout.strides)
+                .map(|(&size, &stride)| (size as isize - 1) * stride)
+                .sum::<isize>()
+    };
+    assert!(
+        (reach(from) as usize) < source.len() && (reach(to) as usize) < target.len(),
+        "a copy stays inside its buffers"
+    );
+    let Some((&inner, outer)) = axes.split_last() else {
+        target[to.offset] = source[from.offset];
+        return;
+    };
+    let (length, from_step, to_step) = (from.shape[inner], from.strides[inner], to.strides[inner]);
+    let mut index = vec![0usize; outer.len()];
+    let (mut from_row, mut to_row) = (from.offset as isize, to.offset as isize);
+    loop {
+        if from_step == 1 && to_step == 1 {
+            let (f, t) = (from_row as usize, to_row as usize);
+            target[t..t + length].copy_from_slice(&source[f..f + length]);
+        } else {
+            for i in 0..length as isize {
+                target[(to_row + i * to_step) as usize] = source[(from_row + i * from_step) as usize];
+            }
+        }
+        // The next row: an odometer over the outer axes, moving both offsets by their strides.
+        let mut level = outer.len();
+        loop {
+            if level == 0 {
+                return;
+            }
+            level -= 1;
+            let axis = outer[level];
+            index[level] += 1;
+            from_row += from.strides[axis];
+            to_row += to.strides[axis];
+            if index[level] < from.shape[axis] {
+                break;
+            }
+            from_row -= from.strides[axis] * from.shape[axis] as isize;
+            to_row -= to.strides[axis] * to.shape[axis] as isize;
+            index[level] = 0;
+        }
+    }
 }
 
 /// A scan with a compiled body: the interpreter's loop, each step running the body's program.

@@ -1025,6 +1025,17 @@ fn liveness(steps: &[Step], outputs: &[(String, Operand)]) -> Vec<Vec<NodeId>> {
     frees
 }
 
+/// Whether a node is an f32 pad or concat, which the executor copies itself through its operands' strides.
+pub fn is_f32_movement(graph: &Graph, node: NodeId) -> bool {
+    matches!(graph.node(node).op, Op::Pad { .. } | Op::Concat { .. })
+        && graph.node(node).ty.tensor().is_some_and(|ty| ty.dtype == DType::F32)
+        && graph
+            .node(node)
+            .inputs
+            .iter()
+            .all(|&input| graph.node(input).ty.tensor().is_some_and(|ty| ty.dtype == DType::F32))
+}
+
 /// The buffers a step reads.
 pub fn step_reads(step: &Step) -> Vec<NodeId> {
     match step {
@@ -1129,8 +1140,9 @@ impl Plan {
                 _ => format!("scan {node}"),
             },
             Step::Node { node, .. } => {
+                let runs = if is_f32_movement(&self.graph, *node) { "copy" } else { "interpreter" };
                 let node = self.graph.node(*node);
-                format!("interpreter {} : {}", crate::ir::ops::name(&node.op), node.ty)
+                format!("{runs} {} : {}", crate::ir::ops::name(&node.op), node.ty)
             }
         }
     }
