@@ -305,8 +305,12 @@ pub fn activate(builder: &mut Builder, activation: Activation, x: NodeId) -> Nod
     match activation {
         Activation::Linear => x,
         Activation::Relu => {
+            // A select rather than max(x, 0), whose gradient splits the tie at 0 and passes half: the gradient at
+            // exactly 0 is 0, as in TensorFlow and PyTorch. The tie is common at the first step, where a zero bias
+            // meets all-zero input windows (the blank border of an image). NaN still propagates.
             let zero = builder.constant_like(0.0, x);
-            builder.max(x, zero)
+            let non_positive = builder.compare(Compare::Le, x, zero);
+            builder.select(non_positive, zero, x)
         }
         Activation::LeakyRelu => {
             let zero = builder.constant_like(0.0, x);

@@ -92,6 +92,28 @@ fn dense_layers_with_every_activation() {
 }
 
 #[test]
+fn relu_passes_no_gradient_at_zero() {
+    // TensorFlow's and PyTorch's convention: a zero input (a zero bias on a blank window) passes no gradient.
+    let mut builder = Builder::new("relu");
+    let x = builder.input("x", Role::Param, TensorType::new(DType::F32, [4]));
+    let y = layers::activate(&mut builder, Activation::Relu, x);
+    let loss = builder.reduce_sum(y, vec![0]);
+    let grads = crate::passes::autodiff::gradients(&mut builder, loss, &[x]);
+    builder.output("y", y);
+    builder.output("grad", grads[0]);
+    let values = BTreeMap::from([(
+        "x".to_string(),
+        Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[4]), vec![-1.0, 0.0, 2.0, f32::NAN]).expect("4 values")),
+    )]);
+    let outputs = crate::runtime::interpreter::run(&builder.finish(), &values).expect("the graph runs");
+    let y: Vec<f32> = outputs["y"].to_f64().iter().map(|&value| value as f32).collect();
+    assert_eq!(y[..3], [0.0, 0.0, 2.0]);
+    assert!(y[3].is_nan(), "NaN propagates");
+    let grad: Vec<f64> = outputs["grad"].to_f64().iter().copied().collect();
+    assert_eq!(grad[..3], [0.0, 0.0, 1.0]);
+}
+
+#[test]
 fn conv2d_valid_and_same_with_strides() {
     for (padding, stride) in [(Padding::Valid, [1, 1]), (Padding::Same, [2, 2]), (Padding::Same, [1, 2])] {
         let conv = Layer::Conv2d {
