@@ -103,12 +103,28 @@ impl Program {
                 Step::MatMul { node, a, b, epilogue } => {
                     let shape = &graph.tensor_type(*node).shape;
                     let mut out = pool.take(shape.iter().product());
+                    // The epilogue may update in place what nothing later reads, but not what the product reads:
+                    // other parts of the product may still be reading it.
+                    let reused = match epilogue {
+                        Some(epilogue) => {
+                            let free: Vec<NodeId> =
+                                frees.iter().copied().filter(|&free| free != a.base && free != b.base).collect();
+                            self.reusable_operands(
+                                epilogue.kernel,
+                                &epilogue.reads,
+                                &epilogue.writes,
+                                &free,
+                                &mut values,
+                            )
+                        }
+                        None => Vec::new(),
+                    };
                     let (a_slice, b_slice) = (f32_slice(&values, a.base), f32_slice(&values, b.base));
                     match epilogue {
                         None => matmul(a_slice, &a.layout, b_slice, &b.layout, &mut out, shape),
                         Some(epilogue) => {
                             let product = (*node, out.len());
-                            let mut reuse = Reuse { reused: Vec::new(), pool: &mut pool };
+                            let mut reuse = Reuse { reused, pool: &mut pool };
                             let mut call = self.kernel_call(
                                 epilogue.kernel,
                                 &epilogue.reads,

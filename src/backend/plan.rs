@@ -940,8 +940,8 @@ fn simplify(
 
 /// Moves into each two-dimensional matrix product the first later kernel that can run as its epilogue: one with no
 /// reduction, whose iteration space is the product's elements in row-major order (the product read contiguously,
-/// its outermost axis a whole number of positions per row), and whose other operands are all ready before the
-/// product runs. The kernel then runs on each part of the product while that part is still in cache, instead of
+/// its outermost axis a whole number of positions per row), whose other operands are all ready before the
+/// product runs, and which streams at most one other full-size operand (where fusing pays). The kernel then runs on each part of the product while that part is still in cache, instead of
 /// as a pass of its own over the whole product.
 fn fuse_epilogues(graph: &Graph, kernels: &[Kernel], steps: &mut Vec<Step>) {
     let mut index = 0;
@@ -962,19 +962,31 @@ fn fuse_epilogues(graph: &Graph, kernels: &[Kernel], steps: &mut Vec<Step>) {
                 computed_at.insert(written, at);
             }
         }
+        let ready_before = |read: &NodeId| computed_at.get(read).is_none_or(|&at| at < index);
         let fits = |step: &Step| -> Option<Epilogue> {
             let Step::Kernel { kernel, reads, writes } = step else { return None };
             let code = &kernels[*kernel];
             let per_row = code.dims.first().copied().unwrap_or(0) / rows.max(1);
-            let reads_product = reads.contains(&node);
             let contiguous = Access::contiguous(&code.dims);
-            let ok = reads_product
+            // Operands other than the product read a new element at every position: streaming more than one of
+            // them from memory beside the product's parts costs more than a pass of its own (an optimizer's
+            // update reads the parameter and both moments: measured slower as an epilogue on the big MLP).
+            let streamed = reads
+                .iter()
+                .zip(&code.operands)
+                .filter(|(&read, access)| {
+                    read != node
+                        && access.strides.iter().zip(&code.dims).all(|(&stride, &size)| size == 1 || stride != 0)
+                })
+                .count();
+            let ok = reads.contains(&node)
                 && code.reduce.is_none()
+                && streamed <= 1
                 && rows > 0
                 && per_row * rows == code.dims[0]
                 && code.positions() == shape.iter().product::<usize>()
                 && reads.iter().zip(&code.operands).all(|(&read, access)| read != node || access == &contiguous)
-                && reads.iter().all(|&read| read == node || computed_at.get(&read).is_none_or(|&at| at < index));
+                && reads.iter().all(|read| *read == node || ready_before(read));
             ok.then(|| Epilogue { kernel: *kernel, reads: reads.clone(), writes: writes.clone(), per_row })
         };
         let found = if two_dimensional {
