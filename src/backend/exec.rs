@@ -506,20 +506,8 @@ fn read<'v>(values: &'v [Option<Value>], operand: &Operand) -> Cow<'v, Tensor> {
 /// The elements of a strided view, copied in row-major order.
 pub fn gather(source: &[f32], layout: &Layout) -> ArrayD<f32> {
     let count: usize = layout.shape.iter().product();
-    let mut out = Vec::with_capacity(count);
-    let mut index = vec![0usize; layout.shape.len()];
-    for _ in 0..count {
-        let offset =
-            layout.offset as isize + index.iter().zip(&layout.strides).map(|(&i, &s)| i as isize * s).sum::<isize>();
-        out.push(source[offset as usize]);
-        for axis in (0..index.len()).rev() {
-            index[axis] += 1;
-            if index[axis] < layout.shape[axis] {
-                break;
-            }
-            index[axis] = 0;
-        }
-    }
+    let mut out = vec![0.0; count];
+    copy_strided(source, layout, &mut out, &Layout::contiguous(&layout.shape));
     array(&layout.shape, out)
 }
 
