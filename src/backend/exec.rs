@@ -27,6 +27,9 @@ use crate::runtime::interpreter::{kernel as interpret, Tensor};
 /// it saves.
 const PARALLEL_POSITIONS: usize = 1 << 15;
 
+/// The most free buffers of one size the pool keeps.
+const POOLED_PER_SIZE: usize = 32;
+
 /// A graph compiled for the CPU: its plan, the native code of its kernels, and its scans' bodies.
 pub struct Program {
     plan: Plan,
@@ -461,8 +464,13 @@ impl Pool {
         }
     }
 
+    /// Keeps a buffer for later, up to [`POOLED_PER_SIZE`] of a size: a scan's body is handed new buffers every step
+    /// (its carries and the step's slices) and hands its results out, so without a bound its pool would only grow.
     fn give(&mut self, buffer: Vec<f32>) {
-        self.free.entry(buffer.len()).or_default().push(buffer);
+        let free = self.free.entry(buffer.len()).or_default();
+        if free.len() < POOLED_PER_SIZE {
+            free.push(buffer);
+        }
     }
 }
 
@@ -627,4 +635,40 @@ fn run_scan(scan: &crate::ir::Scan, body: &Program, inputs: &[Cow<Tensor>], part
     }
     carries.extend(stacked);
     carries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_keeps_a_bounded_number_of_buffers_per_size() {
+        let mut pool = Pool::default();
+        for _ in 0..POOLED_PER_SIZE + 10 {
+            pool.give(vec![0.0; 64]);
+        }
+        assert_eq!(pool.free[&64].len(), POOLED_PER_SIZE);
+        assert_eq!(pool.take(64).len(), 64);
+        assert_eq!(pool.free[&64].len(), POOLED_PER_SIZE - 1);
+        assert_eq!(pool.take(8).len(), 8, "a size it does not hold is allocated");
+    }
+
+    #[test]
+    fn strided_copies_match_an_index_by_index_copy() {
+        // A [2, 3, 4] buffer read transposed and sliced: shape [4, 2] from offset 1, strides [1, 12].
+        let source: Vec<f32> = (0..24).map(|i| i as f32).collect();
+        let layout = Layout { offset: 1, shape: vec![4, 2], strides: vec![1, 12] };
+        let copied = gather(&source, &layout);
+        let expected: Vec<f32> = (0..4).flat_map(|i| (0..2).map(move |j| (1 + i + 12 * j) as f32)).collect();
+        assert_eq!(copied.as_slice().unwrap(), expected.as_slice());
+        // A pad with interior gaps, and a concat along the last axis.
+        let mut out = vec![9.0; 2 * 5];
+        let pad = Op::Pad { low: vec![0, 1], high: vec![0, 1], interior: vec![0, 1], value: 0.0 };
+        movement(&pad, &[(&source[..4], &Layout::contiguous(&[2, 2]))], &mut out, &[2, 5]);
+        assert_eq!(out, vec![0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 2.0, 0.0, 3.0, 0.0]);
+        let mut out = vec![0.0; 2 * 3];
+        let parts = [(&source[..2], &Layout::contiguous(&[2, 1])), (&source[10..14], &Layout::contiguous(&[2, 2]))];
+        movement(&Op::Concat { axis: 1 }, &parts, &mut out, &[2, 3]);
+        assert_eq!(out, vec![0.0, 10.0, 11.0, 1.0, 12.0, 13.0]);
+    }
 }
