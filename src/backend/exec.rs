@@ -564,19 +564,7 @@ fn copy_strided(source: &[f32], from: &Layout, target: &mut [f32], to: &Layout) 
     if count == 0 {
         return;
     }
-    let reach = |layout: &Layout| {
-        layout.offset as isize
-            + layout
-                .shape
-                .iter()
-                .zip(&layout.strides)
-                .map(|(&size, &stride)| (size as isize - 1) * stride)
-                .sum::<isize>()
-    };
-    assert!(
-        (reach(from) as usize) < source.len() && (reach(to) as usize) < target.len(),
-        "a copy stays inside its buffers"
-    );
+    assert!(from.reach() < source.len() && to.reach() < target.len(), "a copy stays inside its buffers");
     let Some((&inner, outer)) = axes.split_last() else {
         target[to.offset] = source[from.offset];
         return;

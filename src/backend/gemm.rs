@@ -85,18 +85,8 @@ pub fn matmul_then(
     assert_eq!(b_layout.shape[rank - 2], k, "matmul inner sizes differ");
     let batch: usize = shape[..rank - 2].iter().product();
     assert_eq!(out.len(), batch * m * n, "matmul output size");
-    // Bounds: the furthest element each operand reaches.
-    let reach = |layout: &Layout| -> usize {
-        layout.offset
-            + layout
-                .shape
-                .iter()
-                .zip(&layout.strides)
-                .map(|(&size, &s)| size.saturating_sub(1) * s as usize)
-                .sum::<usize>()
-    };
     if m * n * k > 0 {
-        assert!(reach(a_layout) < a.len() && reach(b_layout) < b.len(), "matmul operand out of bounds");
+        assert!(a_layout.reach() < a.len() && b_layout.reach() < b.len(), "matmul operand out of bounds");
     }
     if batch == 1 {
         let product = Product { a: a.as_ptr(), a_layout, b: b.as_ptr(), b_layout, out: out.as_mut_ptr(), k, n };

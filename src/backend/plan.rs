@@ -46,6 +46,17 @@ impl Layout {
         Layout { offset: 0, shape: shape.to_vec(), strides }
     }
 
+    /// The furthest element it reaches (strides are never negative); meaningful when no axis is empty.
+    pub fn reach(&self) -> usize {
+        self.offset
+            + self
+                .shape
+                .iter()
+                .zip(&self.strides)
+                .map(|(&size, &stride)| size.saturating_sub(1) * stride as usize)
+                .sum::<usize>()
+    }
+
     /// Whether it reads the whole buffer in row-major order.
     pub fn is_contiguous(&self) -> bool {
         let standard = Layout::contiguous(&self.shape);
