@@ -20,7 +20,7 @@ use super::codegen::{compile, CodegenError, Compiled};
 use super::gemm::{matmul, matmul_then, Part};
 use super::kernel::Access;
 use super::plan::{is_f32_movement, plan, Layout, Operand, Plan, Step};
-use crate::ir::{Graph, NodeId, Op, TensorType, Type};
+use crate::ir::{DType, Graph, NodeId, Op, TensorType, Type};
 use crate::runtime::interpreter::{kernel as interpret, Tensor};
 
 /// Kernels with fewer positions than this run on one thread: below it, handing rows to threads costs more than
@@ -40,6 +40,8 @@ pub struct Program {
     pool: Mutex<Pool>,
     /// Time spent in each step and how often it ran, recorded while [`super::profiling`] is on.
     timings: Mutex<Vec<(Duration, u64)>>,
+    /// By step: a `get` that is the only step reading its part of a tuple, so it moves the part out, not a copy.
+    moves_part: Vec<bool>,
 }
 
 /// Where a program's time went: one step's total time over the runs profiled.
@@ -68,7 +70,8 @@ impl Program {
             }
         }
         let timings = Mutex::new(vec![(Duration::ZERO, 0); plan.steps.len()]);
-        Ok(Program { plan, compiled, bodies, pool: Mutex::new(Pool::default()), timings })
+        let moves_part = moves_part(&plan);
+        Ok(Program { plan, compiled, bodies, pool: Mutex::new(Pool::default()), timings, moves_part })
     }
 
     /// The plan (for `galen compile --emit kernels`).
@@ -93,7 +96,7 @@ impl Program {
         // The buffers freed by earlier runs are reused: a training step allocates nothing once warm.
         let mut pool = std::mem::take(&mut *self.pool.lock().unwrap_or_else(PoisonError::into_inner));
         let mut times: Option<Vec<Duration>> = super::profiling().then(|| Vec::with_capacity(self.plan.steps.len()));
-        for (index, (step, frees)) in self.plan.steps.iter().zip(&self.plan.frees).enumerate() {
+        for (step_index, (step, frees)) in self.plan.steps.iter().zip(&self.plan.frees).enumerate() {
             let started = times.as_ref().map(|_| Instant::now());
             match step {
                 Step::Kernel { kernel, reads, writes } => {
@@ -156,8 +159,8 @@ impl Program {
                     let Op::Scan(scan) = &graph.node(*node).op else { unreachable!("a scan step runs a scan") };
                     let Type::Tuple(parts) = &graph.node(*node).ty else { unreachable!("a scan is a tuple") };
                     let arguments: Vec<Cow<Tensor>> = inputs.iter().map(|input| read(&values, input)).collect();
-                    let body = &self.bodies[&index];
-                    values[node.index()] = Some(Value::Tuple(run_scan(scan, body, &arguments, parts)));
+                    let body = &self.bodies[&step_index];
+                    values[node.index()] = Some(Value::Tuple(run_scan(scan, body, &arguments, parts, &mut pool)));
                 }
                 Step::Node { node, inputs } if is_f32_movement(graph, *node) => {
                     let shape = &graph.tensor_type(*node).shape;
@@ -169,7 +172,10 @@ impl Program {
                 }
                 Step::Node { node, inputs } => {
                     let value = match &graph.node(*node).op {
-                        Op::Get { index } => match &values[inputs[0].base.index()] {
+                        Op::Get { index } => match &mut values[inputs[0].base.index()] {
+                            Some(Value::Tuple(parts)) if self.moves_part[step_index] => {
+                                std::mem::replace(&mut parts[*index], Tensor::F32(ArrayD::zeros(IxDyn(&[0]))))
+                            }
                             Some(Value::Tuple(parts)) => Tensor::clone(&parts[*index]),
                             _ => unreachable!("`get` reads a computed tuple"),
                         },
@@ -474,6 +480,20 @@ impl Pool {
     }
 }
 
+/// By step, whether it is a `get` that no other step of the plan repeats (the same part of the same tuple): only
+/// `get`s read tuples, so such a step may move its part out of the tuple.
+fn moves_part(plan: &Plan) -> Vec<bool> {
+    let part = |step: &Step| match step {
+        Step::Node { node, inputs } => match plan.graph.node(*node).op {
+            Op::Get { index } => Some((inputs[0].base, index)),
+            _ => None,
+        },
+        _ => None,
+    };
+    let parts: Vec<Option<(NodeId, usize)>> = plan.steps.iter().map(part).collect();
+    parts.iter().map(|&this| this.is_some() && parts.iter().filter(|&&other| other == this).count() == 1).collect()
+}
+
 fn is_standard(tensor: &Tensor) -> bool {
     match tensor {
         Tensor::F32(array) => array.is_standard_layout(),
@@ -603,26 +623,83 @@ fn copy_strided(source: &[f32], from: &Layout, target: &mut [f32], to: &Layout) 
 }
 
 /// A scan with a compiled body: the interpreter's loop, each step running the body's program.
-fn run_scan(scan: &crate::ir::Scan, body: &Program, inputs: &[Cow<Tensor>], parts: &[TensorType]) -> Vec<Tensor> {
+/// Runs a scan's steps. The stacked per-step outputs of f32 take their buffers from `pool` (every step writes its
+/// slice, so their old contents never show): they go back to it once read, and a warm training step then allocates
+/// (and page-faults) nothing for them.
+fn run_scan(
+    scan: &crate::ir::Scan,
+    body: &Program,
+    inputs: &[Cow<Tensor>],
+    parts: &[TensorType],
+    pool: &mut Pool,
+) -> Vec<Tensor> {
     let sequences_end = scan.carries + scan.sequences;
     let mut carries: Vec<Tensor> = inputs[..scan.carries].iter().map(|carry| carry.as_ref().clone()).collect();
-    let mut stacked: Vec<Tensor> = parts[scan.carries..].iter().map(|ty| Tensor::filled(ty, 0.0)).collect();
+    let mut stacked: Vec<Tensor> = parts[scan.carries..]
+        .iter()
+        .map(|ty| match ty.dtype {
+            DType::F32 if scan.steps > 0 => Tensor::F32(array(&ty.shape, pool.take(ty.shape.iter().product()))),
+            _ => Tensor::filled(ty, 0.0),
+        })
+        .collect();
     let steps: Box<dyn Iterator<Item = usize>> =
         if scan.reverse { Box::new((0..scan.steps).rev()) } else { Box::new(0..scan.steps) };
     for step in steps {
         let mut body_inputs: Vec<Cow<Tensor>> = Vec::with_capacity(inputs.len());
         body_inputs.extend(carries.drain(..).map(Cow::Owned));
-        body_inputs.extend(inputs[scan.carries..sequences_end].iter().map(|sequence| Cow::Owned(sequence.step(step))));
+        body_inputs
+            .extend(inputs[scan.carries..sequences_end].iter().map(|sequence| Cow::Owned(body.slice(sequence, step))));
         body_inputs.extend(inputs[sequences_end..].iter().map(|invariant| Cow::Borrowed(invariant.as_ref())));
         let mut outputs = body.execute(body_inputs);
         let per_step = outputs.split_off(scan.carries);
         carries = outputs;
-        for (stack, output) in stacked.iter_mut().zip(&per_step) {
-            stack.set_step(step, output);
+        for (stack, output) in stacked.iter_mut().zip(per_step) {
+            set_slice(stack, step, &output);
+            body.recycle(output);
         }
     }
     carries.extend(stacked);
     carries
+}
+
+impl Program {
+    /// Slice `step` of a scan sequence's first axis, in a buffer from this (the body's) pool: once warm, a loop
+    /// allocates nothing for its steps' inputs.
+    fn slice(&self, sequence: &Tensor, step: usize) -> Tensor {
+        match sequence {
+            Tensor::F32(array) if array.is_standard_layout() => {
+                let shape = &array.shape()[1..];
+                let len: usize = shape.iter().product();
+                let all = array.as_slice().expect("a standard-layout array is one slice");
+                let mut buffer = self.pool.lock().unwrap_or_else(PoisonError::into_inner).take(len);
+                buffer.copy_from_slice(&all[step * len..(step + 1) * len]);
+                Tensor::F32(self::array(shape, buffer))
+            }
+            _ => sequence.step(step),
+        }
+    }
+
+    /// Gives an f32 tensor's buffer to this program's pool, for the next run (a scan step's output once stacked).
+    fn recycle(&self, tensor: Tensor) {
+        if let Tensor::F32(array) = tensor {
+            let (buffer, offset) = array.into_raw_vec_and_offset();
+            if offset.unwrap_or(0) == 0 {
+                self.pool.lock().unwrap_or_else(PoisonError::into_inner).give(buffer);
+            }
+        }
+    }
+}
+
+/// Writes `value` into slice `step` of the first axis of `stack`: one step's output of a scan (a plain copy when both
+/// are f32 in row-major order).
+fn set_slice(stack: &mut Tensor, step: usize, value: &Tensor) {
+    if let (Tensor::F32(stack), Tensor::F32(value)) = (&mut *stack, value) {
+        if let (Some(all), Some(value)) = (stack.as_slice_mut(), value.as_slice()) {
+            all[step * value.len()..(step + 1) * value.len()].copy_from_slice(value);
+            return;
+        }
+    }
+    stack.set_step(step, value);
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::Cotangent;
-use crate::ir::{Builder, Graph, NodeId, Op, Output, Role, Scan, TensorType, Type};
+use crate::ir::{Builder, Graph, NodeId, Op, Output, Role, Scan, TensorType, Type, Unary};
 use crate::passes::autodiff::backprop;
 
 pub(super) fn scan(scan: &Scan, inputs: &[&Type]) -> Result<Type, String> {
@@ -82,18 +82,20 @@ pub(super) fn get_vjp(builder: &mut Builder, tuple: NodeId, index: usize, grad: 
 /// The gradient rule of a scan: the backward of a loop is a loop running the other way whose body is the
 /// gradient of the forward body (see [`super::vjp`]; `grads` holds a cotangent per part of the scan's result).
 ///
-/// The backward body needs the carries entering each step, so the forward scan is made to return them as extra
-/// per-step outputs ([`Builder::add_scan_outputs`]: the same loop, run once). The backward scan then has:
+/// The backward body needs the carries entering each step, and the values of the forward body that are costly to
+/// compute again (see [`residuals`]), so the forward scan is made to return them as extra per-step outputs
+/// ([`Builder::add_scan_outputs`]: the same loop, run once). The backward scan then has:
 ///
 /// - carries: the cotangents of the float carries (starting from the final carries' cotangents, zero for a part
 ///   nobody reads), then an accumulator per wanted invariant (starting from zero);
-/// - sequences: the cotangents of the read per-step outputs, the saved carries, then the forward sequences;
+/// - sequences: the cotangents of the read per-step outputs, the saved carries, the forward sequences, then the
+///   saved residuals;
 /// - invariants: the forward invariants;
 /// - per-step outputs: the gradients of the wanted sequences.
 ///
-/// Its body recomputes the forward body from the saved carries and runs reverse mode through it, seeded with the
-/// carry and output cotangents of that step. Its final carries are the gradients of the initial carries and of the
-/// invariants; its stacked outputs are the gradients of the sequences.
+/// Its body recomputes the cheap part of the forward body from the saved carries and residuals and runs reverse mode
+/// through it, seeded with the carry and output cotangents of that step. Its final carries are the gradients of the
+/// initial carries and of the invariants; its stacked outputs are the gradients of the sequences.
 pub(super) fn vjp(
     scan: &Scan,
     builder: &mut Builder,
@@ -104,7 +106,8 @@ pub(super) fn vjp(
 ) -> Vec<Option<NodeId>> {
     let plan = Plan::new(scan, inputs.len(), grads, needed);
     let (carries, sequences) = (scan.carries, scan.sequences);
-    let saved = save_carries(builder, node, scan);
+    let (body, residuals) = backward_body(scan, &plan);
+    let saved = save(builder, node, scan, &residuals);
 
     let mut backward_inputs = Vec::new();
     for &carry in &plan.float_carries {
@@ -115,15 +118,18 @@ pub(super) fn vjp(
         backward_inputs.push(builder.constant_like(0.0, inputs[carries + sequences + invariant]));
     }
     backward_inputs.extend(plan.read_outputs.iter().filter_map(|&output| grads[carries + output]));
-    backward_inputs.extend(saved);
-    backward_inputs.extend(&inputs[carries..]);
+    let (saved_carries, saved_residuals) = saved.split_at(carries);
+    backward_inputs.extend(saved_carries);
+    backward_inputs.extend(&inputs[carries..carries + sequences]);
+    backward_inputs.extend(saved_residuals);
+    backward_inputs.extend(&inputs[carries + sequences..]);
     let backward_carries = plan.float_carries.len() + plan.wanted_invariants.len();
     let backward = Scan {
         steps: scan.steps,
         carries: backward_carries,
-        sequences: plan.read_outputs.len() + carries + sequences,
+        sequences: plan.read_outputs.len() + carries + sequences + residuals.len(),
         reverse: !scan.reverse,
-        body: backward_body(scan, &plan),
+        body,
     };
     let result = builder.scan(backward, backward_inputs);
 
@@ -174,23 +180,147 @@ impl Plan {
     }
 }
 
-/// Makes the forward scan also return the carries entering each step, stacked; returns them, one per carry.
-fn save_carries(builder: &mut Builder, node: NodeId, scan: &Scan) -> Vec<NodeId> {
-    if scan.carries == 0 {
-        return Vec::new();
-    }
+/// Makes the forward scan also return the carries entering each step and the `residuals` (forward body nodes), each
+/// stacked over the steps; returns them, the carries first. A residual the body already returns per step is read
+/// from that output rather than stored twice.
+fn save(builder: &mut Builder, node: NodeId, scan: &Scan, residuals: &[NodeId]) -> Vec<NodeId> {
     let body = &scan.body;
     let mut names = FreshNames::new(body.outputs.iter().map(|output| output.name.as_str()));
-    let outputs: Vec<Output> = body.inputs()[..scan.carries]
+    let mut outputs: Vec<Output> = body.inputs()[..scan.carries]
         .iter()
         .map(|&(carry, name, _)| Output { name: names.fresh(format!("saved.{name}")), node: carry })
         .collect();
-    let first = builder.add_scan_outputs(node, outputs);
-    (0..scan.carries).map(|carry| builder.get(node, first + carry)).collect()
+    let per_step =
+        |residual: NodeId| (scan.carries..body.outputs.len()).find(|&part| body.outputs[part].node == residual);
+    let mut parts: Vec<Option<usize>> = vec![None; scan.carries];
+    for &residual in residuals {
+        match per_step(residual) {
+            Some(part) => parts.push(Some(part)),
+            None => {
+                parts.push(None);
+                outputs.push(Output { name: names.fresh(residual_name(body, residual)), node: residual });
+            }
+        }
+    }
+    let mut added = if outputs.is_empty() { 0.. } else { builder.add_scan_outputs(node, outputs).. };
+    parts
+        .into_iter()
+        .map(|part| {
+            let part = part.unwrap_or_else(|| added.next().expect("a part was added for each residual not returned"));
+            builder.get(node, part)
+        })
+        .collect()
 }
 
-/// The backward scan's body (see [`vjp`] for its inputs and outputs).
-fn backward_body(scan: &Scan, plan: &Plan) -> Graph {
+/// What a saved residual is called, in the forward body's outputs and the backward body's inputs: `saved.tanh`
+/// (made distinct by [`FreshNames`]: `saved.tanh.2`...).
+fn residual_name(body: &Graph, residual: NodeId) -> String {
+    format!("saved.{}", super::name(&body.node(residual).op))
+}
+
+/// Whether computing a node again costs more than storing it for every step and reading it back: a transcendental
+/// function, a matrix product or a reduction. Arithmetic, comparisons, selects and views are recomputed.
+fn costly(op: &Op) -> bool {
+    matches!(op, Op::Unary(Unary::Exp | Unary::Log | Unary::Tanh | Unary::Erf) | Op::MatMul | Op::Reduce { .. })
+}
+
+/// The backward scan's body (see [`vjp`]), and the forward body's nodes it reads as saved residuals rather than
+/// computing them again.
+///
+/// The body is built recomputing the whole forward step, and reverse mode runs through that copy. Then the forward
+/// values the gradient reads are traced back: every costly node reached ([`costly`]) becomes a residual, read from
+/// a saved sequence in place of its copy, and what only fed residuals is left dead (dead code elimination drops
+/// it). This is what JAX does for `scan` (save the residuals rather than rematerialise the step), limited to the
+/// values worth storing: on an LSTM it removes the step's matrix product and its five tanh from the backward loop.
+/// The saved values are the forward body's own, so the gradients are the same bits as when they were recomputed.
+fn backward_body(scan: &Scan, plan: &Plan) -> (Graph, Vec<NodeId>) {
+    let (recomputing, first) = recomputing_backward_body(scan, plan);
+    let residuals = residuals(&scan.body, &recomputing, first);
+    if residuals.is_empty() {
+        return (recomputing, residuals);
+    }
+    // The same nodes, with each residual's copy replaced by an input placed after the forward sequences' inputs.
+    let body = &scan.body;
+    let mut names = FreshNames::new(recomputing.inputs().into_iter().map(|(_, name, _)| name));
+    let insert_at = first + scan.carries + scan.sequences;
+    let mut builder = Builder::new(recomputing.name.clone());
+    let mut renumbered: Vec<NodeId> = Vec::with_capacity(recomputing.nodes.len());
+    let mut residual_inputs = Vec::new();
+    for (index, node) in recomputing.nodes.iter().enumerate() {
+        if index == insert_at {
+            residual_inputs = residuals
+                .iter()
+                .map(|&residual| {
+                    let name = names.fresh(residual_name(body, residual));
+                    builder.input(name, Role::Batch, body.tensor_type(residual).clone())
+                })
+                .collect();
+        }
+        let id = match residuals.iter().position(|residual| first + residual.index() == index) {
+            Some(position) => residual_inputs[position],
+            None => {
+                let inputs = node.inputs.iter().map(|input| renumbered[input.index()]).collect();
+                builder.push(node.op.clone(), inputs, Some(node.ty.clone()))
+            }
+        };
+        renumbered.push(id);
+    }
+    for output in &recomputing.outputs {
+        builder.output(output.name.clone(), renumbered[output.node.index()]);
+    }
+    (builder.finish(), residuals)
+}
+
+/// The forward body's nodes that a backward body (whose copy of the forward body starts at node `first`) should
+/// read saved, in node order: walking back from the forward values the gradient reads, the costly nodes reached.
+/// None when the forward body does not keep all its inputs before its other nodes (residual inputs are placed by
+/// that order).
+fn residuals(body: &Graph, backward: &Graph, first: usize) -> Vec<NodeId> {
+    let is_input = |node: &crate::ir::Node| matches!(node.op, Op::Input { .. });
+    if body.nodes.iter().skip_while(|node| is_input(node)).any(is_input) {
+        return Vec::new();
+    }
+    let copy = first..first + body.nodes.len();
+    // The forward values read by the live part of the gradient (the nodes after the copy) and by the outputs.
+    let mut live = vec![false; backward.nodes.len()];
+    let mut needed = vec![false; body.nodes.len()];
+    for output in &backward.outputs {
+        live[output.node.index()] = true;
+    }
+    for index in (0..backward.nodes.len()).rev() {
+        if !live[index] {
+            continue;
+        }
+        if copy.contains(&index) {
+            needed[index - first] = true;
+        } else {
+            for input in &backward.nodes[index].inputs {
+                live[input.index()] = true;
+            }
+        }
+    }
+    // Back through the forward body: a needed costly node is saved, a needed cheap one needs its inputs.
+    let mut residuals = Vec::new();
+    for index in (0..body.nodes.len()).rev() {
+        let node = &body.nodes[index];
+        if !needed[index] || is_input(node) {
+            continue;
+        }
+        if costly(&node.op) && node.ty.tensor().is_some() {
+            residuals.push(NodeId(index as u32));
+        } else {
+            for input in &node.inputs {
+                needed[input.index()] = true;
+            }
+        }
+    }
+    residuals.reverse();
+    residuals
+}
+
+/// The backward body computing the whole forward step again, and where its copy of the forward body starts (forward
+/// node `i` is node `first + i`).
+fn recomputing_backward_body(scan: &Scan, plan: &Plan) -> (Graph, usize) {
     let body = &scan.body;
     let (carries, sequences) = (scan.carries, scan.sequences);
     let forward_inputs = body.inputs();
@@ -226,6 +356,7 @@ fn backward_body(scan: &Scan, plan: &Plan) -> Graph {
         .collect();
 
     // The forward body again, reading the saved carries, this step's slices and the invariants.
+    let first = builder.graph().nodes.len();
     let mut forward_position = 0;
     let mut copied: Vec<NodeId> = Vec::with_capacity(body.nodes.len());
     for node in &body.nodes {
@@ -276,7 +407,7 @@ fn backward_body(scan: &Scan, plan: &Plan) -> Graph {
         let name = names.fresh(format!("grad.{}", forward_inputs[carries + sequence].1));
         builder.output(name, grad);
     }
-    builder.finish()
+    (builder.finish(), first)
 }
 
 /// Names that differ from the given ones and from each other, for the inputs and outputs autodiff adds to a body.

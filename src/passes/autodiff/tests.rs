@@ -107,6 +107,17 @@ fn a_scan_is_run_forward_once_and_saves_its_carries_as_extra_parts() {
     assert_eq!(graph.tensor_type(grads[0]), &f64s(&[2]));
     assert_eq!(graph.tensor_type(grads[1]), &f64s(&[4, 2]));
     assert_eq!(graph.tensor_type(grads[2]), &f64s(&[2]));
+    // The backward body reads each step's tanh as the forward loop returned it (here its own output `y`, so no part
+    // is added for it) rather than computing it again.
+    let backward = graph
+        .nodes
+        .iter()
+        .find_map(|node| match &node.op {
+            Op::Scan(scan) if scan.reverse => Some(&scan.body),
+            _ => None,
+        })
+        .expect("a backward scan");
+    assert!(backward.nodes.iter().all(|node| node.op != Op::Unary(Unary::Tanh)), "{backward}");
 }
 
 /// A graph under test and the point it is checked at: each input gets seeded random values in its range, or given
