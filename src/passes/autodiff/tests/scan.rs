@@ -1,5 +1,6 @@
 //! Gradient checks through scans: a tanh recurrence read through its stacked outputs, its final carry or both, in
-//! either direction; an LSTM-like cell; int carries and sequences; a scan without carries; a scan inside a scan.
+//! either direction; an LSTM-like cell; a step whose gradient reads saved products, reductions and logs; int carries
+//! and sequences; a scan without carries; a scan inside a scan.
 
 use super::{f64s, gradient_values, Case};
 use crate::ir::text::parse;
@@ -139,6 +140,55 @@ fn lstm_case(seed: u64) -> (Case, NodeId) {
 fn an_lstm_like_cell_matches_finite_differences_through_outputs_and_final_carries() {
     let (case, read) = lstm_case(110);
     case.check(read);
+}
+
+#[test]
+fn saved_products_reductions_and_logs_give_the_finite_difference_gradients() {
+    // A GRU-like step whose gradient reads a matrix product (`r * hw`), a reduction (log's gradient reads its input)
+    // and a tanh: the forward scan saves all three, and the backward body computes none of them again.
+    let (steps, batch, units) = (4, 2, 3);
+    let mut body = Builder::new("cell");
+    let h = body.input("h", Role::State, f64s(&[batch, units]));
+    let x = body.input("x", Role::Batch, f64s(&[batch, units]));
+    let w = body.input("w", Role::Param, f64s(&[units, units]));
+    let hw = body.matmul(h, w);
+    let gate = sigmoid(&mut body, x);
+    let gated = body.mul(gate, hw);
+    let next = body.tanh(gated);
+    let exponential = body.exp(next);
+    let total = body.reduce_sum(exponential, vec![1]);
+    let log = body.log(total);
+    body.output("h", next);
+    body.output("y", log);
+    let scan = Scan { steps, carries: 1, sequences: 1, reverse: false, body: body.finish() };
+
+    let mut case = Case::new(111);
+    let h0 = case.param("h0", &[batch, units], -0.5, 0.5);
+    let xs = case.param("xs", &[steps, batch, units], -1.0, 1.0);
+    let w = case.param("w", &[units, units], -0.8, 0.8);
+    let result = case.builder.scan(scan, vec![h0, xs, w]);
+    let ys = case.builder.get(result, 1);
+    let backward = {
+        let loss = case.builder.reduce_sum(ys, vec![0, 1]);
+        let mut builder = case.builder.clone();
+        crate::passes::autodiff::gradients(&mut builder, loss, &[h0, xs, w]);
+        builder.finish()
+    };
+    let body = backward
+        .nodes
+        .iter()
+        .find_map(|node| match &node.op {
+            Op::Scan(scan) if scan.reverse => Some(optimize(scan.body.clone(), true)),
+            _ => None,
+        })
+        .expect("a backward scan");
+    let computed: Vec<&str> = body.nodes.iter().map(|node| crate::ir::ops::name(&node.op)).collect();
+    for costly in ["matmul", "tanh", "exp", "log", "reduce_sum"] {
+        // The only product left is the gradient's own (`grad.hw` times `w` transposed, and `h` transposed times it).
+        let expected = if costly == "matmul" { 2 } else { 0 };
+        assert_eq!(computed.iter().filter(|&&name| name == costly).count(), expected, "{costly} in {body}");
+    }
+    case.check(ys);
 }
 
 #[test]
