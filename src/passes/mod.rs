@@ -6,6 +6,7 @@ pub mod cse;
 pub mod dce;
 pub mod fold;
 pub mod gradcheck;
+pub mod join_pads;
 mod rewrite;
 pub mod simplify;
 #[cfg(test)]
@@ -18,13 +19,14 @@ use crate::ir::Graph;
 /// after each one. A graph the verifier rejects after a pass is a bug in that pass, so it panics with the graph's
 /// text and the errors under their lines.
 ///
-/// Folding goes first so that simplification sees the constants it makes (`x * reshape(1)` is `x * 1`); common
-/// subexpressions are merged once the rewrites have made equal nodes look alike, and dead code goes last, taking
-/// every node the others left unused.
+/// Folding goes first so that simplification sees the constants it makes (`x * reshape(1)` is `x * 1`); sums of
+/// pads are joined once those rewrites are done; common subexpressions are merged once the rewrites have made equal
+/// nodes look alike, and dead code goes last, taking every node the others left unused.
 pub fn optimize(graph: Graph, verify: bool) -> Graph {
     let graph = checked(graph, "before the passes", verify);
     let graph = checked(fold::fold(graph), "after fold", verify);
     let graph = checked(simplify::simplify(graph), "after simplify", verify);
+    let graph = checked(join_pads::join_pads(graph), "after join_pads", verify);
     let graph = checked(cse::cse(graph), "after cse", verify);
     checked(dce::dce(graph), "after dce", verify)
 }
