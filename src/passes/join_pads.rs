@@ -10,8 +10,8 @@
 //! `+0.0`, and adding `+0.0` changes nothing but the sign of a zero (`-0.0 + 0.0` is `0.0`), which the `+ 0` kept
 //! after the concat reproduces. NaN and infinities pass through both forms alike.
 
-use super::rewrite::in_bodies;
-use crate::ir::{Binary, Builder, Graph, NodeId, Op};
+use super::rewrite::{in_bodies, rebuild};
+use crate::ir::{Binary, Graph, NodeId, Op};
 
 /// The graph with every tiling sum of zero pads joined into a concat, scan bodies included.
 pub fn join_pads(mut graph: Graph) -> Graph {
@@ -34,26 +34,12 @@ fn join_in_place(graph: &mut Graph) {
     if joins.iter().all(Option::is_none) {
         return;
     }
-    let mut builder = Builder::new(graph.name.clone());
-    let mut renumbered: Vec<NodeId> = Vec::with_capacity(graph.nodes.len());
-    for (node, join) in graph.nodes.iter().zip(joins) {
-        let id = match join {
-            Some((axis, pieces)) => {
-                let joined = builder.concat(pieces.iter().map(|piece| renumbered[piece.index()]).collect(), axis);
-                let zero = builder.constant_like(0.0, joined);
-                builder.add(joined, zero)
-            }
-            None => {
-                let inputs = node.inputs.iter().map(|input| renumbered[input.index()]).collect();
-                builder.push(node.op.clone(), inputs, Some(node.ty.clone()))
-            }
-        };
-        renumbered.push(id);
-    }
-    for output in &graph.outputs {
-        builder.output(output.name.clone(), renumbered[output.node.index()]);
-    }
-    *graph = builder.finish();
+    *graph = rebuild(graph, |builder, index, renumbered| {
+        let (axis, pieces) = joins[index].as_ref()?;
+        let joined = builder.concat(pieces.iter().map(|piece| renumbered[piece.index()]).collect(), *axis);
+        let zero = builder.constant_like(0.0, joined);
+        Some(builder.add(joined, zero))
+    });
 }
 
 /// When `id` is an add whose terms (through adds that nothing else reads) are all float pads with `+0.0` along one
@@ -106,7 +92,7 @@ fn tiling_pads(graph: &Graph, id: NodeId, uses: &[usize]) -> Option<(usize, Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::{DType, Role, TensorType};
+    use crate::ir::{Builder, DType, Role, TensorType};
     use crate::runtime::interpreter::{run, Tensor};
     use ndarray::{ArrayD, IxDyn};
     use std::collections::BTreeMap;

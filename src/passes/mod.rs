@@ -7,7 +7,7 @@ pub mod dce;
 pub mod fold;
 pub mod gradcheck;
 pub mod join_pads;
-mod rewrite;
+pub(crate) mod rewrite;
 pub mod simplify;
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use super::Cotangent;
 use crate::ir::{Builder, Graph, NodeId, Op, Output, Role, Scan, TensorType, Type, Unary};
 use crate::passes::autodiff::backprop;
+use crate::passes::rewrite::rebuild;
 
 pub(super) fn scan(scan: &Scan, inputs: &[&Type]) -> Result<Type, String> {
     let body_inputs: Vec<&TensorType> = scan
@@ -243,10 +244,8 @@ fn backward_body(scan: &Scan, plan: &Plan) -> (Graph, Vec<NodeId>) {
     let body = &scan.body;
     let mut names = FreshNames::new(recomputing.inputs().into_iter().map(|(_, name, _)| name));
     let insert_at = first + scan.carries + scan.sequences;
-    let mut builder = Builder::new(recomputing.name.clone());
-    let mut renumbered: Vec<NodeId> = Vec::with_capacity(recomputing.nodes.len());
     let mut residual_inputs = Vec::new();
-    for (index, node) in recomputing.nodes.iter().enumerate() {
+    let graph = rebuild(&recomputing, |builder, index, _| {
         if index == insert_at {
             residual_inputs = residuals
                 .iter()
@@ -256,19 +255,10 @@ fn backward_body(scan: &Scan, plan: &Plan) -> (Graph, Vec<NodeId>) {
                 })
                 .collect();
         }
-        let id = match residuals.iter().position(|residual| first + residual.index() == index) {
-            Some(position) => residual_inputs[position],
-            None => {
-                let inputs = node.inputs.iter().map(|input| renumbered[input.index()]).collect();
-                builder.push(node.op.clone(), inputs, Some(node.ty.clone()))
-            }
-        };
-        renumbered.push(id);
-    }
-    for output in &recomputing.outputs {
-        builder.output(output.name.clone(), renumbered[output.node.index()]);
-    }
-    (builder.finish(), residuals)
+        let position = residuals.iter().position(|residual| first + residual.index() == index)?;
+        Some(residual_inputs[position])
+    });
+    (graph, residuals)
 }
 
 /// The forward body's nodes that a backward body (whose copy of the forward body starts at node `first`) should
