@@ -84,14 +84,23 @@ impl Program {
     /// The inputs must have the graph's types (the runtime builds them from the same graph; the interpreter's
     /// `run` is the checked entry).
     pub fn execute(&self, inputs: Vec<Cow<'_, Tensor>>) -> Vec<Tensor> {
+        let inputs = inputs
+            .into_iter()
+            .map(|input| match input {
+                Cow::Borrowed(tensor) if is_standard(tensor) => Value::Tensor(Cow::Borrowed(tensor)),
+                tensor => Value::Tensor(Cow::Owned(tensor.into_owned().into_standard_layout())),
+            })
+            .collect();
+        self.run_values(inputs)
+    }
+
+    /// [`Program::execute`] on inputs already made values: row-major tensors, or borrowed f32 elements (a scan step's
+    /// slice of a sequence, read in place).
+    fn run_values(&self, inputs: Vec<Value<'_>>) -> Vec<Tensor> {
         let graph = &self.plan.graph;
         let mut values: Vec<Option<Value>> = (0..graph.nodes.len()).map(|_| None).collect();
         for ((id, _, _), input) in graph.inputs().into_iter().zip(inputs) {
-            let standard = match input {
-                Cow::Borrowed(tensor) if is_standard(tensor) => Cow::Borrowed(tensor),
-                tensor => Cow::Owned(tensor.into_owned().into_standard_layout()),
-            };
-            values[id.index()] = Some(Value::Tensor(standard));
+            values[id.index()] = Some(input);
         }
         // The buffers freed by earlier runs are reused: a training step allocates nothing once warm.
         let mut pool = std::mem::take(&mut *self.pool.lock().unwrap_or_else(PoisonError::into_inner));
@@ -453,6 +462,8 @@ fn reach(access: &Access, dims: &[usize]) -> usize {
 /// A node's value while a program runs.
 enum Value<'a> {
     Tensor(Cow<'a, Tensor>),
+    /// Row-major f32 elements of the node's shape, borrowed: a scan step's slice of a sequence.
+    Slice(&'a [f32]),
     Tuple(Vec<Tensor>),
 }
 
@@ -514,14 +525,17 @@ fn f32_slice<'v>(values: &'v [Option<Value>], node: NodeId) -> &'v [f32] {
             .as_f32()
             .and_then(|array| array.as_slice())
             .unwrap_or_else(|| panic!("{node} is read as a row-major f32 buffer")),
+        Some(Value::Slice(slice)) => slice,
         _ => panic!("{node} is read before it is computed"),
     }
 }
 
-/// A value as a tensor of its own: the buffer itself when read whole, else the view's elements copied.
+/// A value as a tensor of its own: the buffer itself when read whole, else the view's elements copied (and a
+/// borrowed slice's always).
 fn read<'v>(values: &'v [Option<Value>], operand: &Operand) -> Cow<'v, Tensor> {
     let tensor = match &values[operand.base.index()] {
         Some(Value::Tensor(tensor)) => tensor.as_ref(),
+        Some(Value::Slice(slice)) => return Cow::Owned(Tensor::F32(gather(slice, &operand.layout))),
         _ => panic!("{} is read before it is computed", operand.base),
     };
     if tensor.shape() == operand.layout.shape.as_slice() && operand.layout.is_contiguous() {
@@ -645,12 +659,12 @@ fn run_scan(
     let steps: Box<dyn Iterator<Item = usize>> =
         if scan.reverse { Box::new((0..scan.steps).rev()) } else { Box::new(0..scan.steps) };
     for step in steps {
-        let mut body_inputs: Vec<Cow<Tensor>> = Vec::with_capacity(inputs.len());
-        body_inputs.extend(carries.drain(..).map(Cow::Owned));
+        let mut body_inputs: Vec<Value> = Vec::with_capacity(inputs.len());
+        body_inputs.extend(carries.drain(..).map(|carry| Value::Tensor(Cow::Owned(carry))));
+        body_inputs.extend(inputs[scan.carries..sequences_end].iter().map(|sequence| step_slice(sequence, step)));
         body_inputs
-            .extend(inputs[scan.carries..sequences_end].iter().map(|sequence| Cow::Owned(body.slice(sequence, step))));
-        body_inputs.extend(inputs[sequences_end..].iter().map(|invariant| Cow::Borrowed(invariant.as_ref())));
-        let mut outputs = body.execute(body_inputs);
+            .extend(inputs[sequences_end..].iter().map(|invariant| Value::Tensor(Cow::Borrowed(invariant.as_ref()))));
+        let mut outputs = body.run_values(body_inputs);
         let per_step = outputs.split_off(scan.carries);
         carries = outputs;
         for (stack, output) in stacked.iter_mut().zip(per_step) {
@@ -662,23 +676,20 @@ fn run_scan(
     carries
 }
 
-impl Program {
-    /// Slice `step` of a scan sequence's first axis, in a buffer from this (the body's) pool: once warm, a loop
-    /// allocates nothing for its steps' inputs.
-    fn slice(&self, sequence: &Tensor, step: usize) -> Tensor {
-        match sequence {
-            Tensor::F32(array) if array.is_standard_layout() => {
-                let shape = &array.shape()[1..];
-                let len: usize = shape.iter().product();
-                let all = array.as_slice().expect("a standard-layout array is one slice");
-                let mut buffer = self.pool.lock().unwrap_or_else(PoisonError::into_inner).take(len);
-                buffer.copy_from_slice(&all[step * len..(step + 1) * len]);
-                Tensor::F32(self::array(shape, buffer))
-            }
-            _ => sequence.step(step),
+/// Slice `step` of a scan sequence's first axis: its elements borrowed in place when the sequence is f32 in row-major
+/// order (the scan's own inputs are), else copied out.
+fn step_slice(sequence: &Tensor, step: usize) -> Value<'_> {
+    match sequence {
+        Tensor::F32(array) if array.is_standard_layout() => {
+            let len: usize = array.shape()[1..].iter().product();
+            let all = array.as_slice().expect("a standard-layout array is one slice");
+            Value::Slice(&all[step * len..(step + 1) * len])
         }
+        _ => Value::Tensor(Cow::Owned(sequence.step(step))),
     }
+}
 
+impl Program {
     /// Gives an f32 tensor's buffer to this program's pool, for the next run (a scan step's output once stacked).
     fn recycle(&self, tensor: Tensor) {
         if let Tensor::F32(array) = tensor {
