@@ -481,8 +481,8 @@ impl Pool {
         }
     }
 
-    /// Keeps a buffer for later, up to [`POOLED_PER_SIZE`] of a size: a scan's body is handed new buffers every step
-    /// (its carries and the step's slices) and hands its results out, so without a bound its pool would only grow.
+    /// Keeps a buffer for later, up to [`POOLED_PER_SIZE`] of a size: a scan's body is handed its carries as new
+    /// buffers every step and gets its stacked outputs' buffers back, so without a bound its pool could only grow.
     fn give(&mut self, buffer: Vec<f32>) {
         let free = self.free.entry(buffer.len()).or_default();
         if free.len() < POOLED_PER_SIZE {
@@ -636,10 +636,10 @@ fn copy_strided(source: &[f32], from: &Layout, target: &mut [f32], to: &Layout) 
     }
 }
 
-/// A scan with a compiled body: the interpreter's loop, each step running the body's program.
-/// Runs a scan's steps. The stacked per-step outputs of f32 take their buffers from `pool` (every step writes its
-/// slice, so their old contents never show): they go back to it once read, and a warm training step then allocates
-/// (and page-faults) nothing for them.
+/// Runs a scan's steps, each running the body's program on the carries, its slice of each sequence (borrowed) and
+/// the invariants. The stacked per-step outputs of f32 take their buffers from `pool` (every step writes its slice,
+/// so their old contents never show); a part that a `get` moves out goes back to the pool when its last reader is
+/// done, so a warm training step allocates (and page-faults) nothing for it.
 fn run_scan(
     scan: &crate::ir::Scan,
     body: &Program,

@@ -49,14 +49,17 @@ fn tiling_pads(graph: &Graph, id: NodeId, uses: &[usize]) -> Option<(usize, Vec<
     if node.op != Op::Binary(Binary::Add) || !graph.tensor_type(id).dtype.is_float() {
         return None;
     }
+    // The terms, given up at the first that is not a pad (so that a long chain of adds is not walked from each).
     let mut terms = Vec::new();
     let mut pending = node.inputs.clone();
     while let Some(term) = pending.pop() {
         let term_node = graph.node(term);
         if term_node.op == Op::Binary(Binary::Add) && uses[term.index()] == 1 {
             pending.extend(&term_node.inputs);
-        } else {
+        } else if matches!(term_node.op, Op::Pad { .. }) {
             terms.push(term);
+        } else {
+            return None;
         }
     }
     // (axis, start of the window, operand) of each term.

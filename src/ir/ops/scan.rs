@@ -213,8 +213,8 @@ fn save(builder: &mut Builder, node: NodeId, scan: &Scan, residuals: &[NodeId]) 
         .collect()
 }
 
-/// What a saved residual is called, in the forward body's outputs and the backward body's inputs: `saved.tanh`
-/// (made distinct by [`FreshNames`]: `saved.tanh.2`...).
+/// What a saved residual is called in the forward body's outputs and the backward body's inputs: `saved.tanh`, made
+/// distinct from the names around it by [`FreshNames`] (`saved.tanh.2`...), so the two names may differ in suffix.
 fn residual_name(body: &Graph, residual: NodeId) -> String {
     format!("saved.{}", super::name(&body.node(residual).op))
 }
@@ -236,7 +236,7 @@ fn costly(op: &Op) -> bool {
 /// The saved values are the forward body's own, so the gradients are the same bits as when they were recomputed.
 fn backward_body(scan: &Scan, plan: &Plan) -> (Graph, Vec<NodeId>) {
     let (recomputing, first) = recomputing_backward_body(scan, plan);
-    let residuals = residuals(&scan.body, &recomputing, first);
+    let residuals = residuals(scan, &recomputing, first);
     if residuals.is_empty() {
         return (recomputing, residuals);
     }
@@ -262,13 +262,24 @@ fn backward_body(scan: &Scan, plan: &Plan) -> (Graph, Vec<NodeId>) {
 }
 
 /// The forward body's nodes that a backward body (whose copy of the forward body starts at node `first`) should
-/// read saved, in node order: walking back from the forward values the gradient reads, the costly nodes reached.
-/// None when the forward body does not keep all its inputs before its other nodes (residual inputs are placed by
-/// that order).
-fn residuals(body: &Graph, backward: &Graph, first: usize) -> Vec<NodeId> {
+/// read saved, in node order: walking back from the forward values the gradient reads, the costly nodes reached that
+/// change from step to step (one that depends on the invariants alone would be stored once per step for one value,
+/// so it is computed again, as before). Empty when the forward body does not keep all its inputs before its other
+/// nodes (residual inputs are placed by that order).
+fn residuals(scan: &Scan, backward: &Graph, first: usize) -> Vec<NodeId> {
+    let body = &scan.body;
     let is_input = |node: &crate::ir::Node| matches!(node.op, Op::Input { .. });
     if body.nodes.iter().skip_while(|node| is_input(node)).any(is_input) {
         return Vec::new();
+    }
+    // Whether each forward value depends on a carry or a sequence (the first inputs, in node order).
+    let mut varying = vec![false; body.nodes.len()];
+    for (index, node) in body.nodes.iter().enumerate() {
+        varying[index] = if is_input(node) {
+            index < scan.carries + scan.sequences
+        } else {
+            node.inputs.iter().any(|input| varying[input.index()])
+        };
     }
     let copy = first..first + body.nodes.len();
     // The forward values read by the live part of the gradient (the nodes after the copy) and by the outputs.
@@ -296,7 +307,7 @@ fn residuals(body: &Graph, backward: &Graph, first: usize) -> Vec<NodeId> {
         if !needed[index] || is_input(node) {
             continue;
         }
-        if costly(&node.op) && node.ty.tensor().is_some() {
+        if costly(&node.op) && varying[index] {
             residuals.push(NodeId(index as u32));
         } else {
             for input in &node.inputs {

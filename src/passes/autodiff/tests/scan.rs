@@ -144,7 +144,7 @@ fn an_lstm_like_cell_matches_finite_differences_through_outputs_and_final_carrie
 
 #[test]
 fn saved_products_reductions_and_logs_give_the_finite_difference_gradients() {
-    // A GRU-like step whose gradient reads a matrix product (`r * hw`), a reduction (log's gradient reads its input)
+    // A GRU-like step whose gradient reads a matrix product (`gate * hw`), a reduction (log's gradient reads its input)
     // and a tanh: the forward scan saves all three, and the backward body computes none of them again.
     let (steps, batch, units) = (4, 2, 3);
     let mut body = Builder::new("cell");
@@ -188,6 +188,47 @@ fn saved_products_reductions_and_logs_give_the_finite_difference_gradients() {
         let expected = if costly == "matmul" { 2 } else { 0 };
         assert_eq!(computed.iter().filter(|&&name| name == costly).count(), expected, "{costly} in {body}");
     }
+    case.check(ys);
+}
+
+#[test]
+fn a_costly_value_of_the_invariants_alone_is_computed_again_not_saved_per_step() {
+    // `h' = tanh(h * exp(w) + x)`: exp(w) is one value for every step, so storing it per step would waste memory.
+    let mut body = Builder::new("cell");
+    let h = body.input("h", Role::State, f64s(&[3]));
+    let x = body.input("x", Role::Batch, f64s(&[3]));
+    let w = body.input("w", Role::Param, f64s(&[3]));
+    let rate = body.exp(w);
+    let scaled = body.mul(h, rate);
+    let sum = body.add(scaled, x);
+    let next = body.tanh(sum);
+    body.output("h", next);
+    body.output("y", next);
+    let scan = Scan { steps: 5, carries: 1, sequences: 1, reverse: false, body: body.finish() };
+
+    let mut case = Case::new(112);
+    let h0 = case.param("h0", &[3], -1.0, 1.0);
+    let xs = case.param("xs", &[5, 3], -1.0, 1.0);
+    let w = case.param("w", &[3], -1.0, 0.5);
+    let result = case.builder.scan(scan, vec![h0, xs, w]);
+    let ys = case.builder.get(result, 1);
+    let mut builder = case.builder.clone();
+    let loss = builder.reduce_sum(ys, vec![0, 1]);
+    crate::passes::autodiff::gradients(&mut builder, loss, &[h0, xs, w]);
+    let graph = builder.finish();
+    let forward = graph.node(result);
+    // The forward loop adds only the carry it saves: the tanh is its own output `y` already, exp(w) is not saved.
+    assert_eq!(forward.ty, crate::ir::Type::Tuple(vec![f64s(&[3]), f64s(&[5, 3]), f64s(&[5, 3])]));
+    let backward = graph
+        .nodes
+        .iter()
+        .find_map(|node| match &node.op {
+            Op::Scan(scan) if scan.reverse => Some(optimize(scan.body.clone(), true)),
+            _ => None,
+        })
+        .expect("a backward scan");
+    let count = |name: &str| backward.nodes.iter().filter(|node| crate::ir::ops::name(&node.op) == name).count();
+    assert_eq!((count("exp"), count("tanh")), (1, 0), "{backward}");
     case.check(ys);
 }
 
