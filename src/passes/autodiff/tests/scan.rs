@@ -4,7 +4,7 @@
 
 use super::{f64s, gradient_values, Case};
 use crate::ir::text::parse;
-use crate::ir::{Builder, DType, NodeId, Op, Role, Scan, TensorType};
+use crate::ir::{Builder, DType, Graph, NodeId, Op, Role, Scan, TensorType};
 use crate::passes::optimize;
 
 /// `sigmoid(z) = 1 / (1 + e^-z)`.
@@ -142,6 +142,30 @@ fn an_lstm_like_cell_matches_finite_differences_through_outputs_and_final_carrie
     case.check(read);
 }
 
+/// The gradient of the sum of `read` with respect to `wrt`, built on a copy of the case's graph: the whole graph,
+/// and its backward scan's body optimized.
+fn gradient_graph(case: &Case, read: NodeId, wrt: &[NodeId]) -> (Graph, Graph) {
+    let mut builder = case.builder.clone();
+    let axes = (0..builder.shape(read).len()).collect();
+    let loss = builder.reduce_sum(read, axes);
+    crate::passes::autodiff::gradients(&mut builder, loss, wrt);
+    let graph = builder.finish();
+    let body = graph
+        .nodes
+        .iter()
+        .find_map(|node| match &node.op {
+            Op::Scan(scan) if scan.reverse => Some(optimize(scan.body.clone(), true)),
+            _ => None,
+        })
+        .expect("a backward scan");
+    (graph, body)
+}
+
+/// How many nodes of `graph` run the op named `name`.
+fn count(graph: &Graph, name: &str) -> usize {
+    graph.nodes.iter().filter(|node| crate::ir::ops::name(&node.op) == name).count()
+}
+
 #[test]
 fn saved_products_reductions_and_logs_give_the_finite_difference_gradients() {
     // A GRU-like step whose gradient reads a matrix product (`gate * hw`), a reduction (log's gradient reads its input)
@@ -168,25 +192,11 @@ fn saved_products_reductions_and_logs_give_the_finite_difference_gradients() {
     let w = case.param("w", &[units, units], -0.8, 0.8);
     let result = case.builder.scan(scan, vec![h0, xs, w]);
     let ys = case.builder.get(result, 1);
-    let backward = {
-        let loss = case.builder.reduce_sum(ys, vec![0, 1]);
-        let mut builder = case.builder.clone();
-        crate::passes::autodiff::gradients(&mut builder, loss, &[h0, xs, w]);
-        builder.finish()
-    };
-    let body = backward
-        .nodes
-        .iter()
-        .find_map(|node| match &node.op {
-            Op::Scan(scan) if scan.reverse => Some(optimize(scan.body.clone(), true)),
-            _ => None,
-        })
-        .expect("a backward scan");
-    let computed: Vec<&str> = body.nodes.iter().map(|node| crate::ir::ops::name(&node.op)).collect();
+    let (_, body) = gradient_graph(&case, ys, &[h0, xs, w]);
     for costly in ["matmul", "tanh", "exp", "log", "reduce_sum"] {
         // The only product left is the gradient's own (`grad.hw` times `w` transposed, and `h` transposed times it).
         let expected = if costly == "matmul" { 2 } else { 0 };
-        assert_eq!(computed.iter().filter(|&&name| name == costly).count(), expected, "{costly} in {body}");
+        assert_eq!(count(&body, costly), expected, "{costly} in {body}");
     }
     case.check(ys);
 }
@@ -212,23 +222,10 @@ fn a_costly_value_of_the_invariants_alone_is_computed_again_not_saved_per_step()
     let w = case.param("w", &[3], -1.0, 0.5);
     let result = case.builder.scan(scan, vec![h0, xs, w]);
     let ys = case.builder.get(result, 1);
-    let mut builder = case.builder.clone();
-    let loss = builder.reduce_sum(ys, vec![0, 1]);
-    crate::passes::autodiff::gradients(&mut builder, loss, &[h0, xs, w]);
-    let graph = builder.finish();
-    let forward = graph.node(result);
+    let (graph, backward) = gradient_graph(&case, ys, &[h0, xs, w]);
     // The forward loop adds only the carry it saves: the tanh is its own output `y` already, exp(w) is not saved.
-    assert_eq!(forward.ty, crate::ir::Type::Tuple(vec![f64s(&[3]), f64s(&[5, 3]), f64s(&[5, 3])]));
-    let backward = graph
-        .nodes
-        .iter()
-        .find_map(|node| match &node.op {
-            Op::Scan(scan) if scan.reverse => Some(optimize(scan.body.clone(), true)),
-            _ => None,
-        })
-        .expect("a backward scan");
-    let count = |name: &str| backward.nodes.iter().filter(|node| crate::ir::ops::name(&node.op) == name).count();
-    assert_eq!((count("exp"), count("tanh")), (1, 0), "{backward}");
+    assert_eq!(graph.node(result).ty, crate::ir::Type::Tuple(vec![f64s(&[3]), f64s(&[5, 3]), f64s(&[5, 3])]));
+    assert_eq!((count(&backward, "exp"), count(&backward, "tanh")), (1, 0), "{backward}");
     case.check(ys);
 }
 
