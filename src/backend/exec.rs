@@ -668,7 +668,7 @@ fn run_scan(
         let per_step = outputs.split_off(scan.carries);
         carries = outputs;
         for (stack, output) in stacked.iter_mut().zip(per_step) {
-            set_slice(stack, step, &output);
+            stack.set_step(step, &output);
             body.recycle(output);
         }
     }
@@ -699,18 +699,6 @@ impl Program {
             }
         }
     }
-}
-
-/// Writes `value` into slice `step` of the first axis of `stack`: one step's output of a scan (a plain copy when both
-/// are f32 in row-major order).
-fn set_slice(stack: &mut Tensor, step: usize, value: &Tensor) {
-    if let (Tensor::F32(stack), Tensor::F32(value)) = (&mut *stack, value) {
-        if let (Some(all), Some(value)) = (stack.as_slice_mut(), value.as_slice()) {
-            all[step * value.len()..(step + 1) * value.len()].copy_from_slice(value);
-            return;
-        }
-    }
-    stack.set_step(step, value);
 }
 
 #[cfg(test)]

@@ -187,9 +187,17 @@ impl Tensor {
         with_element!(self.dtype(), T => T::wrap(T::unwrap(self).index_axis(Axis(0), step).to_owned()))
     }
 
-    /// Writes `value` into slice `step` of the first axis: one step's output of a scan.
+    /// Writes `value` into slice `step` of the first axis: one step's output of a scan (a plain copy of the elements
+    /// when both are in row-major order).
     pub(crate) fn set_step(&mut self, step: usize, value: &Tensor) {
-        with_element!(self.dtype(), T => T::unwrap_mut(self).index_axis_mut(Axis(0), step).assign(T::unwrap(value)))
+        fn set<T: Clone>(stack: &mut ArrayD<T>, step: usize, value: &ArrayD<T>) {
+            if let (Some(all), Some(elements)) = (stack.as_slice_mut(), value.as_slice()) {
+                all[step * elements.len()..(step + 1) * elements.len()].clone_from_slice(elements);
+            } else {
+                stack.index_axis_mut(Axis(0), step).assign(value);
+            }
+        }
+        with_element!(self.dtype(), T => set(T::unwrap_mut(self), step, T::unwrap(value)))
     }
 
     /// The same tensor in row-major layout, so that a caller can read its elements as one slice.
