@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::backend::cpu::CpuPath;
 use crate::backend::Backend;
 use crate::diagnostics::{render, Diagnostic, Diagnostics};
 use crate::pipeline;
@@ -66,6 +67,9 @@ pub enum Command {
         /// What runs the model: the JIT, or the reference interpreter (slow; the oracle).
         #[arg(long, value_enum, default_value = "jit")]
         backend: BackendArg,
+        /// The CPU code path (default: `GALEN_CPU`, else the best this CPU has). Every path gives the same bits.
+        #[arg(long, value_enum)]
+        cpu: Option<CpuArg>,
     },
     /// Time a spec's training stage by stage (load, compile, each epoch, evaluation) without writing a run directory.
     Bench {
@@ -90,6 +94,9 @@ pub enum Command {
         /// slowest, with their share of the time (JIT only; timing adds a little overhead).
         #[arg(long)]
         profile: bool,
+        /// The CPU code path (default: `GALEN_CPU`, else the best this CPU has). Every path gives the same bits.
+        #[arg(long, value_enum)]
+        cpu: Option<CpuArg>,
     },
     /// Score a trained run again: on its own data (checked unchanged by SHA-256), or on another labelled CSV.
     Eval {
@@ -101,6 +108,9 @@ pub enum Command {
         /// What runs the model: the JIT, or the reference interpreter (slow; the oracle).
         #[arg(long, value_enum, default_value = "jit")]
         backend: BackendArg,
+        /// The CPU code path (default: `GALEN_CPU`, else the best this CPU has). Every path gives the same bits.
+        #[arg(long, value_enum)]
+        cpu: Option<CpuArg>,
     },
     /// Predict new rows with a trained run: P(positive) (or a probability per class) and the predicted class.
     Predict {
@@ -115,6 +125,9 @@ pub enum Command {
         /// What runs the model: the JIT, or the reference interpreter (slow; the oracle).
         #[arg(long, value_enum, default_value = "jit")]
         backend: BackendArg,
+        /// The CPU code path (default: `GALEN_CPU`, else the best this CPU has). Every path gives the same bits.
+        #[arg(long, value_enum)]
+        cpu: Option<CpuArg>,
     },
     /// Convert a spec between the spec language and YAML.
     Convert {
@@ -160,6 +173,42 @@ impl From<BackendArg> for Backend {
     }
 }
 
+/// A CPU code path on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CpuArg {
+    /// No vector extension: runs on any CPU (slow).
+    Portable,
+    /// x86-64-v3: AVX2 and FMA.
+    V3,
+    /// x86-64-v4: AVX-512.
+    V4,
+}
+
+impl From<CpuArg> for CpuPath {
+    fn from(cpu: CpuArg) -> CpuPath {
+        match cpu {
+            CpuArg::Portable => CpuPath::Portable,
+            CpuArg::V3 => CpuPath::V3,
+            CpuArg::V4 => CpuPath::V4,
+        }
+    }
+}
+
+/// Chooses the CPU code path for the process: `--cpu` when given, else `GALEN_CPU`, else the best the CPU has.
+/// A path the CPU lacks, or a `GALEN_CPU` that names none, is reported and gives exit code 1.
+fn choose_cpu(cpu: Option<CpuArg>) -> Result<(), ExitCode> {
+    let chosen = match cpu {
+        Some(cpu) => crate::backend::cpu::force(cpu.into(), "--cpu"),
+        None => crate::backend::cpu::selected().map(|_| ()),
+    };
+    chosen.map_err(|error| {
+        let diagnostic = Diagnostic::error("cli::cpu", error.to_string())
+            .with_help("leave out `--cpu` and `GALEN_CPU` to use the best path this CPU has");
+        report(&Diagnostics { items: vec![diagnostic] }, None, Path::new("galen"));
+        ExitCode::from(1)
+    })
+}
+
 /// What `galen compile` prints.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum EmitArg {
@@ -178,8 +227,16 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { spec } => check(&spec),
-        Command::Compile { spec, emit, batch } => compile(&spec, emit, batch),
-        Command::Train { spec, out, force, threads, seed, quiet, backend } => {
+        Command::Compile { spec, emit, batch } => {
+            if let Err(code) = choose_cpu(None) {
+                return code;
+            }
+            compile(&spec, emit, batch)
+        }
+        Command::Train { spec, out, force, threads, seed, quiet, backend, cpu } => {
+            if let Err(code) = choose_cpu(cpu) {
+                return code;
+            }
             let threads = threads.map_or_else(default_threads, usize::from);
             let options = crate::run::train::TrainOptions {
                 spec,
@@ -193,7 +250,10 @@ pub fn main() -> ExitCode {
             };
             train(&options)
         }
-        Command::Bench { spec, epochs, threads, seed, json, backend, profile } => {
+        Command::Bench { spec, epochs, threads, seed, json, backend, profile, cpu } => {
+            if let Err(code) = choose_cpu(cpu) {
+                return code;
+            }
             let options = crate::run::bench::BenchOptions {
                 spec,
                 epochs: epochs.map(|epochs| epochs as usize),
@@ -204,8 +264,14 @@ pub fn main() -> ExitCode {
             };
             bench(&options, json)
         }
-        Command::Eval { run, data, backend } => eval(&run, data.as_deref(), backend.into()),
-        Command::Predict { run, input, output, backend } => predict(&run, &input, output.as_deref(), backend.into()),
+        Command::Eval { run, data, backend, cpu } => match choose_cpu(cpu) {
+            Ok(()) => eval(&run, data.as_deref(), backend.into()),
+            Err(code) => code,
+        },
+        Command::Predict { run, input, output, backend, cpu } => match choose_cpu(cpu) {
+            Ok(()) => predict(&run, &input, output.as_deref(), backend.into()),
+            Err(code) => code,
+        },
         Command::Convert { spec, to, output } => convert(&spec, to, output.as_deref()),
         Command::Synth(args) => crate::synth::run(&args),
         Command::Schema => {
@@ -327,7 +393,8 @@ fn compile_clif(
         let plan = crate::backend::plan::plan(&graph);
         for kernel in plan.all_kernels() {
             text.push_str(&format!("; {} of plan {}\n", kernel.name, plan.name));
-            text.push_str(&crate::backend::codegen::clif(kernel).map_err(|error| error.to_string())?);
+            let path = crate::backend::cpu::selected().map_err(|error| error.to_string())?;
+            text.push_str(&crate::backend::codegen::clif(kernel, path).map_err(|error| error.to_string())?);
             text.push('\n');
         }
     }

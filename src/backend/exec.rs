@@ -17,6 +17,7 @@ use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
 use super::codegen::{compile, CodegenError, Compiled};
+use super::cpu::{self, CpuPath};
 use super::gemm::{matmul, matmul_then, Part};
 use super::kernel::Access;
 use super::plan::{is_f32_movement, plan, Layout, Operand, Plan, Step};
@@ -33,6 +34,8 @@ const POOLED_PER_SIZE: usize = 32;
 /// A graph compiled for the CPU: its plan, the native code of its kernels, and its scans' bodies.
 pub struct Program {
     plan: Plan,
+    /// The CPU path its kernels were compiled for and its products run on.
+    path: CpuPath,
     compiled: Compiled,
     /// The compiled body of each scan step, by step index.
     bodies: BTreeMap<usize, Program>,
@@ -56,22 +59,34 @@ pub struct StepTime {
 }
 
 impl Program {
-    /// Fuses and compiles a graph.
+    /// Fuses and compiles a graph for the selected CPU path ([`cpu::selected`]: `--cpu`, `GALEN_CPU`, or the best
+    /// the CPU has).
     pub fn new(graph: &Graph) -> Result<Program, CodegenError> {
-        Program::from_plan(plan(graph))
+        let path = cpu::selected().map_err(|error| CodegenError::Host { message: error.to_string() })?;
+        Program::for_path(graph, path)
     }
 
-    fn from_plan(plan: Plan) -> Result<Program, CodegenError> {
-        let compiled = compile(&plan.kernels)?;
+    /// Fuses and compiles a graph for `path`, which this CPU must support. Every path gives the same bits.
+    pub fn for_path(graph: &Graph, path: CpuPath) -> Result<Program, CodegenError> {
+        Program::from_plan(plan(graph), path)
+    }
+
+    fn from_plan(plan: Plan, path: CpuPath) -> Result<Program, CodegenError> {
+        let compiled = compile(&plan.kernels, path)?;
         let mut bodies = BTreeMap::new();
         for (index, step) in plan.steps.iter().enumerate() {
             if let Step::Scan { body, .. } = step {
-                bodies.insert(index, Program::from_plan((**body).clone())?);
+                bodies.insert(index, Program::from_plan((**body).clone(), path)?);
             }
         }
         let timings = Mutex::new(vec![(Duration::ZERO, 0); plan.steps.len()]);
         let moves_part = moves_part(&plan);
-        Ok(Program { plan, compiled, bodies, pool: Mutex::new(Pool::default()), timings, moves_part })
+        Ok(Program { plan, path, compiled, bodies, pool: Mutex::new(Pool::default()), timings, moves_part })
+    }
+
+    /// The CPU path the program was compiled for.
+    pub fn path(&self) -> CpuPath {
+        self.path
     }
 
     /// The plan (for `galen compile --emit kernels`).
@@ -136,7 +151,7 @@ impl Program {
                     };
                     let (a_slice, b_slice) = (f32_slice(&values, a.base), f32_slice(&values, b.base));
                     match epilogue {
-                        None => matmul(a_slice, &a.layout, b_slice, &b.layout, &mut out, shape),
+                        None => matmul(self.path, a_slice, &a.layout, b_slice, &b.layout, &mut out, shape),
                         Some(epilogue) => {
                             let product = (*node, out.len());
                             let mut reuse = Reuse { reused, pool: &mut pool };
@@ -156,7 +171,7 @@ impl Program {
                                     call.run(&self.compiled, Some(out), part.rows.0 * per_row, part.rows.1 * per_row)
                                 };
                             };
-                            matmul_then(a_slice, &a.layout, b_slice, &b.layout, &mut out, shape, Some(&run));
+                            matmul_then(self.path, a_slice, &a.layout, b_slice, &b.layout, &mut out, shape, Some(&run));
                             for (node, output) in epilogue.writes.iter().zip(call.outputs.drain(..)) {
                                 values[node.index()] = Some(Value::Tensor(Cow::Owned(Tensor::F32(output))));
                             }

@@ -4,6 +4,7 @@
 //! reachable with `--backend interp`.
 
 pub mod codegen;
+pub mod cpu;
 pub mod exec;
 pub mod gemm;
 pub mod kernel;

@@ -68,6 +68,10 @@ pub struct CodePath {
     pub arch: String,
     /// The vector features the CPU has, of those that matter for numeric code.
     pub cpu_features: Vec<String>,
+    /// The CPU code path the JIT ran on (`portable`, `v3`, `v4`; every path gives the same bits); absent for the
+    /// interpreter, which has one path, and in runs saved before paths existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_path: Option<String>,
 }
 
 impl CodePath {
@@ -81,6 +85,9 @@ impl CodePath {
                 ("avx2", std::arch::is_x86_feature_detected!("avx2")),
                 ("fma", std::arch::is_x86_feature_detected!("fma")),
                 ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+                ("avx512bw", std::arch::is_x86_feature_detected!("avx512bw")),
+                ("avx512dq", std::arch::is_x86_feature_detected!("avx512dq")),
+                ("avx512vl", std::arch::is_x86_feature_detected!("avx512vl")),
             ];
             features.iter().filter(|(_, has)| *has).map(|(name, _)| name.to_string()).collect()
         };
@@ -88,7 +95,10 @@ impl CodePath {
         let cpu_features = vec!["neon".to_string()];
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         let cpu_features = Vec::new();
-        CodePath { backend: backend.to_string(), arch: std::env::consts::ARCH.to_string(), cpu_features }
+        let cpu_path = (backend == crate::backend::Backend::Jit.name())
+            .then(|| crate::backend::cpu::selected().map(|path| path.name().to_string()).ok())
+            .flatten();
+        CodePath { backend: backend.to_string(), arch: std::env::consts::ARCH.to_string(), cpu_features, cpu_path }
     }
 }
 

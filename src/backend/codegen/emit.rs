@@ -44,10 +44,9 @@ pub(super) fn define(
     kernel: &Kernel,
     layout: &Layout,
     isa: &dyn TargetIsa,
-    has_fma: bool,
 ) {
     let builder = FunctionBuilder::new(function, builder_context);
-    let mut emitter = Emitter::new(Vectors { builder, has_fma }, kernel, layout);
+    let mut emitter = Emitter::new(Vectors { builder }, kernel, layout);
     emitter.function_body();
     emitter.vectors.builder.seal_all_blocks();
     emitter.vectors.builder.finalize(isa.frontend_config());

@@ -45,6 +45,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Module, ModuleError, ModuleReloc};
 use rayon::prelude::*;
 
+use super::cpu::CpuPath;
 use super::kernel::Kernel;
 use layout::Layout;
 
@@ -136,9 +137,9 @@ impl Drop for CodeMemory {
 /// Compiles `kernels` into one JIT module, one native function each (so that a whole graph compiles at once). The
 /// kernels compile in parallel on rayon's threads (each is independent until its machine code is placed in the
 /// module); the code for a kernel does not depend on the thread that compiled it.
-pub fn compile(kernels: &[Kernel]) -> Result<Compiled, CodegenError> {
+pub fn compile(kernels: &[Kernel], path: CpuPath) -> Result<Compiled, CodegenError> {
     let started = Instant::now();
-    let isa = host_isa()?;
+    let isa = isa(path)?;
     let signature = kernel_signature(&*isa)?;
     let mut code =
         CodeMemory(ManuallyDrop::new(JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()))));
@@ -148,7 +149,7 @@ pub fn compile(kernels: &[Kernel]) -> Result<Compiled, CodegenError> {
         .map(|_| module.declare_anonymous_function(&signature))
         .collect::<Result<Vec<FuncId>, _>>()
         .map_err(host_error)?;
-    let target = Target { isa: &*isa, signature: &signature, has_fma: has_fma(&*isa) };
+    let target = Target { isa: &*isa, signature: &signature };
     // Collected in order before the first error is taken, so that the error reported does not depend on threads.
     let machine_code = kernels
         .par_iter()
@@ -192,7 +193,6 @@ pub fn compile(kernels: &[Kernel]) -> Result<Compiled, CodegenError> {
 struct Target<'a> {
     isa: &'a dyn TargetIsa,
     signature: &'a Signature,
-    has_fma: bool,
 }
 
 /// One kernel's machine code, ready to be placed in the module.
@@ -216,7 +216,7 @@ impl Target<'_> {
         context.clear();
         context.func.signature = self.signature.clone();
         context.func.name = UserFuncName::user(0, id.as_u32());
-        emit::define(&mut context.func, builder_context, kernel, &layout, self.isa, self.has_fma);
+        emit::define(&mut context.func, builder_context, kernel, &layout, self.isa);
         let rejected = |message: String| CodegenError::Rejected { kernel: kernel.name.clone(), message };
         if let Err(error) = context.compile(self.isa, &mut ControlPlane::default()) {
             return Err(rejected(cranelift_codegen::print_errors::pretty_error(error.func, error.inner)));
@@ -241,11 +241,11 @@ impl Target<'_> {
 
 /// The Cranelift IR of `kernel`'s native function after Cranelift's optimisation (the egraph pass: constants
 /// merged, loop invariants hoisted), just before lowering to machine code, as `galen compile --emit clif` prints it.
-pub fn clif(kernel: &Kernel) -> Result<String, CodegenError> {
-    let isa = host_isa()?;
+pub fn clif(kernel: &Kernel, path: CpuPath) -> Result<String, CodegenError> {
+    let isa = isa(path)?;
     let layout = Layout::new(kernel)?;
     let mut function = Function::with_name_signature(UserFuncName::testcase(&kernel.name), kernel_signature(&*isa)?);
-    emit::define(&mut function, &mut FunctionBuilderContext::new(), kernel, &layout, &*isa, has_fma(&*isa));
+    emit::define(&mut function, &mut FunctionBuilderContext::new(), kernel, &layout, &*isa);
     let mut context = Context::for_function(function);
     if let Err(error) = context.optimize(&*isa, &mut ControlPlane::default()) {
         let message = cranelift_codegen::print_errors::pretty_error(&context.func, error);
@@ -357,24 +357,74 @@ impl fmt::Debug for Compiled {
     }
 }
 
-/// The host's ISA with its CPU features, optimising for speed.
-fn host_isa() -> Result<OwnedTargetIsa, CodegenError> {
+/// The ISA of `path`, optimising for speed: the host's architecture with exactly the path's instruction set
+/// extensions (not whatever else the CPU has), so that the same path compiles the same code on every machine.
+fn isa(path: CpuPath) -> Result<OwnedTargetIsa, CodegenError> {
     let setting = |error: settings::SetError| CodegenError::Host { message: format!("cranelift setting: {error}") };
     let mut flags = settings::builder();
     flags.set("opt_level", "speed").map_err(setting)?;
     // The JIT places code anywhere in memory: calls and libcalls must reach any address.
     flags.set("use_colocated_libcalls", "false").map_err(setting)?;
     flags.set("is_pic", "false").map_err(setting)?;
-    let builder = cranelift_native::builder().map_err(|message| CodegenError::Host { message: message.to_string() })?;
+    if !path.is_supported() {
+        return Err(CodegenError::Host { message: format!("this CPU cannot run the {path} code path") });
+    }
+    let host = |message: &str| CodegenError::Host { message: message.to_string() };
+    let builder = if cfg!(target_arch = "x86_64") {
+        let mut builder = cranelift_native::builder_with_options(false).map_err(host)?;
+        for extension in x86_extensions(path) {
+            builder.enable(extension).map_err(setting)?;
+        }
+        builder
+    } else {
+        // Elsewhere (aarch64) the baseline has vectors and fused multiply-add, and only the portable path exists.
+        cranelift_native::builder().map_err(host)?
+    };
     builder
         .finish(settings::Flags::new(flags))
         .map_err(|error| CodegenError::Host { message: format!("cranelift ISA: {error}") })
 }
 
-/// Whether the ISA has fused multiply-add instructions (x86 with FMA3; aarch64 always). Elsewhere Cranelift would
-/// lower `fma` to a call per lane, so the approximations multiply and add instead.
-fn has_fma(isa: &dyn TargetIsa) -> bool {
-    isa.name() == "aarch64" || isa.isa_flags().iter().any(|flag| flag.name == "has_fma" && flag.as_bool() == Some(true))
+/// The Cranelift x86-64 extensions a path enables: none beyond SSE2 for the portable path (so `fma` becomes a call
+/// of the C library's correctly rounded `fmaf` per lane), x86-64-v3's for v3, and AVX-512 F, VL and DQ on top for
+/// v4.
+fn x86_extensions(path: CpuPath) -> &'static [&'static str] {
+    const V3: &[&str] = &[
+        "has_sse3",
+        "has_ssse3",
+        "has_sse41",
+        "has_sse42",
+        "has_popcnt",
+        "has_avx",
+        "has_avx2",
+        "has_fma",
+        "has_bmi1",
+        "has_bmi2",
+        "has_lzcnt",
+        "has_cmpxchg16b",
+    ];
+    const V4: &[&str] = &[
+        "has_sse3",
+        "has_ssse3",
+        "has_sse41",
+        "has_sse42",
+        "has_popcnt",
+        "has_avx",
+        "has_avx2",
+        "has_fma",
+        "has_bmi1",
+        "has_bmi2",
+        "has_lzcnt",
+        "has_cmpxchg16b",
+        "has_avx512f",
+        "has_avx512vl",
+        "has_avx512dq",
+    ];
+    match path {
+        CpuPath::Portable => &[],
+        CpuPath::V3 => V3,
+        CpuPath::V4 => V4,
+    }
 }
 
 /// `(buffers: i64, start: i64, end: i64)` in the host's calling convention.

@@ -7,13 +7,24 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{clif, compile, has_fma, host_isa, CodegenError, Compiled};
+use super::{CodegenError, Compiled};
+use crate::backend::cpu::{available, best, CpuPath};
 use crate::backend::kernel::{Access, Expr, Kernel, Reduce, Store};
 use crate::backend::reference;
 use crate::ir::{Binary, Compare, Reduction, Unary};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers.
+
+/// Compiles for the best path this CPU has (every path gives the same bits: tested below).
+fn compile(kernels: &[Kernel]) -> Result<Compiled, CodegenError> {
+    super::compile(kernels, best())
+}
+
+/// The CLIF of a kernel on the best path.
+fn clif(kernel: &Kernel) -> Result<String, CodegenError> {
+    super::clif(kernel, best())
+}
 
 /// A kernel `out = f(in)` over `[n]`, contiguous.
 fn unary_kernel(n: usize, expr: Expr) -> Kernel {
@@ -648,6 +659,35 @@ fn reductions_of_an_approximation_match_within_tolerance() {
     }
 }
 
+#[test]
+fn random_kernels_and_reductions_give_the_same_bits_on_every_path() {
+    let (mut kernels, mut inputs) = random_elementwise_kernels(9, true);
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    for kernel in reduction_kernels(&mut rng, true) {
+        inputs.push(random_inputs(&mut rng, &kernel, false));
+        kernels.push(kernel);
+    }
+    let outputs = |path: CpuPath| -> Vec<Vec<Vec<u32>>> {
+        let compiled = super::compile(&kernels, path).expect("compiles");
+        let ranges = |kernel: &Kernel| vec![0..kernel.dims[0]];
+        kernels
+            .iter()
+            .enumerate()
+            .map(|(index, kernel)| {
+                let outputs = run_ranges(&compiled, index, kernel, &inputs[index], &ranges(kernel));
+                outputs.iter().map(|output| output.iter().map(|value| value.to_bits()).collect()).collect()
+            })
+            .collect()
+    };
+    let portable = outputs(CpuPath::Portable);
+    for path in available() {
+        let other = outputs(path);
+        for (index, kernel) in kernels.iter().enumerate() {
+            assert_eq!(portable[index], other[index], "{path}: {kernel}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Calls.
 
@@ -782,11 +822,36 @@ fn malformed_kernels_are_errors() {
 
 #[test]
 fn clif_lists_vector_operations_and_fused_multiply_adds() {
-    let text = clif(&unary_kernel(64, Expr::Unary(Unary::Exp, 0))).expect("compiles");
-    assert!(text.starts_with("function %unary("), "{text}");
-    assert!(text.contains("f32x4"), "{text}");
-    let isa = host_isa().expect("a host ISA");
-    if has_fma(&*isa) {
-        assert!(text.contains(" fma "), "{text}");
+    // Every path's code has the fused multiply-adds of the approximation (an instruction, or a call per lane).
+    for path in available() {
+        let text = super::clif(&unary_kernel(64, Expr::Unary(Unary::Exp, 0)), path).expect("compiles");
+        assert!(text.starts_with("function %unary("), "{text}");
+        assert!(text.contains("f32x4"), "{text}");
+        assert!(text.contains(" fma "), "{path}: {text}");
+    }
+}
+
+#[test]
+fn every_path_gives_the_same_bits_for_every_approximation() {
+    let mut inputs = sweep(-100.0, 100.0, 200_000);
+    inputs.extend(magnitude_sweep(1e-40, 3e38, 100_000));
+    inputs.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, f32::from_bits(1)]);
+    let exprs = [
+        Expr::Unary(Unary::Exp, 0),
+        Expr::Unary(Unary::Log, 0),
+        Expr::Unary(Unary::Tanh, 0),
+        Expr::Sigmoid(0),
+        Expr::Unary(Unary::Erf, 0),
+    ];
+    let kernels: Vec<Kernel> = exprs.iter().map(|expr| unary_kernel(inputs.len(), expr.clone())).collect();
+    let portable = super::compile(&kernels, CpuPath::Portable).expect("compiles");
+    for path in available() {
+        let compiled = super::compile(&kernels, path).expect("compiles");
+        for (index, expr) in exprs.iter().enumerate() {
+            let (expected, outputs) = (run_unary(&portable, index, &inputs), run_unary(&compiled, index, &inputs));
+            for ((x, y), want) in inputs.iter().zip(&outputs).zip(&expected) {
+                assert!(y.to_bits() == want.to_bits(), "{path}: {expr:?} of {x:e} is {y:e}, portable {want:e}");
+            }
+        }
     }
 }

@@ -8,12 +8,10 @@ use cranelift_codegen::ir::types::{F32X4, I32X4, I8X16};
 use cranelift_codegen::ir::{ConstantData, Endianness, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::FunctionBuilder;
 
-/// The function builder with the host's choices for vector code.
+/// The function builder, for vector code.
 pub(super) struct Vectors<'a> {
     /// The builder, positioned where the next instruction goes.
     pub builder: FunctionBuilder<'a>,
-    /// Whether the ISA has fused multiply-add; without it `mul_add` is a multiply and an add.
-    pub has_fma: bool,
 }
 
 /// The flags of a bitcast between vector shapes (little-endian lane order, as on every host Cranelift supports).
@@ -58,14 +56,10 @@ impl Vectors<'_> {
         self.builder.ins().fdiv(a, b)
     }
 
-    /// a * b + c, rounded once where the ISA has fused multiply-add.
+    /// a * b + c, rounded once on every CPU path: an FMA instruction where the path has one, else Cranelift's call
+    /// of the C library's correctly rounded `fmaf` per lane (the same bits, slower).
     pub fn mul_add(&mut self, a: Value, b: Value, c: Value) -> Value {
-        if self.has_fma {
-            self.builder.ins().fma(a, b, c)
-        } else {
-            let product = self.builder.ins().fmul(a, b);
-            self.builder.ins().fadd(product, c)
-        }
+        self.builder.ins().fma(a, b, c)
     }
 
     /// a * b + c for a constant `b`.

@@ -293,10 +293,12 @@ pub(super) trait Float: Number + LinalgScalar + Neg<Output = Self> {
     fn tanh(x: Self) -> Self;
     /// The error function.
     fn erf(x: Self) -> Self;
+    /// `a × b + c`, rounded once (correctly rounded on every machine, in hardware or in software).
+    fn mul_add(a: Self, b: Self, c: Self) -> Self;
 }
 
 macro_rules! float_element {
-    ($type:ty, $variant:ident, $erf:path) => {
+    ($type:ty, $variant:ident, $exp:path, $ln:path, $tanh:path, $erf:path) => {
         impl Element for $type {
             fn from_f64(value: f64) -> Self {
                 value as $type
@@ -357,28 +359,34 @@ macro_rules! float_element {
             }
         }
 
+        // The `libm` crate, not the platform's C library (whose results may differ between machines and between
+        // versions picked for the CPU at load time), so that the interpreter gives the same bits everywhere.
         impl Float for $type {
             fn exp(x: Self) -> Self {
-                x.exp()
+                $exp(x)
             }
             fn ln(x: Self) -> Self {
-                x.ln()
+                $ln(x)
             }
             fn sqrt(x: Self) -> Self {
                 x.sqrt()
             }
             fn tanh(x: Self) -> Self {
-                x.tanh()
+                $tanh(x)
             }
             fn erf(x: Self) -> Self {
                 $erf(x)
+            }
+            #[inline(always)]
+            fn mul_add(a: Self, b: Self, c: Self) -> Self {
+                a.mul_add(b, c)
             }
         }
     };
 }
 
-float_element!(f32, F32, libm::erff);
-float_element!(f64, F64, libm::erf);
+float_element!(f32, F32, libm::expf, libm::logf, libm::tanhf, libm::erff);
+float_element!(f64, F64, libm::exp, libm::log, libm::tanh, libm::erf);
 
 impl Element for i32 {
     fn from_f64(value: f64) -> Self {
