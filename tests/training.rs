@@ -589,3 +589,60 @@ fn the_interpreter_stays_reachable_from_the_command_line() {
     let wrong = galen(&["eval", out.to_str().unwrap(), "--backend", "gpu"]);
     assert_eq!(wrong.status.code(), Some(2));
 }
+
+/// Issue 13: every CPU path this machine has trains the same model, metrics and predictions, byte for byte, and
+/// `predict` and `eval` on each path print the same bytes; the manifest records the path; a path the CPU lacks, or
+/// a name that is no path, is refused with exit code 1 and says what the CPU can run.
+#[test]
+fn every_cpu_path_trains_evaluates_and_predicts_the_same_bytes() {
+    let dir = temp_dir("cpu-paths");
+    fs::create_dir_all(&dir).unwrap();
+    let paths = galen::backend::cpu::available();
+    for spec in ["specs/breast_cancer_peers.galen", "specs/digits_cnn.galen"] {
+        let stem = Path::new(spec).file_stem().unwrap().to_string_lossy().into_owned();
+        let mut runs: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+        for path in &paths {
+            let out = dir.join(format!("{stem}-{path}"));
+            let trained = galen(&["train", spec, "--out", out.to_str().unwrap(), "--quiet", "--cpu", path.name()]);
+            assert!(trained.status.success(), "{spec} on {path}: {}", text(&trained.stderr));
+            assert_eq!(json(&out.join("manifest.json"))["code_path"]["cpu_path"], path.name());
+            let read = |name: &str| fs::read(out.join(name)).unwrap();
+            let mut outputs = vec![read("model.safetensors"), read("metrics.json"), read("test_predictions.csv")];
+            // Each path's run, scored and predicted again on every path.
+            let data = json(&out.join("manifest.json"))["data"][0]["path"].as_str().unwrap().to_string();
+            for other in &paths {
+                let run = out.to_str().unwrap();
+                let predicted = galen(&["predict", run, "--input", &data, "--cpu", other.name()]);
+                assert!(predicted.status.success(), "{}", text(&predicted.stderr));
+                let evaluated = Command::new(env!("CARGO_BIN_EXE_galen"))
+                    .args(["eval", run])
+                    .env("GALEN_CPU", other.name())
+                    .output()
+                    .unwrap();
+                assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
+                outputs.extend([predicted.stdout, evaluated.stdout]);
+            }
+            runs.push((path.name().to_string(), outputs));
+        }
+        for (path, outputs) in &runs[1..] {
+            for (index, (a, b)) in runs[0].1.iter().zip(outputs).enumerate() {
+                assert!(a == b, "{spec}: output {index} differs between the {} and {path} paths", runs[0].0);
+            }
+        }
+    }
+    for missing in galen::backend::cpu::ALL_PATHS.iter().filter(|path| !path.is_supported()) {
+        let out = dir.join(format!("refused-{missing}"));
+        let refused =
+            galen(&["train", "specs/breast_cancer.galen", "--out", out.to_str().unwrap(), "--cpu", missing.name()]);
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(says(&refused.stderr, &format!("asks for the {missing} code path")), "{}", text(&refused.stderr));
+        assert!(!out.exists());
+    }
+    let unknown = Command::new(env!("CARGO_BIN_EXE_galen"))
+        .args(["train", "specs/breast_cancer.galen", "--out", dir.join("unknown").to_str().unwrap()])
+        .env("GALEN_CPU", "avx9")
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(says(&unknown.stderr, "GALEN_CPU names an unknown CPU code path `avx9`"), "{}", text(&unknown.stderr));
+}
