@@ -39,7 +39,8 @@ fn breast_cancer_is_split_scaled_on_train_and_shaped() {
     let train = prepared.train.inputs.view().into_dimensionality::<ndarray::Ix2>().unwrap();
     for column in train.columns() {
         let mean = column.iter().map(|&v| v as f64).sum::<f64>() / column.len() as f64;
-        let deviation = (column.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / column.len() as f64).sqrt();
+        let deviation =
+            (column.iter().map(|&v| (v as f64 - mean) * (v as f64 - mean)).sum::<f64>() / column.len() as f64).sqrt();
         assert!(mean.abs() < 1e-5 && (deviation - 1.0).abs() < 1e-4, "mean {mean}, deviation {deviation}");
     }
     let all: BTreeSet<usize> =

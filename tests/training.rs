@@ -270,7 +270,7 @@ fn k_fold_reports_every_fold_and_refits_on_all_non_test_rows() {
     assert_eq!(rows, 455, "the folds cover the 455 non-test rows");
     let accuracies: Vec<f64> = folds.iter().map(|fold| fold["val"]["accuracy"].as_f64().unwrap()).collect();
     let mean = accuracies.iter().sum::<f64>() / 5.0;
-    let sd = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / 4.0).sqrt();
+    let sd = (accuracies.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / 4.0).sqrt();
     assert!((cv["mean"]["accuracy"].as_f64().unwrap() - mean).abs() < 1e-12);
     assert!((cv["sd"]["accuracy"].as_f64().unwrap() - sd).abs() < 1e-12);
     assert_eq!(metrics["final"]["train"]["rows"], 455);

@@ -88,18 +88,18 @@ pub(crate) fn min(a: f32, b: f32) -> f32 {
 pub(crate) fn unary(unary: Unary, x: f32) -> f32 {
     match unary {
         Unary::Neg => -x,
-        Unary::Exp => x.exp(),
-        Unary::Log => x.ln(),
+        Unary::Exp => libm::expf(x),
+        Unary::Log => libm::logf(x),
         Unary::Sqrt => x.sqrt(),
         Unary::Recip => 1.0 / x,
-        Unary::Tanh => x.tanh(),
+        Unary::Tanh => libm::tanhf(x),
         Unary::Erf => libm::erff(x),
     }
 }
 
 /// The logistic function in the form fusion recognises it from: `1 / (1 + e^-x)`, each step rounded to f32.
 pub(crate) fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + libm::expf(-x))
 }
 
 /// One expression's value; a truth value is 1.0 or 0.0.

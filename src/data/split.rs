@@ -548,7 +548,7 @@ fn rounded(fraction: f64, n: usize) -> usize {
 /// A short decimal fraction no smaller than one row of `n`, for help lines ("0.02" for 50 rows).
 fn one_row_fraction(n: usize) -> String {
     let places = n.max(1).to_string().len().max(2);
-    let scale = 10f64.powi(places as i32);
+    let scale = libm::pow(10.0, places as f64);
     let text = format!("{:.places$}", (scale / n.max(1) as f64).ceil() / scale);
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }

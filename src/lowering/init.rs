@@ -67,7 +67,7 @@ fn orthogonal(rows: usize, columns: usize, rng: &mut ChaCha20Rng) -> Array2<f64>
 fn standard_normal(rng: &mut ChaCha20Rng) -> f64 {
     let uniform: f64 = 1.0 - rng.gen::<f64>();
     let angle: f64 = rng.gen::<f64>();
-    (-2.0 * uniform.ln()).sqrt() * (std::f64::consts::TAU * angle).cos()
+    (-2.0 * libm::log(uniform)).sqrt() * libm::cos(std::f64::consts::TAU * angle)
 }
 
 #[cfg(test)]

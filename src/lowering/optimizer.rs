@@ -126,7 +126,7 @@ fn moving_average(builder: &mut Builder, average: NodeId, value: NodeId, beta: f
 fn adam_rate(builder: &mut Builder, hyper: Hyper, beta1: f64, beta2: f64) -> NodeId {
     let t = builder.offset(hyper.step, 1.0);
     let mut correction = |beta: f64| {
-        let exponent = builder.scale(t, beta.ln());
+        let exponent = builder.scale(t, libm::log(beta));
         let power = builder.exp(exponent);
         let negated = builder.neg(power);
         builder.offset(negated, 1.0)

@@ -294,7 +294,7 @@ fn optimizer_updates_follow_keras() {
         let result = optimizer_step(&optimizer, step);
         let prefix = optimizer.name();
         let t: f64 = step + 1.0;
-        let alpha = lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t));
+        let alpha = lr * (1.0 - libm::pow(beta2, t)).sqrt() / (1.0 - libm::pow(beta1, t));
         let m: Vec<f64> = (0..3).map(|i| m0[i] + (g[i] - m0[i]) * (1.0 - beta1)).collect();
         let v: Vec<f64> = (0..3).map(|i| v0[i] + (g[i] * g[i] - v0[i]) * (1.0 - beta2)).collect();
         let expected: Vec<f64> =
@@ -306,7 +306,7 @@ fn optimizer_updates_follow_keras() {
 }
 
 fn sigmoid_f64(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + libm::exp(-x))
 }
 
 /// The recurrent layers' forward values against Keras' formulas written out step by step.
@@ -358,15 +358,15 @@ fn recurrent_forward_values_follow_keras() {
                 for u in 0..units {
                     if kind == "lstm" {
                         let z = |gate: usize| xw[gate * units + u] + hu[gate * units + u] + bias[[gate * units + u]];
-                        let (i, f, g, o) = (sigmoid_f64(z(0)), sigmoid_f64(z(1)), z(2).tanh(), sigmoid_f64(z(3)));
+                        let (i, f, g, o) = (sigmoid_f64(z(0)), sigmoid_f64(z(1)), libm::tanh(z(2)), sigmoid_f64(z(3)));
                         c[u] = f * c[u] + i * g;
-                        new_h[u] = o * c[u].tanh();
+                        new_h[u] = o * libm::tanh(c[u]);
                     } else {
                         let input = |gate: usize| xw[gate * units + u] + bias[[0, gate * units + u]];
                         let inner = |gate: usize| hu[gate * units + u] + bias[[1, gate * units + u]];
                         let z = sigmoid_f64(input(0) + inner(0));
                         let r = sigmoid_f64(input(1) + inner(1));
-                        let candidate = (input(2) + r * inner(2)).tanh();
+                        let candidate = libm::tanh(input(2) + r * inner(2));
                         new_h[u] = z * h[u] + (1.0 - z) * candidate;
                     }
                 }

@@ -18,7 +18,7 @@ const TOLERANCE: f64 = 1e-12;
 /// The logit of a probability, clipped as for the log loss so that 0 and 1 stay finite.
 pub(super) fn logit(probability: f64) -> f64 {
     let probability = clip(probability);
-    (probability / (1.0 - probability)).ln()
+    libm::log(probability / (1.0 - probability))
 }
 
 /// Calibration-in-the-large: `a` in `logit P(y = 1) = a + offset`, with the predictions' logits the offset.
@@ -164,14 +164,14 @@ fn target(positive: bool) -> f64 {
 /// The logistic function, without overflow for large negative arguments.
 fn sigmoid(x: f64) -> f64 {
     if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
+        1.0 / (1.0 + libm::exp(-x))
     } else {
-        let exp = x.exp();
+        let exp = libm::exp(x);
         exp / (1.0 + exp)
     }
 }
 
 /// `ln(1 + e^x)` without overflow.
 fn softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
+    x.max(0.0) + libm::log1p(libm::exp(-x.abs()))
 }

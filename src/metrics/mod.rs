@@ -590,7 +590,7 @@ fn binary_log_loss(scores: &[f64], is_positive: &[bool]) -> Option<f64> {
     let total: f64 = scores
         .iter()
         .zip(is_positive)
-        .map(|(&score, &positive)| -clip(if positive { score } else { 1.0 - score }).ln())
+        .map(|(&score, &positive)| -libm::log(clip(if positive { score } else { 1.0 - score })))
         .sum();
     ratio(total, scores.len() as f64)
 }
@@ -616,7 +616,7 @@ fn multiclass_log_loss(predictions: &ClassPredictions) -> Option<f64> {
         return None;
     }
     let total: f64 =
-        predictions.truth.iter().enumerate().map(|(row, &truth)| -clip(probabilities[[row, truth]]).ln()).sum();
+        predictions.truth.iter().enumerate().map(|(row, &truth)| -libm::log(clip(probabilities[[row, truth]]))).sum();
     ratio(total, predictions.truth.len() as f64)
 }
 

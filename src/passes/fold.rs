@@ -88,22 +88,22 @@ fn unary_value(unary: Unary, x: f64, dtype: DType) -> Option<f64> {
             let x = x as f32;
             let value = match unary {
                 Unary::Neg => -x,
-                Unary::Exp => x.exp(),
-                Unary::Log => x.ln(),
+                Unary::Exp => libm::expf(x),
+                Unary::Log => libm::logf(x),
                 Unary::Sqrt => x.sqrt(),
                 Unary::Recip => 1.0 / x,
-                Unary::Tanh => x.tanh(),
+                Unary::Tanh => libm::tanhf(x),
                 Unary::Erf => return None,
             };
             Some(f64::from(value))
         }
         DType::F64 => match unary {
             Unary::Neg => Some(-x),
-            Unary::Exp => Some(x.exp()),
-            Unary::Log => Some(x.ln()),
+            Unary::Exp => Some(libm::exp(x)),
+            Unary::Log => Some(libm::log(x)),
             Unary::Sqrt => Some(x.sqrt()),
             Unary::Recip => Some(1.0 / x),
-            Unary::Tanh => Some(x.tanh()),
+            Unary::Tanh => Some(libm::tanh(x)),
             Unary::Erf => None,
         },
         DType::I32 | DType::Bool => None,

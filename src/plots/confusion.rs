@@ -149,7 +149,7 @@ fn ink_on(fill: RGBColor) -> &'static RGBColor {
         if value <= 0.04045 {
             value / 12.92
         } else {
-            ((value + 0.055) / 1.055).powf(2.4)
+            libm::pow((value + 0.055) / 1.055, 2.4)
         }
     };
     let luminance = 0.2126 * linear(fill.0) + 0.7152 * linear(fill.1) + 0.0722 * linear(fill.2);

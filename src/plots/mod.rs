@@ -236,7 +236,7 @@ fn tick_formatter(low: f64, high: f64) -> impl Fn(&f64) -> String {
     let magnitude = low.abs().max(high.abs());
     let scientific = magnitude >= 1e6 || (magnitude > 0.0 && magnitude < 1e-3);
     let decimals = if tick_spacing > 0.0 && tick_spacing.is_finite() {
-        (-tick_spacing.log10().floor()).clamp(0.0, 6.0) as usize
+        (-libm::log10(tick_spacing).floor()).clamp(0.0, 6.0) as usize
     } else {
         2
     };

@@ -89,7 +89,7 @@ mod tests {
     }
 
     fn smooth_curve(label: &str, power: f64) -> RocSeries {
-        let points = (0..=50).map(|i| i as f64 / 50.0).map(|fpr| (fpr, fpr.powf(power))).collect();
+        let points = (0..=50).map(|i| i as f64 / 50.0).map(|fpr| (fpr, libm::pow(fpr, power))).collect();
         curve(label, points, Some(1.0 / (1.0 + power)))
     }
 

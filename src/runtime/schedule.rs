@@ -90,7 +90,7 @@ impl LearningRate {
             None => self.initial,
             Some(Schedule::Step { every, factor }) => {
                 let drops = (epoch - 1) / every.value.max(1);
-                self.initial * factor.value.powi(drops.min(i32::MAX as usize) as i32)
+                self.initial * libm::pow(factor.value, drops as f64)
             }
             Some(Schedule::Cosine { min_lr }) => {
                 let progress = step.min(self.total_steps) as f64 / self.total_steps.max(1) as f64;

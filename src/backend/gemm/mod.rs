@@ -289,7 +289,7 @@ mod tests {
                 0 => 0.0,
                 1 => -0.0,
                 2 => rng.gen_range(-4i32..4) as f32,
-                _ => rng.gen_range(-1.0f32..1.0) * 2f32.powi(rng.gen_range(-12..12)),
+                _ => rng.gen_range(-1.0f32..1.0) * libm::exp2f(rng.gen_range(-12..12) as f32),
             })
             .collect()
     }

@@ -163,7 +163,7 @@ mod tests {
             let order: Vec<usize> = if reverse { (0..STEPS).rev().collect() } else { (0..STEPS).collect() };
             for &step in &order {
                 let pre = h.dot(&w2) + xs3.index_axis(Axis(0), step).dot(&u2) + &to2(&b, 1, HIDDEN);
-                h = pre.mapv(f64::tanh);
+                h = pre.mapv(libm::tanh);
                 states.index_axis_mut(Axis(0), step).assign(&h);
             }
             let row_sums = states.sum_axis(Axis(2));
