@@ -2,8 +2,9 @@
 //! graphs of every op.
 //!
 //! Tolerance: |jit - interp| <= 1e-4 · max(|interp|, 1) per element (NaN matches NaN, infinities match
-//! themselves). The differences come from the polynomial exp/log/tanh/erf (a few ulps), fused multiply-adds, the
-//! GEMM's and the vector reductions' summation order; 1e-4 leaves room for their growth through a train step.
+//! themselves). The differences come from the polynomial exp/log/tanh/erf (a few ulps) and the vector reductions'
+//! summation order (products are the same bits: both follow the chain of fused multiply-adds over `k`); 1e-4 leaves
+//! room for their growth through a train step. Between the JIT's CPU paths there is no tolerance: the same bits.
 
 use std::collections::BTreeMap;
 

@@ -3,8 +3,11 @@
 //!
 //! The code is specialised to the kernel: its extents and every buffer's strides are constants, the innermost axis
 //! runs four lanes at a time (f32x4) with a scalar tail, loop-invariant loads and expressions are hoisted per row,
-//! and exp, ln, tanh, the logistic function and erf are inline polynomial approximations ([`math`]) that use fused
-//! multiply-add where the CPU has it. The ISA is the host's (`cranelift_native`), compiled with `opt_level=speed`.
+//! and exp, ln, tanh, the logistic function and erf are inline polynomial approximations ([`math`]) built on fused
+//! multiply-adds. The ISA is the host's architecture with exactly the extensions of the chosen CPU path
+//! ([`super::cpu`]), compiled with `opt_level=speed`: every `fma` is rounded once on every path (an instruction on
+//! v3 and v4, a call of the C library's correctly rounded `fmaf` per lane on the portable path), so a kernel gives
+//! the same bits on every path and every CPU.
 //!
 //! What the native code computes, against the reference evaluator ([`super::reference`]):
 //! - `+ - * /`, sqrt, recip (a division), neg, comparisons, select, `max`/`min` (NaN from either operand
