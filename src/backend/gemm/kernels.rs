@@ -96,6 +96,21 @@ pub(super) trait Lanes: Copy {
     unsafe fn store(self, pointer: *mut f32);
     /// `self × b + c` per lane, rounded once.
     fn mul_add(self, b: Self, c: Self) -> Self;
+    /// Copies a `WIDTH × WIDTH` block transposed: element `c` of source row `r` (rows `source_stride` apart, each
+    /// `WIDTH` contiguous floats) goes to element `r` of destination row `c` (rows `destination_stride` apart).
+    /// Moves only, so no bit changes; vector shuffles where an implementation has them.
+    ///
+    /// # Safety
+    /// Both blocks must be inside their buffers.
+    #[inline(always)]
+    unsafe fn transpose(source: *const f32, source_stride: isize, destination: *mut f32, destination_stride: usize) {
+        for row in 0..Self::WIDTH {
+            for column in 0..Self::WIDTH {
+                *destination.add(column * destination_stride + row) =
+                    *source.offset(row as isize * source_stride + column as isize);
+            }
+        }
+    }
 }
 
 /// One lane, with `f32::mul_add` (an FMA instruction where the target has one, else the C library's correctly
@@ -166,6 +181,37 @@ mod x86 {
 
     impl Lanes for Avx2 {
         const WIDTH: usize = 8;
+        #[inline(always)]
+        unsafe fn transpose(
+            source: *const f32,
+            source_stride: isize,
+            destination: *mut f32,
+            destination_stride: usize,
+        ) {
+            let row = |index: isize| _mm256_loadu_ps(source.offset(index * source_stride));
+            let (r0, r1, r2, r3, r4, r5, r6, r7) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7));
+            let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+            let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+            let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
+            let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
+            let (u0, u1) = (_mm256_shuffle_ps::<0x44>(t0, t2), _mm256_shuffle_ps::<0xEE>(t0, t2));
+            let (u2, u3) = (_mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3));
+            let (u4, u5) = (_mm256_shuffle_ps::<0x44>(t4, t6), _mm256_shuffle_ps::<0xEE>(t4, t6));
+            let (u6, u7) = (_mm256_shuffle_ps::<0x44>(t5, t7), _mm256_shuffle_ps::<0xEE>(t5, t7));
+            let columns = [
+                _mm256_permute2f128_ps::<0x20>(u0, u4),
+                _mm256_permute2f128_ps::<0x20>(u1, u5),
+                _mm256_permute2f128_ps::<0x20>(u2, u6),
+                _mm256_permute2f128_ps::<0x20>(u3, u7),
+                _mm256_permute2f128_ps::<0x31>(u0, u4),
+                _mm256_permute2f128_ps::<0x31>(u1, u5),
+                _mm256_permute2f128_ps::<0x31>(u2, u6),
+                _mm256_permute2f128_ps::<0x31>(u3, u7),
+            ];
+            for (index, column) in columns.into_iter().enumerate() {
+                _mm256_storeu_ps(destination.add(index * destination_stride), column);
+            }
+        }
         #[inline(always)]
         fn zero() -> Self {
             // SAFETY: only reached inside `v3`, whose caller checked the CPU has AVX.
@@ -281,7 +327,7 @@ pub(super) unsafe fn blocked<L: Lanes, const MR: usize, const NV: usize>(block: 
             let kc = KC.min(k - depth);
             let packed_b = aligned(&mut packed.b, slivers * kc * nr);
             let b_block = b.offset(depth as isize * b_strides.0 + column as isize * b_strides.1);
-            pack_b(packed_b, b_block, b_strides, kc, columns, nr);
+            pack_b::<L, NV>(packed_b, b_block, b_strides, kc, columns, nr);
             for row in (0..m).step_by(MC) {
                 let rows = MC.min(m - row);
                 let a_block = a.offset(row as isize * a_strides.0 + depth as isize * a_strides.1);
@@ -289,7 +335,7 @@ pub(super) unsafe fn blocked<L: Lanes, const MR: usize, const NV: usize>(block: 
                 // successive `k`, and between tiles.
                 let (a_tiles, a_row_step, a_depth_step, a_tile_step) = if pack_a {
                     let packed_a = aligned(&mut packed.a, rows.div_ceil(MR) * MR * kc);
-                    pack_a_block(packed_a, a_block, a_strides, rows, kc, MR);
+                    pack_a_block::<MR>(packed_a, a_block, a_strides, rows, kc);
                     (packed_a.cast_const(), 1, MR as isize, (MR * kc) as isize)
                 } else {
                     (a_block, a_strides.0, a_strides.1, MR as isize * a_strides.0)
@@ -311,7 +357,11 @@ pub(super) unsafe fn blocked<L: Lanes, const MR: usize, const NV: usize>(block: 
                             accumulate: depth > 0,
                             columns: tile_columns,
                         };
-                        tile_rows_dispatch::<L, NV>(tile_rows, tile);
+                        if pack_a {
+                            tile_rows_dispatch::<L, NV, MR>(tile_rows, tile);
+                        } else {
+                            tile_rows_dispatch::<L, NV, 0>(tile_rows, tile);
+                        }
                     }
                 }
             }
@@ -336,22 +386,24 @@ struct Tile {
     columns: usize,
 }
 
-/// Runs the micro-kernel for `rows` rows, a constant of each instance.
+/// Runs the micro-kernel for `rows` rows, a constant of each instance. `PACKED` is the row count of a packed left
+/// operand's tiles (its rows are then 1 apart and its steps of `k` `PACKED` apart, constants of the code), or 0
+/// for an operand read in place through the tile's strides.
 #[inline(always)]
-unsafe fn tile_rows_dispatch<L: Lanes, const NV: usize>(rows: usize, tile: Tile) {
+unsafe fn tile_rows_dispatch<L: Lanes, const NV: usize, const PACKED: usize>(rows: usize, tile: Tile) {
     match rows {
-        1 => micro::<L, 1, NV>(tile),
-        2 => micro::<L, 2, NV>(tile),
-        3 => micro::<L, 3, NV>(tile),
-        4 => micro::<L, 4, NV>(tile),
-        5 => micro::<L, 5, NV>(tile),
-        6 => micro::<L, 6, NV>(tile),
-        7 => micro::<L, 7, NV>(tile),
-        8 => micro::<L, 8, NV>(tile),
-        9 => micro::<L, 9, NV>(tile),
-        10 => micro::<L, 10, NV>(tile),
-        11 => micro::<L, 11, NV>(tile),
-        12 => micro::<L, 12, NV>(tile),
+        1 => micro::<L, 1, NV, PACKED>(tile),
+        2 => micro::<L, 2, NV, PACKED>(tile),
+        3 => micro::<L, 3, NV, PACKED>(tile),
+        4 => micro::<L, 4, NV, PACKED>(tile),
+        5 => micro::<L, 5, NV, PACKED>(tile),
+        6 => micro::<L, 6, NV, PACKED>(tile),
+        7 => micro::<L, 7, NV, PACKED>(tile),
+        8 => micro::<L, 8, NV, PACKED>(tile),
+        9 => micro::<L, 9, NV, PACKED>(tile),
+        10 => micro::<L, 10, NV, PACKED>(tile),
+        11 => micro::<L, 11, NV, PACKED>(tile),
+        12 => micro::<L, 12, NV, PACKED>(tile),
         _ => unreachable!("micro-kernels have at most 12 rows"),
     }
 }
@@ -359,10 +411,11 @@ unsafe fn tile_rows_dispatch<L: Lanes, const NV: usize>(rows: usize, tile: Tile)
 /// The micro-kernel: `R × NV` accumulators of lanes `L`, one output element per lane, each adding its products in
 /// `k` order with one rounding apiece.
 #[inline(always)]
-unsafe fn micro<L: Lanes, const R: usize, const NV: usize>(tile: Tile) {
+unsafe fn micro<L: Lanes, const R: usize, const NV: usize, const PACKED: usize>(tile: Tile) {
     let width = L::WIDTH;
     let nr = NV * width;
     let full = tile.columns == nr;
+    let (row_step, depth_step) = if PACKED > 0 { (1, PACKED as isize) } else { (tile.a_row_step, tile.a_depth_step) };
     let mut spill = [0.0f32; MAX_NR];
     let mut accumulators = [[L::zero(); NV]; R];
     if tile.accumulate {
@@ -377,20 +430,39 @@ unsafe fn micro<L: Lanes, const R: usize, const NV: usize>(tile: Tile) {
             }
         }
     }
-    let mut a = tile.a;
-    let mut b = tile.b;
-    for _ in 0..tile.kc {
+    // One step of `k`: a row of the right operand's sliver, times each row's element of the left operand.
+    #[inline(always)]
+    unsafe fn step<L: Lanes, const R: usize, const NV: usize>(
+        accumulators: &mut [[L; NV]; R],
+        a: *const f32,
+        row_step: isize,
+        b: *const f32,
+    ) {
         let mut b_lanes = [L::zero(); NV];
         for (vector, lanes) in b_lanes.iter_mut().enumerate() {
-            *lanes = L::load(b.add(vector * width));
+            *lanes = L::load(b.add(vector * L::WIDTH));
         }
         for (row, lanes) in accumulators.iter_mut().enumerate() {
-            let x = L::splat(*a.offset(row as isize * tile.a_row_step));
+            let x = L::splat(*a.offset(row as isize * row_step));
             for (lane, &b_lane) in lanes.iter_mut().zip(&b_lanes) {
                 *lane = x.mul_add(b_lane, *lane);
             }
         }
-        a = a.offset(tile.a_depth_step);
+    }
+    let mut a = tile.a;
+    let mut b = tile.b;
+    // Four steps at a time, then the rest: the same steps in the same order.
+    for _ in 0..tile.kc / 4 {
+        step::<L, R, NV>(&mut accumulators, a, row_step, b);
+        step::<L, R, NV>(&mut accumulators, a.offset(depth_step), row_step, b.add(nr));
+        step::<L, R, NV>(&mut accumulators, a.offset(2 * depth_step), row_step, b.add(2 * nr));
+        step::<L, R, NV>(&mut accumulators, a.offset(3 * depth_step), row_step, b.add(3 * nr));
+        a = a.offset(4 * depth_step);
+        b = b.add(4 * nr);
+    }
+    for _ in 0..tile.kc % 4 {
+        step::<L, R, NV>(&mut accumulators, a, row_step, b);
+        a = a.offset(depth_step);
         b = b.add(nr);
     }
     for (row, lanes) in accumulators.iter().enumerate() {
@@ -411,7 +483,7 @@ unsafe fn micro<L: Lanes, const R: usize, const NV: usize>(tile: Tile) {
 /// Packs `kc × columns` of the right operand into slivers of `nr` columns, each `kc` rows of `nr` contiguous floats,
 /// zero-padded past `columns`.
 #[inline(always)]
-unsafe fn pack_b(
+unsafe fn pack_b<L: Lanes, const NV: usize>(
     packed: *mut f32,
     b: *const f32,
     (row_stride, column_stride): (isize, isize),
@@ -423,11 +495,35 @@ unsafe fn pack_b(
         let valid = nr.min(columns - first);
         let destination = packed.add(sliver * kc * nr);
         let source = b.offset(first as isize * column_stride);
-        if column_stride == 1 {
+        if column_stride == 1 && valid == nr {
+            // Whole rows of the sliver, moved as vectors.
+            for depth in 0..kc {
+                let (from, to) = (source.offset(depth as isize * row_stride), destination.add(depth * nr));
+                for vector in 0..NV {
+                    L::load(from.add(vector * L::WIDTH)).store(to.add(vector * L::WIDTH));
+                }
+            }
+        } else if column_stride == 1 {
             for depth in 0..kc {
                 let row = destination.add(depth * nr);
                 std::ptr::copy_nonoverlapping(source.offset(depth as isize * row_stride), row, valid);
                 std::slice::from_raw_parts_mut(row.add(valid), nr - valid).fill(0.0);
+            }
+        } else if row_stride == 1 && valid == nr {
+            // Stored transposed (each column contiguous in `k`): blocks of `WIDTH` columns by `WIDTH` steps of `k`,
+            // transposed in registers, then the steps left over one by one.
+            let whole = kc - kc % L::WIDTH;
+            for depth in (0..whole).step_by(L::WIDTH) {
+                for vector in 0..NV {
+                    let from = source.offset((vector * L::WIDTH) as isize * column_stride + depth as isize);
+                    L::transpose(from, column_stride, destination.add(depth * nr + vector * L::WIDTH), nr);
+                }
+            }
+            for depth in whole..kc {
+                for column in 0..nr {
+                    *destination.add(depth * nr + column) =
+                        *source.offset(column as isize * column_stride + depth as isize);
+                }
             }
         } else {
             for column in 0..nr {
@@ -449,20 +545,27 @@ unsafe fn pack_b(
 /// Packs `rows × kc` of the left operand into tiles of `mr` rows, each `kc` columns of `mr` contiguous floats,
 /// zero-padded past `rows`.
 #[inline(always)]
-unsafe fn pack_a_block(
+unsafe fn pack_a_block<const MR: usize>(
     packed: *mut f32,
     a: *const f32,
     (row_stride, column_stride): (isize, isize),
     rows: usize,
     kc: usize,
-    mr: usize,
 ) {
+    let mr = MR;
     for (tile, first) in (0..rows).step_by(mr).enumerate() {
         let valid = mr.min(rows - first);
         let destination = packed.add(tile * kc * mr);
         let source = a.offset(first as isize * row_stride);
-        if row_stride == 1 && column_stride != 1 {
-            // Stored transposed: a tile's rows are contiguous for each `k`.
+        if row_stride == 1 && column_stride != 1 && valid == MR {
+            // Stored transposed: a tile's rows are contiguous for each `k`, a constant-length copy.
+            for depth in 0..kc {
+                let (from, to) = (source.offset(depth as isize * column_stride), destination.add(depth * MR));
+                for row in 0..MR {
+                    *to.add(row) = *from.add(row);
+                }
+            }
+        } else if row_stride == 1 && column_stride != 1 {
             for depth in 0..kc {
                 let column = destination.add(depth * mr);
                 std::ptr::copy_nonoverlapping(source.offset(depth as isize * column_stride), column, valid);
