@@ -677,4 +677,45 @@ fn clipping_edge_cases_follow_keras() {
     let infinite = run_clip(Clipping::GlobalNorm(1.0), [[f64::INFINITY, 0.0, 1.0], some]);
     assert!(infinite.iter().flatten().all(|value| value.is_nan()), "{infinite:?}");
     assert_eq!(run_clip(Clipping::Value(3.5), [some, zero]), [vec![3.0, -3.5, 0.0], vec![0.0; 3]]);
+    assert_eq!(run_clip(Clipping::Value(2.5), [some, zero]), [vec![2.5, -2.5, 0.0], vec![0.0; 3]]);
+}
+
+/// Every clipping mode compiles on the JIT (no fallback to the interpreter) and its optimized train step gives what
+/// the interpreter gives, within the backend tests' tolerance (`1e-4 max(|interpreter|, 1)`).
+#[test]
+fn clipped_train_steps_run_on_the_jit_as_on_the_interpreter() {
+    use crate::backend::{Backend, Executable};
+    use crate::spec::ast::{Clipping, Optimizer};
+    let adam = |clipping: Clipping| Optimizer::Adam {
+        lr: spanned(0.1),
+        beta1: spanned(0.9),
+        beta2: spanned(0.999),
+        eps: spanned(1e-7),
+        clipping: Some(spanned(clipping)),
+    };
+    // Limits below the gradients' (tensor norms 0.05 to 0.9, global norm 1.5, elements up to 0.7), so that every
+    // clipping acts.
+    let optimizers = [
+        plain_sgd(Some(Clipping::Norm(0.02))),
+        plain_sgd(Some(Clipping::GlobalNorm(0.5))),
+        plain_sgd(Some(Clipping::Value(0.1))),
+        adam(Clipping::GlobalNorm(0.5)),
+    ];
+    for optimizer in optimizers {
+        let step = crate::passes::optimize(clipping_model(optimizer.clone()).train_step(5), true);
+        let values: BTreeMap<String, Tensor> = clipping_inputs(&step)
+            .into_iter()
+            .map(|(name, value)| (name, Tensor::F32(value.to_f64().mapv(|value| value as f32))))
+            .collect();
+        let (jit, fallback) = Executable::new(step.clone(), Backend::Jit);
+        assert_eq!(fallback, None, "{optimizer:?}");
+        let expected = crate::runtime::interpreter::run(&step, &values).expect("the step runs");
+        let found = jit.run(&values);
+        assert_eq!(expected.keys().collect::<Vec<_>>(), found.keys().collect::<Vec<_>>());
+        for (name, value) in &expected {
+            let pairs = value.to_f64().into_iter().zip(found[name].to_f64());
+            let worst = pairs.map(|(a, b)| (a - b).abs() / a.abs().max(1.0)).fold(0.0, f64::max);
+            assert!(worst <= 1e-4, "{optimizer:?}: `{name}` differs by {worst}");
+        }
+    }
 }
