@@ -511,6 +511,8 @@ fn clipped_by_keras(
                     gradient.iter().map(|g| g * c / l2norm.max(c)).collect()
                 }
                 Clipping::GlobalNorm(c) => {
+                    // Keras' own form, whose `global - global` is NaN for a norm that is not finite.
+                    #[allow(clippy::eq_op)]
                     let scale = c * (1.0 / global).min(1.0 / c) + (global - global);
                     gradient.iter().map(|g| g * scale).collect()
                 }
