@@ -121,3 +121,57 @@ fn converting_and_parsing_back_gives_the_same_spec() {
         }
     }
 }
+
+/// Gradient clipping on every optimizer, in both forms: `optimizer adam lr=0.001 global_clipnorm=1.5` and
+/// `optimizer: {adam: {lr: 0.001, global_clipnorm: 1.5}}` give the same AST, and `convert` writes the key back in
+/// either form (and leaves it out when no clipping is set).
+#[test]
+fn gradient_clipping_reads_the_same_in_both_forms_and_converts_back() {
+    use galen::spec::ast::Clipping;
+    let parse = |text: String, form: Form| {
+        let extension = if form == Form::Dsl { "galen" } else { "yaml" };
+        let file = SpecFile { path: PathBuf::from(format!("clipping.{extension}")), text: text.clone(), form };
+        let mut diagnostics = galen::diagnostics::Diagnostics::new();
+        let lowered = file.parse(&mut diagnostics).unwrap_or_else(|| panic!("{text}"));
+        assert!(!diagnostics.has_errors(), "{text}\n{diagnostics:?}");
+        lowered.spec
+    };
+    let dsl = |optimizer: &str| {
+        format!(
+            "data {{\n  source \"data/heart_rhythm.csv\"\n  target label\n}}\nmodel {{\n  dense 1 sigmoid\n}}\n\
+             train {{\n  optimizer {optimizer}\n  loss binary_crossentropy\n  epochs 2\n}}\n"
+        )
+    };
+    let yaml = |optimizer: &str| {
+        format!(
+            "data: {{source: data/heart_rhythm.csv, target: label}}\nmodel:\n  - dense: {{units: 1, activation: \
+             sigmoid}}\ntrain:\n  optimizer: {optimizer}\n  loss: binary_crossentropy\n  epochs: 2\n"
+        )
+    };
+    for optimizer in ["sgd", "adam", "adamw"] {
+        for (key, expected) in [
+            ("clipnorm", Clipping::Norm(1.5)),
+            ("global_clipnorm", Clipping::GlobalNorm(1.5)),
+            ("clipvalue", Clipping::Value(1.5)),
+        ] {
+            let from_dsl = parse(dsl(&format!("{optimizer} lr=0.001 {key}=1.5")), Form::Dsl);
+            let from_yaml = parse(yaml(&format!("{{{optimizer}: {{lr: 0.001, {key}: 1.5}}}}")), Form::Yaml);
+            assert_eq!(from_dsl, from_yaml, "{optimizer} {key}");
+            let clipping = from_dsl.train.optimizer.value.clipping().map(|clipping| clipping.value);
+            assert_eq!(clipping, Some(expected), "{optimizer} {key}");
+            for form in [Form::Dsl, Form::Yaml] {
+                let text = convert::to_text(&from_dsl, form);
+                let written = if form == Form::Dsl { format!("{key}=1.5") } else { format!("{key}: 1.5") };
+                assert!(text.contains(&written), "{optimizer} {key} as {}:\n{text}", form.name());
+                assert_eq!(parse(text, form), from_dsl, "{optimizer} {key} as {}", form.name());
+            }
+        }
+        let unclipped = parse(dsl(&format!("{optimizer} lr=0.001")), Form::Dsl);
+        assert_eq!(unclipped.train.optimizer.value.clipping(), None);
+        for form in [Form::Dsl, Form::Yaml] {
+            let text = convert::to_text(&unclipped, form);
+            let written = ["clipnorm", "clipvalue"].iter().any(|key| text.contains(key));
+            assert!(!written, "no clipping is the default and is left out:\n{text}");
+        }
+    }
+}

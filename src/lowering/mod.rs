@@ -1,6 +1,6 @@
 //! Lowering: a checked model becomes IR graphs. The forward graph (the layers in training mode and the loss), the
-//! train-step graph (forward, its gradients by the autodiff pass, and the optimizer's update, all IR) and the
-//! predict graph (the layers in inference mode, ending in probabilities).
+//! train-step graph (forward, its gradients by the autodiff pass, their clipping and the optimizer's update, all IR)
+//! and the predict graph (the layers in inference mode, ending in probabilities).
 //!
 //! Graphs have static shapes, so each is built for one batch size; a runtime builds one per batch size it meets
 //! (the full batch and the last, partial one). Every value that changes between steps is a graph input with a
@@ -10,6 +10,7 @@
 //!
 //! Names follow Keras: the n-th layer of a kind is `dense_n`, its variables `dense_n.kernel`, `dense_n.bias`.
 
+mod clipping;
 mod init;
 mod layers;
 mod loss;
@@ -157,7 +158,7 @@ impl Model {
         builder.finish()
     }
 
-    /// The train-step graph: forward, gradients, the optimizer's update. Inputs: the batch, every variable, the
+    /// The train-step graph: forward, gradients, their clipping, the optimizer's update. Inputs: the batch, every variable, the
     /// learning rate and the step number (and dropout noise). Outputs `loss`, `output` and `new.NAME` for every
     /// variable that changes.
     pub fn train_step(&self, batch: usize) -> Graph {
@@ -171,6 +172,10 @@ impl Model {
         let params: Vec<&Variable> = self.variables.iter().filter(|variable| variable.role == Role::Param).collect();
         let param_nodes: Vec<NodeId> = params.iter().map(|variable| lowered.variables[&variable.name]).collect();
         let grads = gradients(&mut builder, lowered.loss, &param_nodes);
+        // Clipped before the update (and before adamw's decay, which reads the parameters), as Keras does; only the
+        // trainable parameters have gradients, so batch norm's running statistics take no part.
+        let clipping = self.optimizer.clipping().map(|clipping| clipping.value);
+        let grads = clipping::clip(&mut builder, clipping, &grads);
         let learning_rate = builder.input(names::LEARNING_RATE, Role::Hyper, TensorType::new(DType::F32, []));
         let step = builder.input(names::STEP, Role::Hyper, TensorType::new(DType::F32, []));
         let hyper = optimizer::Hyper { learning_rate, step };

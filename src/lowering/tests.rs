@@ -1,5 +1,6 @@
 //! Gradient checks for every layer, activation and loss: the autodiff pass's gradients of the lowered IR agree
-//! with central finite differences in f64 at seeded random points.
+//! with central finite differences in f64 at seeded random points. The optimizers' updates and gradient clipping
+//! against Keras' formulas, clipping on finite-difference gradients.
 
 use std::collections::BTreeMap;
 
@@ -266,6 +267,7 @@ fn optimizer_updates_follow_keras() {
         lr: spanned(lr),
         momentum: spanned(momentum),
         nesterov: spanned(nesterov),
+        clipping: None,
     };
 
     let plain = optimizer_step(&sgd(0.0, false), 0.0);
@@ -282,13 +284,20 @@ fn optimizer_updates_follow_keras() {
     }
 
     let (beta1, beta2, eps, step) = (0.9, 0.999, 1e-7, 4.0);
-    let adam = Optimizer::Adam { lr: spanned(lr), beta1: spanned(beta1), beta2: spanned(beta2), eps: spanned(eps) };
+    let adam = Optimizer::Adam {
+        lr: spanned(lr),
+        beta1: spanned(beta1),
+        beta2: spanned(beta2),
+        eps: spanned(eps),
+        clipping: None,
+    };
     let adamw = Optimizer::AdamW {
         lr: spanned(lr),
         beta1: spanned(beta1),
         beta2: spanned(beta2),
         eps: spanned(eps),
         weight_decay: spanned(0.004),
+        clipping: None,
     };
     for (optimizer, decay) in [(adam, 0.0), (adamw, 0.004)] {
         let result = optimizer_step(&optimizer, step);
@@ -422,4 +431,293 @@ fn the_lstm_example_has_the_right_gradient_over_its_sixty_steps() {
         .unwrap_or_else(|mismatch| panic!("{mismatch}"));
     // 50 sampled elements of each LSTM variable, all 16 + 1 of the dense layer's.
     assert_eq!(report.compared, 167, "{report}");
+}
+
+/// The model of the clipping tests: dense (tanh), batch norm, dense (softmax) over 3 features, trained with
+/// `optimizer`. Its four dense variables have gradients of different norms, and batch norm's running statistics,
+/// which have none, must take no part in clipping.
+fn clipping_model(optimizer: crate::spec::ast::Optimizer) -> super::Model {
+    let layers = vec![
+        dense(4, Activation::Tanh),
+        Layer::BatchNorm { momentum: spanned(0.9), epsilon: spanned(1e-3) },
+        dense(2, Activation::Softmax),
+    ];
+    let input = vec![3];
+    let spanned_layers: Vec<Spanned<Layer>> = layers.iter().cloned().map(spanned).collect();
+    let summaries = crate::check::shapes::infer(&input, &spanned_layers, &mut crate::diagnostics::Diagnostics::new())
+        .expect("the test model's shapes fit");
+    let mut inputs = vec![input.clone()];
+    inputs.extend(summaries.into_iter().map(|summary| summary.output));
+    let mut variables = layers::variables(&layers, &inputs);
+    variables.extend(super::optimizer::state(&optimizer, &variables));
+    let target = super::TargetEncoding::OneHot { classes: 2 };
+    super::Model { layers, input_shape: input, loss: Loss::CategoricalCrossentropy, optimizer, target, variables }
+}
+
+/// Seeded values for every input of the clipping model's train step, in f64: a batch of 5 rows with one-hot
+/// targets, the variables (running variances and adam's second moments positive), a learning rate of 0.1 and the
+/// first step.
+fn clipping_inputs(step: &Graph) -> BTreeMap<String, Tensor> {
+    let mut values = BTreeMap::new();
+    for (index, (id, name, _)) in step.inputs().into_iter().enumerate() {
+        let shape = step.tensor_type(id).shape.clone();
+        let seed = 200 + index as u64;
+        let value = match name {
+            super::names::LEARNING_RATE => Tensor::F64(ArrayD::from_elem(IxDyn(&[]), 0.1)),
+            super::names::STEP => Tensor::F64(ArrayD::from_elem(IxDyn(&[]), 0.0)),
+            super::names::Y => Tensor::F64(ArrayD::from_shape_fn(IxDyn(&shape), |at| f64::from(at[1] == at[0] % 2))),
+            super::names::WEIGHT => random(&shape, seed, 0.5, 1.5),
+            super::names::X => random(&shape, seed, -2.0, 2.0),
+            _ if name.ends_with("variance") || name.contains(".v.") => random(&shape, seed, 0.5, 1.5),
+            _ => random(&shape, seed, -1.0, 1.0),
+        };
+        values.insert(name.to_string(), value);
+    }
+    values
+}
+
+/// The loss gradient of every trainable variable of `model` at `values` by central differences, by name.
+fn finite_difference_gradients(model: &super::Model, values: &BTreeMap<String, Tensor>) -> BTreeMap<String, Vec<f64>> {
+    let forward = crate::ir::precision::with_float(&model.forward(5), DType::F64);
+    let point: BTreeMap<String, Tensor> =
+        values.iter().filter(|(name, _)| forward.input(name).is_some()).map(|(n, v)| (n.clone(), v.clone())).collect();
+    let trainable = model.variables().iter().filter(|variable| variable.role == Role::Param);
+    trainable
+        .map(|variable| {
+            let count: usize = variable.shape.iter().product();
+            let gradient = (0..count)
+                .map(|element| gradcheck::central_difference(&forward, "loss", &point, &variable.name, element))
+                .collect::<Result<Vec<f64>, String>>()
+                .unwrap_or_else(|error| panic!("{error}"));
+            (variable.name.clone(), gradient)
+        })
+        .collect()
+}
+
+/// Keras' clipping written out in f64 (`keras/src/optimizers/base_optimizer.py`), the oracle of the IR's.
+fn clipped_by_keras(
+    clipping: crate::spec::ast::Clipping,
+    gradients: &BTreeMap<String, Vec<f64>>,
+) -> BTreeMap<String, Vec<f64>> {
+    use crate::spec::ast::Clipping;
+    let norm = |values: &[f64]| values.iter().map(|g| g * g).sum::<f64>().sqrt();
+    let global = gradients.values().map(|g| g.iter().map(|g| g * g).sum::<f64>()).sum::<f64>().sqrt();
+    gradients
+        .iter()
+        .map(|(name, gradient)| {
+            let clipped = match clipping {
+                Clipping::Norm(c) => {
+                    let l2norm = norm(gradient);
+                    gradient.iter().map(|g| g * c / l2norm.max(c)).collect()
+                }
+                Clipping::GlobalNorm(c) => {
+                    // Keras' own form, whose `global - global` is NaN for a norm that is not finite.
+                    #[allow(clippy::eq_op)]
+                    let scale = c * (1.0 / global).min(1.0 / c) + (global - global);
+                    gradient.iter().map(|g| g * scale).collect()
+                }
+                Clipping::Value(v) => gradient.iter().map(|g| g.clamp(-v, v)).collect(),
+            };
+            (name.clone(), clipped)
+        })
+        .collect()
+}
+
+/// The clipping model's train step with `optimizer`, run in f64 on the interpreter at `values`: the new value of
+/// every trainable variable, by name.
+fn stepped(optimizer: crate::spec::ast::Optimizer, values: &BTreeMap<String, Tensor>) -> BTreeMap<String, Vec<f64>> {
+    let model = clipping_model(optimizer);
+    let step = crate::ir::precision::with_float(&model.train_step(5), DType::F64);
+    if let Err(errors) = crate::ir::verify::verify(&step, crate::ir::verify::Stage::Step) {
+        panic!("{errors}");
+    }
+    let outputs = crate::runtime::interpreter::run(&step, values).expect("the train step runs");
+    let trainable = model.variables().iter().filter(|variable| variable.role == Role::Param);
+    trainable
+        .map(|variable| {
+            let new = &outputs[&format!("{}{}", super::names::NEW, variable.name)];
+            (variable.name.clone(), new.to_f64().iter().copied().collect())
+        })
+        .collect()
+}
+
+fn plain_sgd(clipping: Option<crate::spec::ast::Clipping>) -> crate::spec::ast::Optimizer {
+    crate::spec::ast::Optimizer::Sgd {
+        lr: spanned(0.1),
+        momentum: spanned(0.0),
+        nesterov: spanned(false),
+        clipping: clipping.map(spanned),
+    }
+}
+
+/// The largest difference between two sets of tensors with the same names.
+fn largest_difference(a: &BTreeMap<String, Vec<f64>>, b: &BTreeMap<String, Vec<f64>>) -> f64 {
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    let pairs = a.iter().flat_map(|(name, values)| values.iter().zip(&b[name]));
+    pairs.map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+/// Every clipping mode, with its limit below the gradients (clipping acts) and above them (it does not), and for
+/// `clipnorm` between the smallest and the largest tensor norm: plain sgd's step `p - lr clip(g)` on the train step's
+/// IR agrees with the same step computed from central-difference gradients clipped by Keras' formulas. So the
+/// clipping and the gradients it reads are both checked.
+#[test]
+fn clipped_sgd_steps_follow_keras_on_finite_difference_gradients() {
+    use crate::spec::ast::Clipping;
+    let model = clipping_model(plain_sgd(None));
+    let values = clipping_inputs(&model.train_step(5));
+    let gradients = finite_difference_gradients(&model, &values);
+    assert_eq!(gradients.len(), 6, "two dense layers and batch norm's scale and offset");
+    let norms: Vec<f64> = gradients.values().map(|g| g.iter().map(|g| g * g).sum::<f64>().sqrt()).collect();
+    let (smallest, largest) =
+        (norms.iter().copied().fold(f64::INFINITY, f64::min), norms.iter().copied().fold(0.0, f64::max));
+    let global = norms.iter().map(|norm| norm * norm).sum::<f64>().sqrt();
+    let largest_element = gradients.values().flatten().fold(0.0_f64, |most, g| most.max(g.abs()));
+    assert!(smallest > 1e-3 && largest > 2.0 * smallest, "the norms differ enough: {norms:?}");
+    let cases = [
+        (Clipping::Norm(0.5 * smallest), true),
+        (Clipping::Norm(0.5 * (smallest + largest)), true),
+        (Clipping::Norm(2.0 * largest), false),
+        (Clipping::GlobalNorm(0.5 * global), true),
+        (Clipping::GlobalNorm(2.0 * global), false),
+        (Clipping::Value(0.5 * largest_element), true),
+        (Clipping::Value(2.0 * largest_element), false),
+    ];
+    let sgd_step = |gradients: &BTreeMap<String, Vec<f64>>| -> BTreeMap<String, Vec<f64>> {
+        let step = gradients.iter().map(|(name, gradient)| {
+            let Tensor::F64(param) = &values[name] else { panic!("f64 values") };
+            let new = param.iter().zip(gradient).map(|(p, g)| p - 0.1 * g).collect();
+            (name.clone(), new)
+        });
+        step.collect()
+    };
+    let unclipped = sgd_step(&gradients);
+    assert!(largest_difference(&stepped(plain_sgd(None), &values), &unclipped) < 1e-8, "the step without clipping");
+    for (clipping, acts) in cases {
+        let expected = sgd_step(&clipped_by_keras(clipping, &gradients));
+        let change = largest_difference(&expected, &unclipped);
+        assert_eq!(change > 1e-4, acts, "{clipping:?} changes the step by {change}");
+        let found = stepped(plain_sgd(Some(clipping)), &values);
+        let error = largest_difference(&found, &expected);
+        assert!(error < 1e-8, "{clipping:?}: the train step is off by {error}");
+    }
+}
+
+/// Clipping comes before adamw's update and its decay, which reads the parameters, not the gradients: the step's
+/// new parameters are `p - p wd lr - alpha m / (sqrt(v) + eps)` with the moments of the clipped gradients.
+#[test]
+fn adamw_decays_the_parameters_and_averages_the_clipped_gradients() {
+    use crate::spec::ast::{Clipping, Optimizer};
+    let (beta1, beta2, eps, decay) = (0.9, 0.999, 1e-7, 0.004);
+    let adamw = |clipping: Option<Clipping>| Optimizer::AdamW {
+        lr: spanned(0.1),
+        beta1: spanned(beta1),
+        beta2: spanned(beta2),
+        eps: spanned(eps),
+        weight_decay: spanned(decay),
+        clipping: clipping.map(spanned),
+    };
+    let model = clipping_model(adamw(None));
+    let values = clipping_inputs(&model.train_step(5));
+    let gradients = finite_difference_gradients(&model, &values);
+    let global = gradients.values().flatten().map(|g| g * g).sum::<f64>().sqrt();
+    let clipping = Clipping::GlobalNorm(0.25 * global);
+    let clipped = clipped_by_keras(clipping, &gradients);
+    let alpha = 0.1 * (1.0 - beta2).sqrt() / (1.0 - beta1);
+    let expected: BTreeMap<String, Vec<f64>> = clipped
+        .iter()
+        .map(|(name, gradient)| {
+            let moment = |kind: &str| -> Vec<f64> {
+                let Tensor::F64(values) = &values[&format!("adamw.{kind}.{name}")] else { panic!("f64 values") };
+                values.iter().copied().collect()
+            };
+            let (m0, v0) = (moment("m"), moment("v"));
+            let Tensor::F64(param) = &values[name] else { panic!("f64 values") };
+            let new = (param.iter().zip(gradient).zip(m0.iter().zip(&v0)))
+                .map(|((p, g), (m0, v0))| {
+                    let m = m0 + (g - m0) * (1.0 - beta1);
+                    let v = v0 + (g * g - v0) * (1.0 - beta2);
+                    p - p * decay * 0.1 - alpha * m / (v.sqrt() + eps)
+                })
+                .collect();
+            (name.clone(), new)
+        })
+        .collect();
+    let error = largest_difference(&stepped(adamw(Some(clipping)), &values), &expected);
+    assert!(error < 1e-8, "the clipped adamw step is off by {error}");
+}
+
+/// Keras' edge cases, on gradients given as inputs: a zero gradient stays zero under `clipnorm` (no 0/0) and under
+/// `global_clipnorm` (a scale of 1); an infinite gradient makes every gradient NaN under `global_clipnorm`, so the
+/// step's parameters turn NaN and the next loss is reported as diverging.
+#[test]
+fn clipping_edge_cases_follow_keras() {
+    use crate::spec::ast::Clipping;
+    let run_clip = |clipping: Clipping, gradients: [[f64; 3]; 2]| -> Vec<Vec<f64>> {
+        let mut builder = Builder::new("clip");
+        let mut values = BTreeMap::new();
+        let mut nodes = Vec::new();
+        for (index, gradient) in gradients.iter().enumerate() {
+            let name = format!("g{index}");
+            nodes.push(builder.input(name.clone(), Role::Batch, TensorType::new(DType::F32, [3])));
+            let value = ArrayD::from_shape_vec(IxDyn(&[3]), gradient.to_vec()).expect("3 values");
+            values.insert(name, Tensor::F64(value));
+        }
+        for (index, clipped) in super::clipping::clip(&mut builder, Some(clipping), &nodes).into_iter().enumerate() {
+            builder.output(format!("clipped{index}"), clipped);
+        }
+        let graph = crate::ir::precision::with_float(&builder.finish(), DType::F64);
+        let outputs = crate::runtime::interpreter::run(&graph, &values).expect("the clipping runs");
+        (0..2).map(|index| outputs[&format!("clipped{index}")].to_f64().iter().copied().collect()).collect()
+    };
+    let zero = [0.0; 3];
+    let some = [3.0, -4.0, 0.0];
+    assert_eq!(run_clip(Clipping::Norm(1.0), [zero, some]), [vec![0.0; 3], vec![0.6, -0.8, 0.0]]);
+    assert_eq!(run_clip(Clipping::GlobalNorm(1.0), [zero, zero]), [vec![0.0; 3], vec![0.0; 3]]);
+    assert_eq!(run_clip(Clipping::GlobalNorm(10.0), [zero, some]), [vec![0.0; 3], some.to_vec()]);
+    assert_eq!(run_clip(Clipping::GlobalNorm(2.5), [zero, some]), [vec![0.0; 3], vec![1.5, -2.0, 0.0]]);
+    let infinite = run_clip(Clipping::GlobalNorm(1.0), [[f64::INFINITY, 0.0, 1.0], some]);
+    assert!(infinite.iter().flatten().all(|value| value.is_nan()), "{infinite:?}");
+    assert_eq!(run_clip(Clipping::Value(3.5), [some, zero]), [vec![3.0, -3.5, 0.0], vec![0.0; 3]]);
+    assert_eq!(run_clip(Clipping::Value(2.5), [some, zero]), [vec![2.5, -2.5, 0.0], vec![0.0; 3]]);
+}
+
+/// Every clipping mode compiles on the JIT (no fallback to the interpreter) and its optimized train step gives what
+/// the interpreter gives, within the backend tests' tolerance (`1e-4 max(|interpreter|, 1)`).
+#[test]
+fn clipped_train_steps_run_on_the_jit_as_on_the_interpreter() {
+    use crate::backend::{Backend, Executable};
+    use crate::spec::ast::{Clipping, Optimizer};
+    let adam = |clipping: Clipping| Optimizer::Adam {
+        lr: spanned(0.1),
+        beta1: spanned(0.9),
+        beta2: spanned(0.999),
+        eps: spanned(1e-7),
+        clipping: Some(spanned(clipping)),
+    };
+    // Limits below the gradients' (tensor norms 0.05 to 0.9, global norm 1.5, elements up to 0.7), so that every
+    // clipping acts.
+    let optimizers = [
+        plain_sgd(Some(Clipping::Norm(0.02))),
+        plain_sgd(Some(Clipping::GlobalNorm(0.5))),
+        plain_sgd(Some(Clipping::Value(0.1))),
+        adam(Clipping::GlobalNorm(0.5)),
+    ];
+    for optimizer in optimizers {
+        let step = crate::passes::optimize(clipping_model(optimizer.clone()).train_step(5), true);
+        let values: BTreeMap<String, Tensor> = clipping_inputs(&step)
+            .into_iter()
+            .map(|(name, value)| (name, Tensor::F32(value.to_f64().mapv(|value| value as f32))))
+            .collect();
+        let (jit, fallback) = Executable::new(step.clone(), Backend::Jit);
+        assert_eq!(fallback, None, "{optimizer:?}");
+        let expected = crate::runtime::interpreter::run(&step, &values).expect("the step runs");
+        let found = jit.run(&values);
+        assert_eq!(expected.keys().collect::<Vec<_>>(), found.keys().collect::<Vec<_>>());
+        for (name, value) in &expected {
+            let pairs = value.to_f64().into_iter().zip(found[name].to_f64());
+            let worst = pairs.map(|(a, b)| (a - b).abs() / a.abs().max(1.0)).fold(0.0, f64::max);
+            assert!(worst <= 1e-4, "{optimizer:?}: `{name}` differs by {worst}");
+        }
+    }
 }

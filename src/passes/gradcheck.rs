@@ -86,19 +86,8 @@ pub fn check(
         let gradient = values(&analytic[&format!("gradcheck.{index}")]);
         let value = point.get(name).ok_or_else(|| format!("no value given for the input `{name}`"))?;
         let Tensor::F64(value) = value else { return Err(format!("the input `{name}` is not a float")) };
-        let value = value.as_standard_layout().into_owned();
         for element in sample(value.len(), index as u64) {
-            let x = value.as_slice().expect("standard layout")[element];
-            let step = 1e-6 * x.abs().max(1.0);
-            let loss_at = |shift: f64| -> Result<f64, String> {
-                let mut moved = value.clone();
-                moved.as_slice_mut().expect("standard layout")[element] = x + shift;
-                let mut at = point.clone();
-                at.insert(name.to_string(), Tensor::F64(moved));
-                let outputs = run(&forward, &at).map_err(|error| format!("running the loss: {error}"))?;
-                Ok(values(&outputs[loss])[0])
-            };
-            let numeric = (loss_at(step)? - loss_at(-step)?) / (2.0 * step);
+            let numeric = central_difference(&forward, loss, &point, name, element)?;
             let exact = gradient[element];
             let error = (exact - numeric).abs();
             let scale = exact.abs().max(numeric.abs());
@@ -130,6 +119,37 @@ pub fn check(
         tolerance.relative,
         shown.join("\n  ")
     ))
+}
+
+/// The central difference `(loss(x + h) - loss(x - h)) / 2h`, `h = 1e-6 * max(1, |x|)`, of the scalar output `loss`
+/// of an f64 `graph` ([`with_float`]) with respect to element `element` (row-major) of its input `name`, at `point`
+/// (every input of the graph, by name, floats in f64).
+pub fn central_difference(
+    graph: &Graph,
+    loss: &str,
+    point: &BTreeMap<String, Tensor>,
+    name: &str,
+    element: usize,
+) -> Result<f64, String> {
+    let value = point.get(name).ok_or_else(|| format!("no value given for the input `{name}`"))?;
+    let Tensor::F64(value) = value else { return Err(format!("the input `{name}` is not f64")) };
+    let value = value.as_standard_layout().into_owned();
+    let x = *value
+        .as_slice()
+        .expect("standard layout")
+        .get(element)
+        .ok_or_else(|| format!("the input `{name}` has {} elements, not {}", value.len(), element + 1))?;
+    let step = 1e-6 * x.abs().max(1.0);
+    let loss_at = |shift: f64| -> Result<f64, String> {
+        let mut moved = value.clone();
+        moved.as_slice_mut().expect("standard layout")[element] = x + shift;
+        let mut at = point.clone();
+        at.insert(name.to_string(), Tensor::F64(moved));
+        let outputs = run(graph, &at).map_err(|error| format!("running the loss: {error}"))?;
+        let found = outputs.get(loss).ok_or_else(|| format!("the graph has no output named `{loss}`"))?;
+        Ok(values(found)[0])
+    };
+    Ok((loss_at(step)? - loss_at(-step)?) / (2.0 * step))
 }
 
 impl fmt::Display for Report {

@@ -509,15 +509,72 @@ impl Train {
     }
 }
 
-/// An optimizer with its settings (Keras' defaults).
-#[derive(Clone, Debug, PartialEq)]
+/// An optimizer with its settings (Keras' defaults). Its `Debug` shows gradient clipping only when it is set, as
+/// its spec key (`global_clipnorm: 1.0`), so that a printed AST reads as the spec does.
+#[derive(Clone, PartialEq)]
 pub enum Optimizer {
     /// Stochastic gradient descent.
-    Sgd { lr: Spanned<f64>, momentum: Spanned<f64>, nesterov: Spanned<bool> },
+    Sgd { lr: Spanned<f64>, momentum: Spanned<f64>, nesterov: Spanned<bool>, clipping: Option<Spanned<Clipping>> },
     /// Adam.
-    Adam { lr: Spanned<f64>, beta1: Spanned<f64>, beta2: Spanned<f64>, eps: Spanned<f64> },
+    Adam {
+        lr: Spanned<f64>,
+        beta1: Spanned<f64>,
+        beta2: Spanned<f64>,
+        eps: Spanned<f64>,
+        clipping: Option<Spanned<Clipping>>,
+    },
     /// Adam with decoupled weight decay.
-    AdamW { lr: Spanned<f64>, beta1: Spanned<f64>, beta2: Spanned<f64>, eps: Spanned<f64>, weight_decay: Spanned<f64> },
+    AdamW {
+        lr: Spanned<f64>,
+        beta1: Spanned<f64>,
+        beta2: Spanned<f64>,
+        eps: Spanned<f64>,
+        weight_decay: Spanned<f64>,
+        clipping: Option<Spanned<Clipping>>,
+    },
+}
+
+/// How the gradients are clipped before the optimizer's update, as Keras' optimizers do; Keras takes one of the
+/// three at a time, and so does the spec.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Clipping {
+    /// `clipnorm`: each gradient tensor is scaled down to at most this L2 norm.
+    Norm(f64),
+    /// `global_clipnorm`: all gradients are scaled down together so that their joint L2 norm is at most this.
+    GlobalNorm(f64),
+    /// `clipvalue`: each gradient element is clipped to `[-value, value]`.
+    Value(f64),
+}
+
+/// The spec keys of gradient clipping, accepted by every optimizer.
+pub const CLIPPING_KEYS: &[&str] = &["clipnorm", "global_clipnorm", "clipvalue"];
+
+impl Clipping {
+    /// The clipping a spec key names, with its limit.
+    pub fn from_key(key: &str, limit: f64) -> Option<Clipping> {
+        match key {
+            "clipnorm" => Some(Clipping::Norm(limit)),
+            "global_clipnorm" => Some(Clipping::GlobalNorm(limit)),
+            "clipvalue" => Some(Clipping::Value(limit)),
+            _ => None,
+        }
+    }
+
+    /// The spec key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Clipping::Norm(_) => "clipnorm",
+            Clipping::GlobalNorm(_) => "global_clipnorm",
+            Clipping::Value(_) => "clipvalue",
+        }
+    }
+
+    /// The limit: a norm or an element's largest magnitude.
+    pub fn limit(self) -> f64 {
+        match self {
+            Clipping::Norm(limit) | Clipping::GlobalNorm(limit) | Clipping::Value(limit) => limit,
+        }
+    }
 }
 
 /// The spec names of the optimizers.
@@ -538,6 +595,42 @@ impl Optimizer {
         match self {
             Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } | Optimizer::AdamW { lr, .. } => lr,
         }
+    }
+
+    /// How the gradients are clipped before the update, if they are.
+    pub fn clipping(&self) -> Option<&Spanned<Clipping>> {
+        match self {
+            Optimizer::Sgd { clipping, .. } | Optimizer::Adam { clipping, .. } | Optimizer::AdamW { clipping, .. } => {
+                clipping.as_ref()
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Optimizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut fields = match self {
+            Optimizer::Sgd { lr, momentum, nesterov, .. } => {
+                let mut fields = f.debug_struct("Sgd");
+                fields.field("lr", lr).field("momentum", momentum).field("nesterov", nesterov);
+                fields
+            }
+            Optimizer::Adam { lr, beta1, beta2, eps, .. } => {
+                let mut fields = f.debug_struct("Adam");
+                fields.field("lr", lr).field("beta1", beta1).field("beta2", beta2).field("eps", eps);
+                fields
+            }
+            Optimizer::AdamW { lr, beta1, beta2, eps, weight_decay, .. } => {
+                let mut fields = f.debug_struct("AdamW");
+                fields.field("lr", lr).field("beta1", beta1).field("beta2", beta2).field("eps", eps);
+                fields.field("weight_decay", weight_decay);
+                fields
+            }
+        };
+        if let Some(clipping) = self.clipping() {
+            fields.field(clipping.value.key(), &clipping.value.limit());
+        }
+        fields.finish()
     }
 }
 

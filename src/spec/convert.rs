@@ -318,16 +318,16 @@ fn train_entries(train: &Train, form: Form) -> Vec<Entry> {
 fn optimizer_node(optimizer: &Optimizer, form: Form) -> Node {
     let lr = |lr: &Spanned<f64>| param("lr", number(lr.value), false);
     let value = |key: &'static str, v: &Spanned<f64>, default: f64| param(key, number(v.value), v.value == default);
-    let params = match optimizer {
-        Optimizer::Sgd { lr: rate, momentum, nesterov } => vec![
+    let mut params = match optimizer {
+        Optimizer::Sgd { lr: rate, momentum, nesterov, .. } => vec![
             lr(rate),
             value("momentum", momentum, 0.0),
             param("nesterov", Node::new(Value::Bool(true), Span::default()), !nesterov.value),
         ],
-        Optimizer::Adam { lr: rate, beta1, beta2, eps } => {
+        Optimizer::Adam { lr: rate, beta1, beta2, eps, .. } => {
             vec![lr(rate), value("beta1", beta1, 0.9), value("beta2", beta2, 0.999), value("eps", eps, 1e-7)]
         }
-        Optimizer::AdamW { lr: rate, beta1, beta2, eps, weight_decay } => vec![
+        Optimizer::AdamW { lr: rate, beta1, beta2, eps, weight_decay, .. } => vec![
             lr(rate),
             value("beta1", beta1, 0.9),
             value("beta2", beta2, 0.999),
@@ -335,6 +335,10 @@ fn optimizer_node(optimizer: &Optimizer, form: Form) -> Node {
             value("weight_decay", weight_decay, 0.004),
         ],
     };
+    // No clipping is the default, so only a set one is written.
+    if let Some(clipping) = optimizer.clipping() {
+        params.push(param(clipping.value.key(), number(clipping.value.limit()), false));
+    }
     variant(optimizer.name(), params, &[], form)
 }
 

@@ -14,8 +14,8 @@
 use serde_json::{json, Map, Value};
 
 use super::ast::{
-    Activation, Color, ColumnKind, Encode, Impute, Loss, Metric, Padding, Scalar, Scale, LAYER_NAMES, OPTIMIZER_NAMES,
-    SCHEDULE_NAMES,
+    Activation, Color, ColumnKind, Encode, Impute, Loss, Metric, Padding, Scalar, Scale, CLIPPING_KEYS, LAYER_NAMES,
+    OPTIMIZER_NAMES, SCHEDULE_NAMES,
 };
 
 /// The schema's `$id`.
@@ -75,6 +75,8 @@ struct Variant {
     positional: &'static [&'static str],
     /// The parameters that a bare word of the same name sets to true.
     flags: &'static [&'static str],
+    /// Parameters of which at most one may be given.
+    exclusive: &'static [&'static str],
 }
 
 fn layer(name: &str) -> Option<Variant> {
@@ -104,6 +106,7 @@ fn layer(name: &str) -> Option<Variant> {
         required: &["units"],
         positional: &["units"],
         flags: &["return_sequences"],
+        ..Variant::default()
     };
     let no_params = |description| Variant { description, params: json!({}), ..Variant::default() };
     Some(match name {
@@ -174,42 +177,48 @@ fn optimizer(name: &str) -> Option<Variant> {
         let help = format!("How much of the {what} is kept each step (at least 0, below 1).");
         with_default(fraction(&help, true), json!(default))
     };
-    let mut adam = json!({
+    let adam = json!({
         "lr": lr(0.001),
         "beta1": kept("average gradient", 0.9),
         "beta2": kept("average squared gradient", 0.999),
         "eps": with_default(positive("A small number that keeps each step finite."), json!(1e-7)),
     });
-    Some(match name {
-        "sgd" => Variant {
-            description: "Stochastic gradient descent, optionally with momentum.",
-            params: json!({
+    let (description, mut params) = match name {
+        "sgd" => (
+            "Stochastic gradient descent, optionally with momentum.",
+            json!({
                 "lr": lr(0.01),
                 "momentum": kept("previous step", 0.0),
                 "nesterov": with_default(flag("Use Nesterov momentum."), json!(false)),
             }),
-            positional: &["lr"],
-            flags: &["nesterov"],
-            ..Variant::default()
-        },
-        "adam" => {
-            Variant { description: "Adam, a good default.", params: adam, positional: &["lr"], ..Variant::default() }
-        }
+        ),
+        "adam" => ("Adam, a good default.", adam),
         "adamw" => {
             let decay = "How much the weights shrink each step (at least 0, below 1).";
-            if let Value::Object(params) = &mut adam {
-                let decay = with_default(fraction(decay, true), json!(0.004));
-                params.insert("weight_decay".into(), decay);
+            let mut params = adam;
+            if let Value::Object(params) = &mut params {
+                params.insert("weight_decay".into(), with_default(fraction(decay, true), json!(0.004)));
             }
-            Variant {
-                description: "Adam with weight decay, which keeps the weights small.",
-                params: adam,
-                positional: &["lr"],
-                ..Variant::default()
-            }
+            ("Adam with weight decay, which keeps the weights small.", params)
         }
         _ => return None,
-    })
+    };
+    if let Value::Object(params) = &mut params {
+        params.extend(clipping());
+    }
+    let flags: &[&str] = if name == "sgd" { &["nesterov"] } else { &[] };
+    Some(Variant { description, params, positional: &["lr"], flags, exclusive: CLIPPING_KEYS, ..Variant::default() })
+}
+
+/// Gradient clipping, which every optimizer takes (Keras' `clipnorm`, `global_clipnorm` and `clipvalue`).
+fn clipping() -> Map<String, Value> {
+    let help = |what: &str| format!("{what} (above 0). Only one of clipnorm, global_clipnorm and clipvalue.");
+    let keys = [
+        ("clipnorm", help("Clip each gradient to this L2 norm before the update")),
+        ("global_clipnorm", help("Clip all gradients together to this L2 norm before the update")),
+        ("clipvalue", help("Clip each gradient element to this magnitude before the update")),
+    ];
+    keys.into_iter().map(|(key, help)| (key.to_string(), positive(&help))).collect()
 }
 
 fn schedule(name: &str) -> Option<Variant> {
@@ -305,7 +314,19 @@ fn variant_parameters(variant: &Variant) -> Value {
             "maxItems": order.len(),
         }));
     }
-    forms.push(object("The parameters by name.", variant.params.clone(), required));
+    let mut by_name = object("The parameters by name.", variant.params.clone(), required);
+    if let Value::Object(map) = &mut by_name {
+        // Each of the exclusive keys, when given, forbids the others.
+        let dependent = variant.exclusive.iter().map(|key| {
+            let others =
+                variant.exclusive.iter().filter(|other| *other != key).map(|other| (other.to_string(), json!(false)));
+            (key.to_string(), json!({"properties": Map::from_iter(others)}))
+        });
+        if !variant.exclusive.is_empty() {
+            map.insert("dependentSchemas".into(), Value::Object(dependent.collect()));
+        }
+    }
+    forms.push(by_name);
     json!({"description": variant.description, "anyOf": forms})
 }
 
@@ -738,9 +759,13 @@ mod tests {
             ("layer", "lstm", &["units", "return_sequences"]),
             ("layer", "gru", &["units", "return_sequences"]),
             ("layer", "activation", &["name"]),
-            ("optimizer", "sgd", &["lr", "momentum", "nesterov"]),
-            ("optimizer", "adam", &["lr", "beta1", "beta2", "eps"]),
-            ("optimizer", "adamw", &["lr", "beta1", "beta2", "eps", "weight_decay"]),
+            ("optimizer", "sgd", &["lr", "momentum", "nesterov", "clipnorm", "global_clipnorm", "clipvalue"]),
+            ("optimizer", "adam", &["lr", "beta1", "beta2", "eps", "clipnorm", "global_clipnorm", "clipvalue"]),
+            (
+                "optimizer",
+                "adamw",
+                &["lr", "beta1", "beta2", "eps", "weight_decay", "clipnorm", "global_clipnorm", "clipvalue"],
+            ),
             ("schedule", "step", &["every", "factor"]),
             ("schedule", "cosine", &["min_lr"]),
             ("schedule", "plateau", &["patience", "factor", "monitor"]),
@@ -754,6 +779,23 @@ mod tests {
         assert!(LAYER_NAMES.iter().all(|name| layer(name).is_some()));
         assert!(OPTIMIZER_NAMES.iter().all(|name| optimizer(name).is_some()));
         assert!(SCHEDULE_NAMES.iter().all(|name| schedule(name).is_some()));
+    }
+
+    #[test]
+    fn every_optimizer_takes_one_positive_clipping_limit() {
+        let schema = json_schema();
+        for name in OPTIMIZER_NAMES {
+            let by_name = by_name(&schema, "optimizer", name);
+            for key in CLIPPING_KEYS {
+                assert_eq!(by_name["properties"][key]["exclusiveMinimum"], json!(0), "`{key}` of `{name}`");
+                let others = keys_at(by_name, &format!("/dependentSchemas/{key}/properties"));
+                let expected: Vec<&str> = CLIPPING_KEYS.iter().copied().filter(|other| other != key).collect();
+                assert_eq!(others, set(&expected), "`{key}` of `{name}` forbids the other two");
+                for other in expected {
+                    assert_eq!(by_name["dependentSchemas"][key]["properties"][other], json!(false));
+                }
+            }
+        }
     }
 
     #[test]

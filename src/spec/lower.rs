@@ -92,7 +92,8 @@ struct Reader<'d> {
 struct Params {
     owner: String,
     span: Span,
-    values: Vec<(&'static str, Node)>,
+    /// Each key with where it was written (the value's span for a positional value) and its value.
+    values: Vec<(&'static str, Span, Node)>,
     /// Keys suggested for unknown keys (`unitz` -> `units`): their absence is already explained.
     suggested: Vec<&'static str>,
     /// Whether any key was unknown.
@@ -101,7 +102,7 @@ struct Params {
 
 impl Params {
     fn get(&self, key: &str) -> Option<&Node> {
-        self.values.iter().find(|(name, _)| *name == key).map(|(_, node)| node)
+        self.values.iter().find(|(name, _, _)| *name == key).map(|(_, _, node)| node)
     }
 
     /// The value of a required key; a missing one is an error with an example of how to write it.
@@ -298,7 +299,7 @@ impl Reader<'_> {
             );
             return;
         }
-        params.values.push((name, value));
+        params.values.push((name, span, value));
     }
 
     fn number(&mut self, node: &Node, what: &str) -> Option<Spanned<f64>> {
@@ -560,17 +561,20 @@ impl Reader<'_> {
             r.positive_number(n, "the learning rate `lr`", "use a small positive number such as 0.001")
         };
         let beta = |key: &'static str| move |r: &mut Self, n: &Node| r.fraction(n, key, true);
+        // Every optimizer takes its own keys and gradient clipping's.
+        let keys = |own: &[&'static str]| -> Vec<&'static str> { own.iter().chain(CLIPPING_KEYS).copied().collect() };
         let optimizer = match name.value {
             "sgd" => {
-                let p = self.bind(&params, &owner, &["lr", "momentum", "nesterov"], &["lr"], &["nesterov"]);
+                let p = self.bind(&params, &owner, &keys(&["lr", "momentum", "nesterov"]), &["lr"], &["nesterov"]);
                 Optimizer::Sgd {
                     lr: self.param(&p, "lr", 0.01, lr),
                     momentum: self.param(&p, "momentum", 0.0, beta("`momentum`")),
                     nesterov: self.param(&p, "nesterov", false, |r, n| r.flag(n, "`nesterov`")),
+                    clipping: self.clipping(&p),
                 }
             }
             "adam" => {
-                let p = self.bind(&params, &owner, &["lr", "beta1", "beta2", "eps"], &["lr"], &[]);
+                let p = self.bind(&params, &owner, &keys(&["lr", "beta1", "beta2", "eps"]), &["lr"], &[]);
                 Optimizer::Adam {
                     lr: self.param(&p, "lr", 0.001, lr),
                     beta1: self.param(&p, "beta1", 0.9, beta("`beta1`")),
@@ -578,10 +582,12 @@ impl Reader<'_> {
                     eps: self.param(&p, "eps", 1e-7, |r, n| {
                         r.positive_number(n, "`eps`", "use a small positive number such as 1e-7")
                     }),
+                    clipping: self.clipping(&p),
                 }
             }
             _ => {
-                let p = self.bind(&params, &owner, &["lr", "beta1", "beta2", "eps", "weight_decay"], &["lr"], &[]);
+                let adamw_keys = keys(&["lr", "beta1", "beta2", "eps", "weight_decay"]);
+                let p = self.bind(&params, &owner, &adamw_keys, &["lr"], &[]);
                 Optimizer::AdamW {
                     lr: self.param(&p, "lr", 0.001, lr),
                     beta1: self.param(&p, "beta1", 0.9, beta("`beta1`")),
@@ -590,10 +596,45 @@ impl Reader<'_> {
                         r.positive_number(n, "`eps`", "use a small positive number such as 1e-7")
                     }),
                     weight_decay: self.param(&p, "weight_decay", 0.004, beta("`weight_decay`")),
+                    clipping: self.clipping(&p),
                 }
             }
         };
         Some(Spanned::new(optimizer, node.span))
+    }
+
+    /// An optimizer's gradient clipping: at most one of `clipnorm`, `global_clipnorm` and `clipvalue` (Keras refuses
+    /// more than one), above 0. A second one is an error that points at it, and the first one is kept.
+    fn clipping(&mut self, params: &Params) -> Option<Spanned<Clipping>> {
+        let mut first: Option<&'static str> = None;
+        let mut clipping = None;
+        for (key, key_span, node) in params.values.iter().filter(|(key, _, _)| CLIPPING_KEYS.contains(key)) {
+            if let Some(first) = first {
+                self.sound = false;
+                self.error(
+                    Diagnostic::error(
+                        "spec::conflict",
+                        format!("`{key}` cannot be combined with `{first}` in {}", params.owner),
+                    )
+                    .at(key_span.to(node.span))
+                    .with_label("a second way to clip the gradients")
+                    .with_help(
+                        "keep one of them: `clipnorm` limits the norm of each gradient, `global_clipnorm` the norm of \
+                         all gradients together, `clipvalue` each gradient element (Keras also takes only one)",
+                    ),
+                );
+                continue;
+            }
+            first = Some(key);
+            let help = match *key {
+                "clipnorm" => "the largest L2 norm each gradient may have, a positive number such as 1.0",
+                "global_clipnorm" => "the largest L2 norm of all gradients together, a positive number such as 1.0",
+                _ => "the largest magnitude of a gradient element, a positive number such as 0.5",
+            };
+            let limit = self.positive_number(node, &format!("`{key}`"), help);
+            clipping = limit.and_then(|limit| Clipping::from_key(key, limit.value).map(|c| Spanned::new(c, node.span)));
+        }
+        clipping
     }
 
     fn early_stopping(&mut self, node: &Node) -> Option<Spanned<EarlyStopping>> {
@@ -765,6 +806,7 @@ fn adam_defaults(at: Span) -> Optimizer {
         beta1: Spanned::new(0.9, at),
         beta2: Spanned::new(0.999, at),
         eps: Spanned::new(1e-7, at),
+        clipping: None,
     }
 }
 

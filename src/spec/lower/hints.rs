@@ -5,7 +5,7 @@
 //! the edit distance to `target`, `auc` or `categorical` is large, so "did you mean" alone cannot find them.
 
 use crate::diagnostics::{did_you_mean, quote_list};
-use crate::spec::ast::{Metric, LAYER_NAMES};
+use crate::spec::ast::{Metric, CLIPPING_KEYS, LAYER_NAMES};
 use crate::spec::Form;
 
 /// Words users write for a name that the spec spells differently: other libraries' names, clinical names, British
@@ -41,6 +41,8 @@ const SYNONYMS: &[(&str, &str)] = &[
     ("scheduler", "schedule"),
     ("lr_schedule", "schedule"),
     ("learning_rate", "lr"),
+    ("max_grad_norm", "global_clipnorm"),
+    ("clip_grad_norm", "global_clipnorm"),
     ("kernel_size", "kernel"),
     ("pool_size", "size"),
     ("strides", "stride"),
@@ -150,6 +152,7 @@ const HOMES: &[(&[&str], &str)] = &[
     (DATA_KEYS, "in `data`"),
     (TRAIN_KEYS, "in `train`"),
     (&["val", "test", "stratify", "group", "test_file", "k_fold"], "in `data.split`"),
+    (CLIPPING_KEYS, "among the optimizer's settings"),
 ];
 
 /// The keys of `data.split`.
@@ -308,6 +311,10 @@ mod tests {
         assert_eq!(
             name_help("dropout", TRAIN_KEYS, Some("`train`")),
             "`dropout` belongs in `model` (it is a layer), not in `train`: move it there"
+        );
+        assert_eq!(
+            name_help("global_clipnorm", TRAIN_KEYS, Some("`train`")),
+            "`global_clipnorm` belongs among the optimizer's settings, not in `train`: move it there"
         );
         assert!(name_help("zzz", TRAIN_KEYS, Some("`train`")).starts_with("expected one of"));
     }
