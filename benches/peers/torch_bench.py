@@ -112,8 +112,8 @@ for epoch in range(settings["epochs"]):
         loss = loss_fn(output[:, 0], y) if binary else loss_fn(output, y)
         loss.backward()
         if settings.get("global_clipnorm"):
-            # The spec's `global_clipnorm`; torch divides by the norm + 1e-6 where Keras and galen take the minimum
-            # of the two ratios, a difference only for norms near the limit.
+            # The spec's `global_clipnorm`. torch scales by min(1, limit / (norm + 1e-6)) where Keras and galen scale
+            # by min(1, limit / norm): the same to a relative 1e-6 / norm.
             nn.utils.clip_grad_norm_(model.parameters(), settings["global_clipnorm"])
         optimizer.step()
         total += loss.item() * len(rows)
