@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-# Each model as its galen spec states it. `layers` is read by every framework's script.
+# Each model as its galen spec states it. `layers` is read by every framework's script; `global_clipnorm`, when a
+# model has it, clips the gradients before each update as Keras' optimizer argument of that name does.
 MODELS = {
     "big_mlp": {
         "spec": "benches/specs/big_mlp.galen",
@@ -63,6 +64,8 @@ MODELS = {
         "split": {"val": 0.15, "test": 0.15},
         "layers": [("lstm", 16), ("dense", 1, "sigmoid")],
         "lr": 0.005,
+        # The spec's `global_clipnorm`: every script clips the gradients to this global L2 norm before Adam.
+        "global_clipnorm": 2.0,
         "batch": 32,
         "epochs": 25,
     },

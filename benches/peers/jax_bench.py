@@ -1,6 +1,6 @@
 """A galen example in JAX: the same layers, initialisation (glorot uniform, zero bias; orthogonal recurrent kernel and
-unit forget bias for the LSTM), Adam as Keras writes it (lr, 0.9, 0.999, eps 1e-7), batch size, shuffling each
-epoch and split sizes. The train step is one jax.jit function; epoch 1 pays for its compilation (and for the
+unit forget bias for the LSTM), Adam as Keras writes it (lr, 0.9, 0.999, eps 1e-7) after the spec's gradient
+clipping, batch size, shuffling each epoch and split sizes. The train step is one jax.jit function; epoch 1 pays for its compilation (and for the
 last partial batch's), so the steady rate is over epochs 2..N.
 
 Usage: python benches/peers/jax_bench.py MODEL DATA.csv [--epochs N] [--threads N] [--seed S]
@@ -107,9 +107,19 @@ def loss_fn(params, x, y):
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(z), y[:, None], axis=1))
 
 
+def clip_by_global_norm(grads, clip_norm):
+    """Keras' `clip_by_global_norm` (galen's `global_clipnorm`), as optax's `clip_by_global_norm` chained before Adam
+    would do it; Keras' form is kept so that a NaN or infinite norm gives NaN, as in galen."""
+    norm = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree_util.tree_leaves(grads)))
+    scale = clip_norm * jnp.minimum(1.0 / norm, 1.0 / clip_norm) + (norm - norm)
+    return jax.tree_util.tree_map(lambda g: g * scale, grads)
+
+
 @jax.jit
 def train_step(params, m, v, t, x, y):
     loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+    if settings.get("global_clipnorm"):
+        grads = clip_by_global_norm(grads, settings["global_clipnorm"])
     t = t + 1
     lr = settings["lr"] * jnp.sqrt(1 - common.BETA2**t) / (1 - common.BETA1**t)
     m = jax.tree_util.tree_map(lambda m, g: common.BETA1 * m + (1 - common.BETA1) * g, m, grads)

@@ -1,5 +1,5 @@
 """A galen example in Keras (TensorFlow backend): the same layers with Keras' default initialisers (which galen copies),
-Adam(lr, 0.9, 0.999, eps 1e-7), batch size, shuffling each epoch and split sizes; `model.fit` as a Keras user
+Adam(lr, 0.9, 0.999, eps 1e-7) with the spec's gradient clipping, batch size, shuffling each epoch and split sizes; `model.fit` as a Keras user
 writes it. Epoch 1 pays for tracing the train function, so the steady rate is over epochs 2..N.
 
 Usage: python benches/peers/keras_bench.py MODEL DATA.csv [--epochs N] [--threads N] [--seed S]
@@ -39,7 +39,13 @@ for layer in settings["layers"]:
 model = keras.Sequential(layers)
 binary = settings["layers"][-1][-1] == "sigmoid"
 model.compile(
-    optimizer=keras.optimizers.Adam(settings["lr"], beta_1=common.BETA1, beta_2=common.BETA2, epsilon=common.EPSILON),
+    optimizer=keras.optimizers.Adam(
+        settings["lr"],
+        beta_1=common.BETA1,
+        beta_2=common.BETA2,
+        epsilon=common.EPSILON,
+        global_clipnorm=settings.get("global_clipnorm"),
+    ),
     loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
     metrics=["accuracy"],
 )

@@ -1,6 +1,6 @@
 """A galen example in PyTorch (eager): the same layers with Keras' initialisation (glorot uniform kernels, zero biases;
-orthogonal recurrent kernel and unit forget bias for the LSTM), Adam(lr, 0.9, 0.999, eps 1e-7), batch size,
-shuffling each epoch and split sizes. Eager mode compiles nothing, so epoch 1 differs from the others only by
+orthogonal recurrent kernel and unit forget bias for the LSTM), Adam(lr, 0.9, 0.999, eps 1e-7) after the spec's
+gradient clipping, batch size, shuffling each epoch and split sizes. Eager mode compiles nothing, so epoch 1 differs from the others only by
 warm-up.
 
 Usage: python3 benches/peers/torch_bench.py MODEL DATA.csv [--epochs N] [--threads N] [--seed S]
@@ -111,6 +111,10 @@ for epoch in range(settings["epochs"]):
         output = model(x)
         loss = loss_fn(output[:, 0], y) if binary else loss_fn(output, y)
         loss.backward()
+        if settings.get("global_clipnorm"):
+            # The spec's `global_clipnorm`. torch scales by min(1, limit / (norm + 1e-6)) where Keras and galen scale
+            # by min(1, limit / norm): the same to a relative 1e-6 / norm.
+            nn.utils.clip_grad_norm_(model.parameters(), settings["global_clipnorm"])
         optimizer.step()
         total += loss.item() * len(rows)
     clock.trained()

@@ -315,16 +315,14 @@ fn variant_parameters(variant: &Variant) -> Value {
         }));
     }
     let mut by_name = object("The parameters by name.", variant.params.clone(), required);
-    if let Value::Object(map) = &mut by_name {
+    if let (Value::Object(map), false) = (&mut by_name, variant.exclusive.is_empty()) {
         // Each of the exclusive keys, when given, forbids the others.
         let dependent = variant.exclusive.iter().map(|key| {
-            let others =
-                variant.exclusive.iter().filter(|other| *other != key).map(|other| (other.to_string(), json!(false)));
-            (key.to_string(), json!({"properties": Map::from_iter(others)}))
+            let others = variant.exclusive.iter().filter(|other| *other != key);
+            let forbidden: Map<String, Value> = others.map(|other| (other.to_string(), json!(false))).collect();
+            (key.to_string(), json!({"properties": forbidden}))
         });
-        if !variant.exclusive.is_empty() {
-            map.insert("dependentSchemas".into(), Value::Object(dependent.collect()));
-        }
+        map.insert("dependentSchemas".into(), Value::Object(dependent.collect()));
     }
     forms.push(by_name);
     json!({"description": variant.description, "anyOf": forms})
