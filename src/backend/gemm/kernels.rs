@@ -571,6 +571,14 @@ unsafe fn pack_a_block<const MR: usize>(
                 std::ptr::copy_nonoverlapping(source.offset(depth as isize * column_stride), column, valid);
                 std::slice::from_raw_parts_mut(column.add(valid), mr - valid).fill(0.0);
             }
+        } else if valid == MR {
+            // A whole tile, a step of `k` at a time: `MR` reads, one from each row, and `MR` contiguous writes.
+            for depth in 0..kc {
+                let (from, to) = (source.offset(depth as isize * column_stride), destination.add(depth * MR));
+                for row in 0..MR {
+                    *to.add(row) = *from.offset(row as isize * row_stride);
+                }
+            }
         } else {
             for row in 0..mr {
                 if row < valid {

@@ -28,10 +28,10 @@ pub struct Part {
 
 /// How a large `[m, k] × [k, n]` product is cut into parts that run on separate threads: along the rows when the
 /// right operand is the smaller (each part packs all of it), else along the columns (each part packs all of the
-/// left one). The cut depends on the shapes only, never on the thread count; it could not change a bit anyway,
-/// since every element is summed in `k` order whatever part computes it.
-pub fn parts(m: usize, k: usize, n: usize) -> Vec<Part> {
-    if m * n * k < PARALLEL_WORK {
+/// left one); at most one part per thread, so that no operand is packed more often than the threads need. The cut
+/// cannot change a bit: every element is summed in `k` order whatever part computes it.
+pub fn parts(m: usize, k: usize, n: usize, threads: usize) -> Vec<Part> {
+    if m * n * k < PARALLEL_WORK || threads <= 1 {
         return vec![Part { rows: (0, m), columns: (0, n) }];
     }
     let by_rows = k * n <= m * k;
@@ -42,6 +42,7 @@ pub fn parts(m: usize, k: usize, n: usize) -> Vec<Part> {
         128.. => 2,
         _ => 1,
     };
+    let count = count.min(threads);
     // Parts whole tiles wide: rows a multiple of 12 and columns of 32, which every path's micro-kernel divides.
     let multiple = if by_rows { 12 } else { 32 };
     let size = extent.div_ceil(count).div_ceil(multiple) * multiple;
@@ -119,7 +120,7 @@ pub fn matmul_then(
             k,
             n,
         };
-        let parts = parts(m, k, n);
+        let parts = parts(m, k, n, rayon::current_num_threads());
         let by_columns = parts.len() > 1 && parts[0].columns != (0, n);
         let run = |part: &Part| {
             // SAFETY: the asserts above keep every element the strides reach inside `a`, `b` and `out`; parts
@@ -403,13 +404,16 @@ mod tests {
     }
 
     #[test]
-    fn large_products_are_cut_by_shape_alone_and_give_the_same_bits_on_any_thread_count() {
+    fn large_products_are_cut_into_parts_and_give_the_same_bits_on_any_thread_count() {
         // Cut along the rows (the right operand is the smaller) and along the columns (the left one is).
         for (m, k, n) in [(600, 64, 40), (40, 64, 600)] {
-            let cut = parts(m, k, n);
-            assert!(cut.len() > 1, "{m}x{k}x{n} is cut");
-            let covered: usize = cut.iter().map(|p| (p.rows.1 - p.rows.0) * (p.columns.1 - p.columns.0)).sum();
-            assert_eq!(covered, m * n);
+            assert_eq!(parts(m, k, n, 1).len(), 1, "one thread, one part");
+            for threads in [2, 3, 16] {
+                let cut = parts(m, k, n, threads);
+                assert!(cut.len() > 1 && cut.len() <= threads, "{m}x{k}x{n} is cut for {threads} threads");
+                let covered: usize = cut.iter().map(|p| (p.rows.1 - p.rows.0) * (p.columns.1 - p.columns.0)).sum();
+                assert_eq!(covered, m * n);
+            }
             let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
             let b: Vec<f32> = (0..k * n).map(|i| ((i * 17 % 89) as f32 - 44.0) / 5.0).collect();
             let expected = chain(&a, (k, 1), &b, (n, 1), (m, k, n));
