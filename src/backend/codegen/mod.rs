@@ -391,8 +391,8 @@ fn isa(path: CpuPath) -> Result<OwnedTargetIsa, CodegenError> {
 /// The Cranelift x86-64 extensions a path enables: none beyond SSE2 for the portable path (so `fma` becomes a call
 /// of the C library's correctly rounded `fmaf` per lane), x86-64-v3's for v3, and AVX-512 F, VL and DQ on top for
 /// v4.
-fn x86_extensions(path: CpuPath) -> &'static [&'static str] {
-    const V3: &[&str] = &[
+fn x86_extensions(path: CpuPath) -> Vec<&'static str> {
+    const V3: [&str; 12] = [
         "has_sse3",
         "has_ssse3",
         "has_sse41",
@@ -406,27 +406,11 @@ fn x86_extensions(path: CpuPath) -> &'static [&'static str] {
         "has_lzcnt",
         "has_cmpxchg16b",
     ];
-    const V4: &[&str] = &[
-        "has_sse3",
-        "has_ssse3",
-        "has_sse41",
-        "has_sse42",
-        "has_popcnt",
-        "has_avx",
-        "has_avx2",
-        "has_fma",
-        "has_bmi1",
-        "has_bmi2",
-        "has_lzcnt",
-        "has_cmpxchg16b",
-        "has_avx512f",
-        "has_avx512vl",
-        "has_avx512dq",
-    ];
+    const V4_MORE: [&str; 3] = ["has_avx512f", "has_avx512vl", "has_avx512dq"];
     match path {
-        CpuPath::Portable => &[],
-        CpuPath::V3 => V3,
-        CpuPath::V4 => V4,
+        CpuPath::Portable => Vec::new(),
+        CpuPath::V3 => V3.to_vec(),
+        CpuPath::V4 => V3.iter().chain(&V4_MORE).copied().collect(),
     }
 }
 
