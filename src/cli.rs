@@ -209,6 +209,15 @@ fn choose_cpu(cpu: Option<CpuArg>) -> Result<(), ExitCode> {
     })
 }
 
+/// [`choose_cpu`] for a command that runs models on `backend`: the interpreter has one path for every CPU, so
+/// `GALEN_CPU` does not concern it (an explicit `--cpu` is still checked).
+fn choose_cpu_for(backend: BackendArg, cpu: Option<CpuArg>) -> Result<(), ExitCode> {
+    match (backend, cpu) {
+        (BackendArg::Interp, None) => Ok(()),
+        _ => choose_cpu(cpu),
+    }
+}
+
 /// What `galen compile` prints.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum EmitArg {
@@ -228,13 +237,14 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { spec } => check(&spec),
         Command::Compile { spec, emit, batch } => {
-            if let Err(code) = choose_cpu(None) {
+            // Only the Cranelift IR depends on the CPU path.
+            if let (EmitArg::Clif, Err(code)) = (emit, choose_cpu(None)) {
                 return code;
             }
             compile(&spec, emit, batch)
         }
         Command::Train { spec, out, force, threads, seed, quiet, backend, cpu } => {
-            if let Err(code) = choose_cpu(cpu) {
+            if let Err(code) = choose_cpu_for(backend, cpu) {
                 return code;
             }
             let threads = threads.map_or_else(default_threads, usize::from);
@@ -251,7 +261,7 @@ pub fn main() -> ExitCode {
             train(&options)
         }
         Command::Bench { spec, epochs, threads, seed, json, backend, profile, cpu } => {
-            if let Err(code) = choose_cpu(cpu) {
+            if let Err(code) = choose_cpu_for(backend, cpu) {
                 return code;
             }
             let options = crate::run::bench::BenchOptions {
@@ -264,11 +274,11 @@ pub fn main() -> ExitCode {
             };
             bench(&options, json)
         }
-        Command::Eval { run, data, backend, cpu } => match choose_cpu(cpu) {
+        Command::Eval { run, data, backend, cpu } => match choose_cpu_for(backend, cpu) {
             Ok(()) => eval(&run, data.as_deref(), backend.into()),
             Err(code) => code,
         },
-        Command::Predict { run, input, output, backend, cpu } => match choose_cpu(cpu) {
+        Command::Predict { run, input, output, backend, cpu } => match choose_cpu_for(backend, cpu) {
             Ok(()) => predict(&run, &input, output.as_deref(), backend.into()),
             Err(code) => code,
         },

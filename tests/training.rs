@@ -608,8 +608,9 @@ fn every_cpu_path_trains_evaluates_and_predicts_the_same_bytes() {
             assert_eq!(json(&out.join("manifest.json"))["code_path"]["cpu_path"], path.name());
             let read = |name: &str| fs::read(out.join(name)).unwrap();
             let mut outputs = vec![read("model.safetensors"), read("metrics.json"), read("test_predictions.csv")];
-            // Each path's run, scored and predicted again on every path.
+            // Each path's run, scored and predicted again on every path: the same bytes as on the first path.
             let data = json(&out.join("manifest.json"))["data"][0]["path"].as_str().unwrap().to_string();
+            let mut first: Option<(Vec<u8>, Vec<u8>)> = None;
             for other in &paths {
                 let run = out.to_str().unwrap();
                 let predicted = galen(&["predict", run, "--input", &data, "--cpu", other.name()]);
@@ -620,6 +621,17 @@ fn every_cpu_path_trains_evaluates_and_predicts_the_same_bytes() {
                     .output()
                     .unwrap();
                 assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
+                match &first {
+                    None => first = Some((predicted.stdout.clone(), evaluated.stdout.clone())),
+                    Some((predictions, scores)) => {
+                        assert!(
+                            predicted.stdout == *predictions,
+                            "{spec}: predict differs on {other} from {}",
+                            paths[0]
+                        );
+                        assert!(evaluated.stdout == *scores, "{spec}: eval differs on {other} from {}", paths[0]);
+                    }
+                }
                 outputs.extend([predicted.stdout, evaluated.stdout]);
             }
             runs.push((path.name().to_string(), outputs));

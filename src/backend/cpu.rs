@@ -15,8 +15,9 @@ pub const ENVIRONMENT_VARIABLE: &str = "GALEN_CPU";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CpuPath {
     /// No vector extension beyond the architecture's baseline: the GEMM uses `f32::mul_add` one element at a time
-    /// and fused kernels call the C library's correctly rounded `fmaf` where the CPU has no FMA instruction. For
-    /// correctness on any CPU; slow on x86-64. The only path on aarch64 for now (NEON is not yet tested).
+    /// and fused kernels call the C library's correctly rounded `fmaf` for every fused multiply-add (on x86-64,
+    /// whatever the CPU has). For correctness on any CPU; slow on x86-64. The only path on aarch64 for now (NEON
+    /// kernels are not written: no aarch64 machine can test them here).
     Portable,
     /// x86-64-v3: AVX2 and FMA (Intel Haswell, AMD Zen and later).
     V3,
@@ -83,7 +84,7 @@ impl CpuPath {
     /// What the path uses, in words.
     pub fn description(self) -> &'static str {
         match self {
-            CpuPath::Portable => "no vector extension, fused multiply-add in software where the CPU has none",
+            CpuPath::Portable => "no vector extension, fused multiply-adds by the C library's fmaf",
             CpuPath::V3 => "x86-64-v3: AVX2 and FMA",
             CpuPath::V4 => "x86-64-v4: AVX-512",
         }
@@ -113,7 +114,11 @@ impl fmt::Display for CpuPath {
 #[cfg(target_arch = "x86_64")]
 fn has_v3() -> bool {
     use std::arch::is_x86_feature_detected as has;
-    has!("avx")
+    has!("sse3")
+        && has!("ssse3")
+        && has!("sse4.1")
+        && has!("cmpxchg16b")
+        && has!("avx")
         && has!("avx2")
         && has!("fma")
         && has!("bmi1")

@@ -74,6 +74,8 @@ pub struct BenchReport {
     pub experiment: String,
     /// The backend that ran the graphs.
     pub backend: &'static str,
+    /// The CPU code path of the JIT (`portable`, `v3`, `v4`); `None` on the interpreter.
+    pub cpu_path: Option<&'static str>,
     /// Worker threads.
     pub threads: usize,
     /// The seed used.
@@ -135,7 +137,13 @@ impl BenchReport {
     pub fn summary(&self) -> String {
         let mut lines = vec![
             format!("spec            {} (experiment \"{}\")", self.spec.display(), self.experiment),
-            format!("backend         {}, {} threads, seed {}", self.backend, self.threads, self.seed),
+            match self.cpu_path {
+                Some(path) => format!(
+                    "backend         {} ({path} CPU path), {} threads, seed {}",
+                    self.backend, self.threads, self.seed
+                ),
+                None => format!("backend         {}, {} threads, seed {}", self.backend, self.threads, self.seed),
+            },
             format!(
                 "rows            train {}, val {}, test {}; batch {}",
                 self.train_rows, self.val_rows, self.test_rows, self.batch_size
@@ -218,6 +226,7 @@ impl BenchReport {
             "spec": self.spec.display().to_string(),
             "experiment": self.experiment,
             "backend": self.backend,
+            "cpu_path": self.cpu_path,
             "threads": self.threads,
             "seed": self.seed,
             "batch_size": self.batch_size,
@@ -342,6 +351,10 @@ fn bench_in_pool(options: &BenchOptions) -> BenchOutcome {
         spec: options.spec.clone(),
         experiment: spec.name.value.clone(),
         backend: options.backend.name(),
+        cpu_path: (options.backend == crate::backend::Backend::Jit)
+            .then(crate::backend::cpu::selected)
+            .and_then(Result::ok)
+            .map(crate::backend::cpu::CpuPath::name),
         threads: options.threads.max(1),
         seed: spec.seed.value,
         batch_size,

@@ -56,8 +56,8 @@ impl Vectors<'_> {
         self.builder.ins().fdiv(a, b)
     }
 
-    /// a * b + c, rounded once on every CPU path: an FMA instruction where the path has one, else Cranelift's call
-    /// of the C library's correctly rounded `fmaf` per lane (the same bits, slower).
+    /// a * b + c, rounded once on every CPU path: an FMA instruction on v3 and v4, and on the portable path
+    /// Cranelift's call of the C library's correctly rounded `fmaf` per lane (the same bits, slower).
     pub fn mul_add(&mut self, a: Value, b: Value, c: Value) -> Value {
         self.builder.ins().fma(a, b, c)
     }

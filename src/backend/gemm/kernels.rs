@@ -81,9 +81,15 @@ pub(super) trait Lanes: Copy {
     /// The number of lanes.
     const WIDTH: usize;
     /// All lanes +0.0.
-    fn zero() -> Self;
+    ///
+    /// # Safety
+    /// The CPU must have the implementation's instructions (as for every method).
+    unsafe fn zero() -> Self;
     /// `x` in every lane.
-    fn splat(x: f32) -> Self;
+    ///
+    /// # Safety
+    /// As for [`Lanes::zero`].
+    unsafe fn splat(x: f32) -> Self;
     /// `WIDTH` floats from `pointer` (no alignment needed).
     ///
     /// # Safety
@@ -95,7 +101,10 @@ pub(super) trait Lanes: Copy {
     /// `pointer` must be writable for `WIDTH` floats.
     unsafe fn store(self, pointer: *mut f32);
     /// `self × b + c` per lane, rounded once.
-    fn mul_add(self, b: Self, c: Self) -> Self;
+    ///
+    /// # Safety
+    /// As for [`Lanes::zero`].
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self;
     /// Copies a `WIDTH × WIDTH` block transposed: element `c` of source row `r` (rows `source_stride` apart, each
     /// `WIDTH` contiguous floats) goes to element `r` of destination row `c` (rows `destination_stride` apart).
     /// Moves only, so no bit changes; vector shuffles where an implementation has them.
@@ -121,11 +130,11 @@ pub(super) struct Scalar(f32);
 impl Lanes for Scalar {
     const WIDTH: usize = 1;
     #[inline(always)]
-    fn zero() -> Self {
+    unsafe fn zero() -> Self {
         Scalar(0.0)
     }
     #[inline(always)]
-    fn splat(x: f32) -> Self {
+    unsafe fn splat(x: f32) -> Self {
         Scalar(x)
     }
     #[inline(always)]
@@ -137,7 +146,7 @@ impl Lanes for Scalar {
         *pointer = self.0;
     }
     #[inline(always)]
-    fn mul_add(self, b: Self, c: Self) -> Self {
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self {
         Scalar(self.0.mul_add(b.0, c.0))
     }
 }
@@ -150,10 +159,10 @@ pub(super) struct Emulated16([f32; 16]);
 #[cfg(test)]
 impl Lanes for Emulated16 {
     const WIDTH: usize = 16;
-    fn zero() -> Self {
+    unsafe fn zero() -> Self {
         Emulated16([0.0; 16])
     }
-    fn splat(x: f32) -> Self {
+    unsafe fn splat(x: f32) -> Self {
         Emulated16([x; 16])
     }
     unsafe fn load(pointer: *const f32) -> Self {
@@ -162,7 +171,7 @@ impl Lanes for Emulated16 {
     unsafe fn store(self, pointer: *mut f32) {
         std::ptr::write_unaligned(pointer.cast(), self.0)
     }
-    fn mul_add(self, b: Self, c: Self) -> Self {
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self {
         Emulated16(std::array::from_fn(|lane| self.0[lane].mul_add(b.0[lane], c.0[lane])))
     }
 }
@@ -213,14 +222,12 @@ mod x86 {
             }
         }
         #[inline(always)]
-        fn zero() -> Self {
-            // SAFETY: only reached inside `v3`, whose caller checked the CPU has AVX.
-            Avx2(unsafe { _mm256_setzero_ps() })
+        unsafe fn zero() -> Self {
+            Avx2(_mm256_setzero_ps())
         }
         #[inline(always)]
-        fn splat(x: f32) -> Self {
-            // SAFETY: as above.
-            Avx2(unsafe { _mm256_set1_ps(x) })
+        unsafe fn splat(x: f32) -> Self {
+            Avx2(_mm256_set1_ps(x))
         }
         #[inline(always)]
         unsafe fn load(pointer: *const f32) -> Self {
@@ -231,9 +238,8 @@ mod x86 {
             _mm256_storeu_ps(pointer, self.0)
         }
         #[inline(always)]
-        fn mul_add(self, b: Self, c: Self) -> Self {
-            // SAFETY: as above; the caller checked FMA too.
-            Avx2(unsafe { _mm256_fmadd_ps(self.0, b.0, c.0) })
+        unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+            Avx2(_mm256_fmadd_ps(self.0, b.0, c.0))
         }
     }
 
@@ -244,14 +250,12 @@ mod x86 {
     impl Lanes for Avx512 {
         const WIDTH: usize = 16;
         #[inline(always)]
-        fn zero() -> Self {
-            // SAFETY: only reached inside `v4`, whose caller checked the CPU has AVX-512 F.
-            Avx512(unsafe { _mm512_setzero_ps() })
+        unsafe fn zero() -> Self {
+            Avx512(_mm512_setzero_ps())
         }
         #[inline(always)]
-        fn splat(x: f32) -> Self {
-            // SAFETY: as above.
-            Avx512(unsafe { _mm512_set1_ps(x) })
+        unsafe fn splat(x: f32) -> Self {
+            Avx512(_mm512_set1_ps(x))
         }
         #[inline(always)]
         unsafe fn load(pointer: *const f32) -> Self {
@@ -262,9 +266,8 @@ mod x86 {
             _mm512_storeu_ps(pointer, self.0)
         }
         #[inline(always)]
-        fn mul_add(self, b: Self, c: Self) -> Self {
-            // SAFETY: as above.
-            Avx512(unsafe { _mm512_fmadd_ps(self.0, b.0, c.0) })
+        unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+            Avx512(_mm512_fmadd_ps(self.0, b.0, c.0))
         }
     }
 
@@ -621,27 +624,49 @@ pub(super) mod tests {
         out
     }
 
-    /// The v4 path's tiles (12 × 32, sixteen lanes) emulated, so that its blocking is tested on any CPU.
+    /// The v4 path's tiles (12 × 32, sixteen lanes) emulated, so that its blocking, packing and ragged edges are
+    /// tested on any CPU: transposed operands, broadcast (zero-stride) rows and columns, offsets, `k` across the
+    /// blocks of 256 and `n` across the blocks of 4096 columns.
     #[test]
     fn the_v4_blocking_emulated_gives_the_chain_bits() {
-        for (m, k, n) in [(1, 1, 1), (13, 257, 33), (25, 600, 70), (12, 3, 32), (150, 20, 5)] {
-            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919 % 1009) as f32 - 504.0) / 97.0).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729 % 997) as f32 - 498.0) / 89.0).collect();
+        // (m, k, n, a transposed, b transposed, a's row stride 0, b's column stride 0, offset)
+        let cases = [
+            (1, 1, 1, false, false, false, false, 0),
+            (13, 257, 33, false, false, false, false, 1),
+            (25, 600, 70, true, false, false, false, 0),
+            (12, 3, 32, false, true, false, false, 2),
+            (150, 20, 5, true, true, false, false, 0),
+            (14, 300, 40, false, false, true, false, 0),
+            (30, 40, 50, false, false, false, true, 3),
+            (3, 17, 4100, false, false, false, false, 0),
+            (5, 260, 4130, true, true, false, false, 1),
+        ];
+        for (m, k, n, a_transposed, b_transposed, a_broadcast, b_broadcast, offset) in cases {
+            let a: Vec<f32> = (0..offset + m * k).map(|i| ((i * 7919 % 1009) as f32 - 504.0) / 97.0).collect();
+            let b: Vec<f32> = (0..offset + k * n).map(|i| ((i * 104_729 % 997) as f32 - 498.0) / 89.0).collect();
+            let mut a_strides = if a_transposed { (1, m) } else { (k, 1) };
+            let mut b_strides = if b_transposed { (1, k) } else { (n, 1) };
+            if a_broadcast {
+                a_strides.0 = 0;
+            }
+            if b_broadcast {
+                b_strides.1 = 0;
+            }
             let mut out = vec![f32::NAN; m * n];
             let block = Block {
                 out: out.as_mut_ptr(),
                 out_row_stride: n,
-                a: a.as_ptr(),
-                a_strides: (k as isize, 1),
-                b: b.as_ptr(),
-                b_strides: (n as isize, 1),
+                a: a[offset..].as_ptr(),
+                a_strides: (a_strides.0 as isize, a_strides.1 as isize),
+                b: b[offset..].as_ptr(),
+                b_strides: (b_strides.0 as isize, b_strides.1 as isize),
                 m,
                 k,
                 n,
             };
             // SAFETY: the strides stay inside `a` and `b`; `out` holds `m × n`.
             unsafe { blocked::<Emulated16, 12, 2>(block, &mut Packed::default()) };
-            let expected = chain(&a, (k, 1), &b, (n, 1), (m, k, n));
+            let expected = chain(&a[offset..], a_strides, &b[offset..], b_strides, (m, k, n));
             assert!(out.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}x{k}x{n}");
         }
     }

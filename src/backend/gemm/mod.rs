@@ -103,6 +103,14 @@ pub fn matmul_then(
     let (m, n) = (shape[rank - 2], shape[rank - 1]);
     let k = a_layout.shape[rank - 1];
     assert_eq!(b_layout.shape[rank - 2], k, "matmul inner sizes differ");
+    assert!(
+        a_layout.shape[..rank - 1] == shape[..rank - 1]
+            && b_layout.shape[..rank - 2] == shape[..rank - 2]
+            && b_layout.shape[rank - 1] == n,
+        "matmul operands {:?} x {:?} do not make {shape:?}",
+        a_layout.shape,
+        b_layout.shape
+    );
     let batch: usize = shape[..rank - 2].iter().product();
     assert_eq!(out.len(), batch * m * n, "matmul output size");
     if m * n * k > 0 {
@@ -278,18 +286,24 @@ mod tests {
         out
     }
 
+    /// The bits of every value, any NaN as one value: which NaN an operation returns when several of its operands
+    /// are NaN is the instruction's choice, and is not part of the promise.
     fn bits(values: &[f32]) -> Vec<u32> {
-        values.iter().map(|x| x.to_bits()).collect()
+        values.iter().map(|x| if x.is_nan() { f32::NAN.to_bits() } else { x.to_bits() }).collect()
     }
 
     /// Values with every exponent a product of two of them can reach in a sum of a few hundred terms, signed
-    /// zeros and ties of rounding included.
+    /// zeros, ties of rounding, subnormals and (rarely) infinities included.
     fn random_values(rng: &mut ChaCha8Rng, count: usize) -> Vec<f32> {
         (0..count)
-            .map(|_| match rng.gen_range(0..20) {
-                0 => 0.0,
-                1 => -0.0,
-                2 => rng.gen_range(-4i32..4) as f32,
+            .map(|_| match rng.gen_range(0..2000) {
+                0 => f32::INFINITY,
+                1 => f32::NEG_INFINITY,
+                2..=99 => 0.0,
+                100..=199 => -0.0,
+                200..=299 => rng.gen_range(-4i32..4) as f32,
+                300..=349 => f32::from_bits(rng.gen_range(1..0x0080_0000)) * if rng.gen_bool(0.5) { 1.0 } else { -1.0 },
+                350..=399 => rng.gen_range(-1.0f32..1.0) * libm::exp2f(rng.gen_range(-140..-120) as f32),
                 _ => rng.gen_range(-1.0f32..1.0) * libm::exp2f(rng.gen_range(-12..12) as f32),
             })
             .collect()
