@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::backend::cpu::CpuPath;
 use crate::backend::Backend;
+use crate::compile::GraphKind;
 use crate::diagnostics::{render, Diagnostic, Diagnostics};
 use crate::pipeline;
 use crate::spec::{convert, Form, SpecFile};
@@ -362,34 +363,32 @@ fn compile(path: &Path, emit: EmitArg, batch: Option<usize>) -> ExitCode {
 pub fn compile_ir(spec: &crate::spec::ast::Spec, checked: &crate::check::Checked, batch: Option<usize>) -> String {
     let model = crate::lowering::Model::new(spec, checked);
     let batch = batch.unwrap_or(spec.train.batch_size.value).max(1);
-    [model.forward(batch), model.train_step(batch), model.predict(batch)]
+    let settings = crate::compile::Settings::from_environment();
+    [GraphKind::Forward, GraphKind::TrainStep, GraphKind::Predict]
         .into_iter()
-        .map(|graph| crate::passes::optimize(graph, true).to_string())
+        .map(|kind| crate::compile::optimized(&model, kind, batch, settings).to_string())
         .collect::<Vec<String>>()
         .join("\n")
 }
 
-/// The train-step and predict graphs of a checked spec, optimized, for `--emit kernels` and `--emit clif`.
-fn backend_graphs(
+/// The kernel plans of a checked spec's train-step and predict graphs, for `--emit kernels` and `--emit clif`.
+fn backend_plans(
     spec: &crate::spec::ast::Spec,
     checked: &crate::check::Checked,
     batch: Option<usize>,
-) -> Vec<crate::ir::Graph> {
+) -> Vec<crate::backend::plan::Plan> {
     let model = crate::lowering::Model::new(spec, checked);
     let batch = batch.unwrap_or(spec.train.batch_size.value).max(1);
-    [model.train_step(batch), model.predict(batch)]
+    let settings = crate::compile::Settings::from_environment();
+    [GraphKind::TrainStep, GraphKind::Predict]
         .into_iter()
-        .map(|graph| crate::passes::optimize(graph, true))
+        .map(|kind| crate::compile::planned(&model, kind, batch, settings))
         .collect()
 }
 
 /// The kernel plans of a checked spec's train-step and predict graphs.
 pub fn compile_kernels(spec: &crate::spec::ast::Spec, checked: &crate::check::Checked, batch: Option<usize>) -> String {
-    backend_graphs(spec, checked, batch)
-        .iter()
-        .map(|graph| crate::backend::plan::plan(graph).to_string())
-        .collect::<Vec<String>>()
-        .join("\n")
+    backend_plans(spec, checked, batch).iter().map(ToString::to_string).collect::<Vec<String>>().join("\n")
 }
 
 /// The Cranelift IR of every kernel of a checked spec's train-step and predict graphs (scan bodies included).
@@ -399,8 +398,7 @@ fn compile_clif(
     batch: Option<usize>,
 ) -> Result<String, String> {
     let mut text = String::new();
-    for graph in backend_graphs(spec, checked, batch) {
-        let plan = crate::backend::plan::plan(&graph);
+    for plan in backend_plans(spec, checked, batch) {
         for kernel in plan.all_kernels() {
             text.push_str(&format!("; {} of plan {}\n", kernel.name, plan.name));
             let path = crate::backend::cpu::selected().map_err(|error| error.to_string())?;

@@ -43,6 +43,7 @@
 pub mod backend;
 pub mod check;
 pub mod cli;
+pub mod compile;
 pub mod data;
 pub mod diagnostics;
 pub mod ir;

@@ -17,11 +17,11 @@ use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
 use super::codegen::{compile, CodegenError, Compiled};
-use super::cpu::{self, CpuPath};
+use super::cpu::CpuPath;
 use super::gemm::{matmul, matmul_then, Part};
 use super::kernel::Access;
-use super::plan::{is_f32_movement, plan, Layout, Operand, Plan, Step};
-use crate::ir::{DType, Graph, NodeId, Op, TensorType, Type};
+use super::plan::{is_f32_movement, Layout, Operand, Plan, Step};
+use crate::ir::{DType, NodeId, Op, TensorType, Type};
 use crate::runtime::interpreter::{kernel as interpret, Tensor};
 
 /// Kernels with fewer positions than this run on one thread: below it, handing rows to threads costs more than
@@ -59,19 +59,8 @@ pub struct StepTime {
 }
 
 impl Program {
-    /// Fuses and compiles a graph for the selected CPU path ([`cpu::selected`]: `--cpu`, `GALEN_CPU`, or the best
-    /// the CPU has).
-    pub fn new(graph: &Graph) -> Result<Program, CodegenError> {
-        let path = cpu::selected().map_err(|error| CodegenError::Host { message: error.to_string() })?;
-        Program::for_path(graph, path)
-    }
-
-    /// Fuses and compiles a graph for `path`, which this CPU must support. Every path gives the same bits.
-    pub fn for_path(graph: &Graph, path: CpuPath) -> Result<Program, CodegenError> {
-        Program::from_plan(plan(graph), path)
-    }
-
-    fn from_plan(plan: Plan, path: CpuPath) -> Result<Program, CodegenError> {
+    /// Compiles a plan for `path`, which this CPU must support ([`crate::compile`] plans and verifies first).
+    pub fn from_plan(plan: Plan, path: CpuPath) -> Result<Program, CodegenError> {
         let compiled = compile(&plan.kernels, path)?;
         let mut bodies = BTreeMap::new();
         for (index, step) in plan.steps.iter().enumerate() {
@@ -80,7 +69,7 @@ impl Program {
             }
         }
         let timings = Mutex::new(vec![(Duration::ZERO, 0); plan.steps.len()]);
-        let moves_part = moves_part(&plan);
+        let moves_part = plan.moved_parts();
         Ok(Program { plan, path, compiled, bodies, pool: Mutex::new(Pool::default()), timings, moves_part })
     }
 
@@ -504,20 +493,6 @@ impl Pool {
             free.push(buffer);
         }
     }
-}
-
-/// By step, whether it is a `get` that no other step of the plan repeats (the same part of the same tuple): only
-/// `get`s read tuples, so such a step may move its part out of the tuple.
-fn moves_part(plan: &Plan) -> Vec<bool> {
-    let part = |step: &Step| match step {
-        Step::Node { node, inputs } => match plan.graph.node(*node).op {
-            Op::Get { index } => Some((inputs[0].base, index)),
-            _ => None,
-        },
-        _ => None,
-    };
-    let parts: Vec<Option<(NodeId, usize)>> = plan.steps.iter().map(part).collect();
-    parts.iter().map(|&this| this.is_some() && parts.iter().filter(|&&other| other == this).count() == 1).collect()
 }
 
 fn is_standard(tensor: &Tensor) -> bool {

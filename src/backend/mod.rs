@@ -1,17 +1,20 @@
 //! The compiled backend: fusion of the IR into kernels ([`plan`]), Cranelift code generation for them
 //! ([`codegen`], the one module that uses Cranelift), GEMM for contractions ([`gemm`]), and the executor that runs
-//! a compiled graph ([`exec`]). The reference interpreter ([`crate::runtime::interpreter`]) stays the oracle and is
-//! reachable with `--backend interp`.
+//! a compiled graph ([`exec`]). [`verify`] checks a plan against what the executor assumes, and [`memory`] says how
+//! many bytes a plan needs at its peak. The reference interpreter ([`crate::runtime::interpreter`]) stays the oracle
+//! and is reachable with `--backend interp`.
 
 pub mod codegen;
 pub mod cpu;
 pub mod exec;
 pub mod gemm;
 pub mod kernel;
+pub mod memory;
 pub mod plan;
 pub mod reference;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,6 +24,7 @@ use crate::ir::Graph;
 use crate::runtime::interpreter::{run, Tensor};
 
 pub use exec::{Program, StepTime};
+pub use verify::{verify_plan, PlanError, PlanErrorKind, PlanErrors};
 
 /// Whether compiled programs record the time of each step (`galen bench --profile`).
 static PROFILING: AtomicBool = AtomicBool::new(false);
@@ -69,21 +73,6 @@ pub enum Executable {
 }
 
 impl Executable {
-    /// Prepares an (optimized) graph for `backend`. A graph the code generator cannot compile runs on the
-    /// interpreter instead, with the reason returned beside it, so a code generation bug costs speed, never a run.
-    pub fn new(graph: Graph, backend: Backend) -> (Executable, Option<String>) {
-        match backend {
-            Backend::Interpreter => (Executable::Interpreter(graph), None),
-            Backend::Jit => match Program::new(&graph) {
-                Ok(program) => (Executable::Jit(Box::new(program)), None),
-                Err(error) => (
-                    Executable::Interpreter(graph),
-                    Some(format!("the JIT could not compile a graph ({error}); it runs on the interpreter")),
-                ),
-            },
-        }
-    }
-
     /// Runs the graph on named inputs (names it does not take are ignored) and returns its outputs by name.
     /// Panics on a missing or mistyped input: the runtime builds the inputs from the graph itself.
     pub fn run(&self, inputs: &BTreeMap<String, Tensor>) -> BTreeMap<String, Tensor> {

@@ -1015,8 +1015,8 @@ fn fuse_epilogues(graph: &Graph, kernels: &[Kernel], steps: &mut Vec<Step>) {
     }
 }
 
-/// The buffers a step writes.
-fn step_writes(step: &Step) -> Vec<NodeId> {
+/// The buffers a step writes (a product's epilogue's stores after the product).
+pub fn step_writes(step: &Step) -> Vec<NodeId> {
     match step {
         Step::Kernel { writes, .. } => writes.clone(),
         Step::MatMul { node, epilogue, .. } => {
@@ -1168,6 +1168,21 @@ impl Plan {
                 format!("{runs} {} : {}", crate::ir::ops::name(&node.op), node.ty)
             }
         }
+    }
+
+    /// By step, whether it is a `get` that no other step of the plan repeats (the same part of the same tuple): only
+    /// `get`s read tuples, so such a step may move its part out of the tuple instead of copying it, as the executor
+    /// does. Safe on any plan: a step whose node is not in the graph is no `get`.
+    pub fn moved_parts(&self) -> Vec<bool> {
+        let part = |step: &Step| match step {
+            Step::Node { node, inputs } => match self.graph.nodes.get(node.index()).map(|node| &node.op) {
+                Some(Op::Get { index }) => inputs.first().map(|input| (input.base, *index)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let parts: Vec<Option<(NodeId, usize)>> = self.steps.iter().map(part).collect();
+        parts.iter().map(|&this| this.is_some() && parts.iter().filter(|&&other| other == this).count() == 1).collect()
     }
 
     /// Every kernel of the plan and of its scans' bodies, in step order.

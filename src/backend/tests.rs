@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
 
 use super::{cpu, Backend, Executable, Program};
+use crate::compile::{self, Compiled, GraphKind, Settings, Until};
 use crate::ir::random::random_graph;
 use crate::ir::{DType, Graph, Role};
 use crate::lowering::{names, Model};
@@ -69,10 +70,32 @@ fn worst_difference(expected: &BTreeMap<String, Tensor>, found: &BTreeMap<String
     Ok(worst)
 }
 
+/// `model`'s graph of `kind` after the clean-up passes, verified.
+fn optimized(model: &Model, kind: GraphKind, batch: usize) -> Graph {
+    compile::optimized(model, kind, batch, Settings::verified())
+}
+
+/// `graph` through the driver's backend stages for the JIT (plan, plan verifier, codegen), with the fallback's reason.
+pub(crate) fn jit(graph: Graph) -> (Executable, Option<String>) {
+    match compile::backend_stages(graph, Until::Runnable(Backend::Jit), Settings::verified()) {
+        Compiled::Runnable(executable, warning) => (executable, warning),
+        _ => unreachable!("compiling until runnable gives an executable"),
+    }
+}
+
+/// `graph` compiled by the JIT for the CPU path `path`; panics when it falls back to the interpreter.
+fn program_on(graph: &Graph, path: cpu::CpuPath) -> Program {
+    match compile::backend_stages(graph.clone(), Until::Runnable(Backend::Jit), Settings::verified().on(path)) {
+        Compiled::Runnable(Executable::Jit(program), None) => *program,
+        Compiled::Runnable(_, warning) => panic!("the graph does not compile for {path:?}: {warning:?}"),
+        _ => unreachable!("compiling until runnable gives an executable"),
+    }
+}
+
 fn compare(graph: &Graph, seed: u64, what: &str) {
     let inputs = inputs(graph, seed);
     let expected = run(graph, &inputs).unwrap_or_else(|error| panic!("{what}: the interpreter fails: {error}"));
-    let (executable, warning) = Executable::new(graph.clone(), Backend::Jit);
+    let (executable, warning) = jit(graph.clone());
     assert!(warning.is_none(), "{what}: {warning:?}");
     let found = executable.run(&inputs);
     let worst = worst_difference(&expected, &found).unwrap_or_else(|error| panic!("{what}: {error}"));
@@ -109,10 +132,8 @@ fn bits(tensor: &Tensor) -> Vec<u64> {
 fn every_example_trains_evaluates_and_predicts_as_on_the_interpreter() {
     for spec in examples() {
         let model = example_model(&spec);
-        for (name, graph) in
-            [("train step", model.train_step(5)), ("evaluate", model.evaluate(5)), ("predict", model.predict(5))]
-        {
-            compare(&optimize(graph, true), 7, &format!("{}, {name}", spec.display()));
+        for kind in [GraphKind::TrainStep, GraphKind::Evaluate, GraphKind::Predict] {
+            compare(&optimized(&model, kind, 5), 7, &format!("{}, {kind}", spec.display()));
         }
     }
 }
@@ -125,19 +146,19 @@ fn every_example_gives_the_same_bits_on_every_cpu_path() {
     let paths = cpu::available();
     for spec in examples() {
         let model = example_model(&spec);
-        let mut graphs =
-            vec![("train step", model.train_step(5)), ("evaluate", model.evaluate(5)), ("predict", model.predict(5))];
+        let mut graphs = vec![(GraphKind::TrainStep, 5), (GraphKind::Evaluate, 5), (GraphKind::Predict, 5)];
         let name = spec.file_stem().unwrap_or_default().to_string_lossy();
         if name == "breast_cancer_peers" || name == "digits_cnn" {
-            graphs.push(("train step of 700", model.train_step(700)));
+            graphs.push((GraphKind::TrainStep, 700));
         }
-        for (name, graph) in graphs {
-            let graph = optimize(graph, true);
+        for (kind, batch) in graphs {
+            let name = format!("{kind} of {batch}");
+            let graph = optimized(&model, kind, batch);
             let inputs = inputs(&graph, 7);
             let outputs: Vec<BTreeMap<String, Tensor>> = paths
                 .iter()
                 .map(|&path| {
-                    let program = Program::for_path(&graph, path).expect("the example compiles");
+                    let program = program_on(&graph, path);
                     assert_eq!(program.path(), path);
                     program.run(&inputs)
                 })
@@ -162,7 +183,7 @@ fn every_example_gives_the_same_bits_on_every_cpu_path() {
 fn a_row_predicts_the_same_bits_in_any_batch_on_every_path() {
     for spec in examples() {
         let model = example_model(&spec);
-        let whole = optimize(model.predict(13), true);
+        let whole = optimized(&model, GraphKind::Predict, 13);
         let whole_inputs = inputs(&whole, 17);
         let batch_inputs: Vec<String> = whole
             .inputs()
@@ -182,7 +203,7 @@ fn a_row_predicts_the_same_bits_in_any_batch_on_every_path() {
         };
         for path in cpu::available() {
             let run = |size: usize, first: usize| -> BTreeMap<String, Tensor> {
-                let program = Program::for_path(&optimize(model.predict(size), true), path).expect("compiles");
+                let program = program_on(&optimized(&model, GraphKind::Predict, size), path);
                 program.run(&rows(first, size))
             };
             let all = run(13, 0);
@@ -228,14 +249,14 @@ fn large_batches_agree_and_are_bit_identical_across_thread_counts() {
         let outcome = check_file(std::path::Path::new(spec));
         let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("{spec} checks") };
         let model = Model::new(&lowered.spec, checked);
-        let graph = optimize(model.train_step(batch), true);
+        let graph = optimized(&model, GraphKind::TrainStep, batch);
         let plan = super::plan::plan(&graph);
         let epilogues =
             plan.steps.iter().filter(|step| matches!(step, super::plan::Step::MatMul { epilogue: Some(_), .. }));
         assert!(epilogues.count() > 0, "{spec}: no product has an epilogue\n{plan}");
         compare(&graph, 11, &format!("{spec}, train step of {batch}"));
         let inputs = inputs(&graph, 11);
-        let (executable, _) = Executable::new(graph, Backend::Jit);
+        let (executable, _) = jit(graph);
         let on = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool");
             pool.install(|| executable.run(&inputs))

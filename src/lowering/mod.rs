@@ -25,9 +25,7 @@ pub use optimizer::is_state as is_optimizer_state;
 use std::collections::BTreeMap;
 
 use crate::check::{Checked, Task};
-use crate::ir::verify::{verify, Stage};
 use crate::ir::{Builder, DType, Graph, NodeId, Role, TensorType};
-use crate::passes::autodiff::gradients;
 use crate::spec::ast::{Activation, Layer, Loss, Optimizer, Spec};
 
 /// How a variable's first value is drawn (Keras' defaults per layer).
@@ -158,30 +156,35 @@ impl Model {
         builder.finish()
     }
 
-    /// The train-step graph: forward, gradients, their clipping, the optimizer's update. Inputs: the batch, every variable, the
-    /// learning rate and the step number (and dropout noise). Outputs `loss`, `output` and `new.NAME` for every
-    /// variable that changes.
-    pub fn train_step(&self, batch: usize) -> Graph {
-        let (mut builder, lowered) = self.forward_builder("train_step", Mode::Train, true, batch);
-        // The forward part must be a sound model graph before autodiff reads it (always checked in tests).
-        if cfg!(debug_assertions) {
-            if let Err(errors) = verify(builder.graph(), Stage::Model) {
-                panic!("lowering made a broken forward graph, a bug:\n{errors}");
-            }
-        }
+    /// The forward part of a train step: the layers in training mode and the loss, reading every variable and the
+    /// optimizer's state, ready for autodiff ([`crate::compile`] runs the stages: this, the verifier, autodiff, then
+    /// [`Model::update`]).
+    pub fn train_forward(&self, batch: usize) -> TrainForward {
+        let (builder, lowered) = self.forward_builder("train_step", Mode::Train, true, batch);
+        let params: Vec<NodeId> = self
+            .variables
+            .iter()
+            .filter(|variable| variable.role == Role::Param)
+            .map(|variable| lowered.variables[&variable.name])
+            .collect();
+        TrainForward { builder, loss: lowered.loss, params, variables: lowered.variables }
+    }
+
+    /// The end of a train step: the gradients of [`TrainForward::params`] clipped as the optimizer says, then the
+    /// optimizer's update; outputs `new.NAME` for every variable that changes. Inputs added: the learning rate and
+    /// the step number.
+    pub fn update(&self, forward: TrainForward, grads: &[NodeId]) -> Graph {
+        let TrainForward { mut builder, params: param_nodes, variables, .. } = forward;
         let params: Vec<&Variable> = self.variables.iter().filter(|variable| variable.role == Role::Param).collect();
-        let param_nodes: Vec<NodeId> = params.iter().map(|variable| lowered.variables[&variable.name]).collect();
-        let grads = gradients(&mut builder, lowered.loss, &param_nodes);
         // Clipped before the update (and before adamw's decay, which reads the parameters), as Keras does; only the
         // trainable parameters have gradients, so batch norm's running statistics take no part.
         let clipping = self.optimizer.clipping().map(|clipping| clipping.value);
-        let grads = clipping::clip(&mut builder, clipping, &grads);
+        let grads = clipping::clip(&mut builder, clipping, grads);
         let learning_rate = builder.input(names::LEARNING_RATE, Role::Hyper, TensorType::new(DType::F32, []));
         let step = builder.input(names::STEP, Role::Hyper, TensorType::new(DType::F32, []));
         let hyper = optimizer::Hyper { learning_rate, step };
         for ((variable, &param), &grad) in params.iter().zip(&param_nodes).zip(&grads) {
-            let updates =
-                optimizer::update(&mut builder, &self.optimizer, hyper, variable, param, grad, &lowered.variables);
+            let updates = optimizer::update(&mut builder, &self.optimizer, hyper, variable, param, grad, &variables);
             for (name, node) in updates {
                 builder.output(format!("{}{name}", names::NEW), node);
             }
@@ -245,6 +248,18 @@ impl Model {
     }
 }
 
+/// The forward part of a train step, in its builder: what autodiff differentiates and the update reads.
+pub struct TrainForward {
+    /// The graph so far.
+    pub builder: Builder,
+    /// The loss, the value differentiated.
+    pub loss: NodeId,
+    /// The trainable parameters' inputs, in the order of [`Model::variables`].
+    pub params: Vec<NodeId>,
+    /// Every variable's input, by name.
+    variables: BTreeMap<String, NodeId>,
+}
+
 /// What the train step needs from the forward part of its graph.
 struct LoweredForward {
     loss: NodeId,
@@ -270,6 +285,7 @@ impl Activations {
 #[cfg(test)]
 mod graph_tests {
     use super::*;
+    use crate::ir::verify::{verify, Stage};
     use crate::pipeline::check_file;
 
     const EXAMPLES: [&str; 5] = [
@@ -308,7 +324,12 @@ mod graph_tests {
         for spec in EXAMPLES {
             let outcome = check_file(std::path::Path::new(spec));
             let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("{spec} checks") };
-            let step = Model::new(&lowered.spec, checked).train_step(4);
+            let step = crate::compile::lowered(
+                &Model::new(&lowered.spec, checked),
+                crate::compile::GraphKind::TrainStep,
+                4,
+                crate::compile::Settings::verified(),
+            );
             let inputs = random_inputs(&step);
             let expected = run(&step, &inputs).expect("the lowered step runs");
             let optimized = crate::passes::optimize(step, true);
@@ -328,7 +349,12 @@ mod graph_tests {
             let outcome = check_file(std::path::Path::new(spec));
             let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("{spec} checks") };
             let model = Model::new(&lowered.spec, checked);
-            let step = model.train_step(5);
+            let step = crate::compile::lowered(
+                &model,
+                crate::compile::GraphKind::TrainStep,
+                5,
+                crate::compile::Settings::verified(),
+            );
             let predict = model.predict(5);
             for (graph, stage) in [
                 (&model.forward(5), Stage::Model),

@@ -527,7 +527,10 @@ fn clipped_by_keras(
 /// every trainable variable, by name.
 fn stepped(optimizer: crate::spec::ast::Optimizer, values: &BTreeMap<String, Tensor>) -> BTreeMap<String, Vec<f64>> {
     let model = clipping_model(optimizer);
-    let step = crate::ir::precision::with_float(&model.train_step(5), DType::F64);
+    let step = crate::ir::precision::with_float(
+        &crate::compile::lowered(&model, crate::compile::GraphKind::TrainStep, 5, crate::compile::Settings::verified()),
+        DType::F64,
+    );
     if let Err(errors) = crate::ir::verify::verify(&step, crate::ir::verify::Stage::Step) {
         panic!("{errors}");
     }
@@ -565,7 +568,12 @@ fn largest_difference(a: &BTreeMap<String, Vec<f64>>, b: &BTreeMap<String, Vec<f
 fn clipped_sgd_steps_follow_keras_on_finite_difference_gradients() {
     use crate::spec::ast::Clipping;
     let model = clipping_model(plain_sgd(None));
-    let values = clipping_inputs(&model.train_step(5));
+    let values = clipping_inputs(&crate::compile::lowered(
+        &model,
+        crate::compile::GraphKind::TrainStep,
+        5,
+        crate::compile::Settings::verified(),
+    ));
     let gradients = finite_difference_gradients(&model, &values);
     assert_eq!(gradients.len(), 6, "two dense layers and batch norm's scale and offset");
     let norms: Vec<f64> = gradients.values().map(|g| g.iter().map(|g| g * g).sum::<f64>().sqrt()).collect();
@@ -618,7 +626,12 @@ fn adamw_decays_the_parameters_and_averages_the_clipped_gradients() {
         clipping: clipping.map(spanned),
     };
     let model = clipping_model(adamw(None));
-    let values = clipping_inputs(&model.train_step(5));
+    let values = clipping_inputs(&crate::compile::lowered(
+        &model,
+        crate::compile::GraphKind::TrainStep,
+        5,
+        crate::compile::Settings::verified(),
+    ));
     let gradients = finite_difference_gradients(&model, &values);
     let global = gradients.values().flatten().map(|g| g * g).sum::<f64>().sqrt();
     let clipping = Clipping::GlobalNorm(0.25 * global);
@@ -686,7 +699,6 @@ fn clipping_edge_cases_follow_keras() {
 /// the interpreter gives, within the backend tests' tolerance (`1e-4 max(|interpreter|, 1)`).
 #[test]
 fn clipped_train_steps_run_on_the_jit_as_on_the_interpreter() {
-    use crate::backend::{Backend, Executable};
     use crate::spec::ast::{Clipping, Optimizer};
     let adam = |clipping: Clipping| Optimizer::Adam {
         lr: spanned(0.1),
@@ -704,12 +716,17 @@ fn clipped_train_steps_run_on_the_jit_as_on_the_interpreter() {
         adam(Clipping::GlobalNorm(0.5)),
     ];
     for optimizer in optimizers {
-        let step = crate::passes::optimize(clipping_model(optimizer.clone()).train_step(5), true);
+        let step = crate::compile::optimized(
+            &clipping_model(optimizer.clone()),
+            crate::compile::GraphKind::TrainStep,
+            5,
+            crate::compile::Settings::verified(),
+        );
         let values: BTreeMap<String, Tensor> = clipping_inputs(&step)
             .into_iter()
             .map(|(name, value)| (name, Tensor::F32(value.to_f64().mapv(|value| value as f32))))
             .collect();
-        let (jit, fallback) = Executable::new(step.clone(), Backend::Jit);
+        let (jit, fallback) = crate::backend::tests::jit(step.clone());
         assert_eq!(fallback, None, "{optimizer:?}");
         let expected = crate::runtime::interpreter::run(&step, &values).expect("the step runs");
         let found = jit.run(&values);

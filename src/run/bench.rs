@@ -16,7 +16,6 @@ use crate::data::dataset::prepare;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::ir::{Graph, Op};
 use crate::lowering::Model;
-use crate::passes::optimize;
 use crate::pipeline::check_file;
 use crate::runtime::train::{Event, Runner};
 use crate::spec::ast::Schedule;
@@ -344,7 +343,12 @@ fn bench_in_pool(options: &BenchOptions) -> BenchOutcome {
     let score = runner.score(split, &fit.values, None);
     let evaluation = started.elapsed();
 
-    let train_step = optimize(model.train_step(batch_size.min(prepared.train.len()).max(1)), false);
+    let train_step = crate::compile::optimized(
+        &model,
+        crate::compile::GraphKind::TrainStep,
+        batch_size.min(prepared.train.len()).max(1),
+        crate::compile::Settings::from_environment(),
+    );
     let batch_rows = batch_size.min(prepared.train.len()).max(1) as f64;
     let epochs = timer.finish();
     outcome.report = Some(BenchReport {

@@ -16,13 +16,13 @@ use super::schedule::{LearningRate, Stopper, Verdict};
 use super::scores::Scores;
 use crate::backend::{Backend, Executable};
 use crate::check::{Checked, Task};
+use crate::compile::{self, GraphKind};
 use crate::data::batches::{gather, BatchPlan};
 use crate::data::dataset::SplitData;
 use crate::data::transform::Targets;
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Graph, Role};
 use crate::lowering::{initial_values, names, Model, TargetEncoding};
-use crate::passes::optimize;
 use crate::rng::{ChaCha20Rng, Purpose, Rng, Streams};
 use crate::spec::ast::Spec;
 
@@ -176,23 +176,22 @@ impl Failure {
     }
 }
 
-/// Graphs by batch size, built, optimized (verified after every pass in debug builds and tests) and compiled for
-/// the backend on first use.
-#[derive(Default)]
+/// Graphs of one kind by batch size, compiled ([`crate::compile`]) for the backend on first use.
 struct Graphs {
+    kind: GraphKind,
     built: BTreeMap<usize, Executable>,
 }
 
 impl Graphs {
-    fn get(
-        &mut self,
-        batch: usize,
-        backend: Backend,
-        warnings: &mut Vec<String>,
-        build: impl FnOnce(usize) -> Graph,
-    ) -> &Executable {
+    fn new(kind: GraphKind) -> Graphs {
+        Graphs { kind, built: BTreeMap::new() }
+    }
+
+    fn get(&mut self, model: &Model, batch: usize, backend: Backend, warnings: &mut Vec<String>) -> &Executable {
+        let kind = self.kind;
         self.built.entry(batch).or_insert_with(|| {
-            let (executable, warning) = Executable::new(optimize(build(batch), cfg!(debug_assertions)), backend);
+            let (executable, warning) =
+                compile::runnable(model, kind, batch, backend, compile::Settings::from_environment());
             warnings.extend(warning);
             executable
         })
@@ -235,9 +234,9 @@ impl<'m> Runner<'m> {
             batch_size: batch_size.max(1),
             backend: Backend::default(),
             warnings: Vec::new(),
-            train_steps: Graphs::default(),
-            evaluations: Graphs::default(),
-            predictions: Graphs::default(),
+            train_steps: Graphs::new(GraphKind::TrainStep),
+            evaluations: Graphs::new(GraphKind::Evaluate),
+            predictions: Graphs::new(GraphKind::Predict),
         }
     }
 
@@ -253,10 +252,10 @@ impl<'m> Runner<'m> {
     pub fn prepare(&mut self, train_rows: usize, eval_rows: usize) {
         let model = self.model;
         for batch in batch_sizes(train_rows, self.batch_size) {
-            self.train_steps.get(batch, self.backend, &mut self.warnings, |batch| model.train_step(batch));
+            self.train_steps.get(model, batch, self.backend, &mut self.warnings);
         }
         for batch in batch_sizes(eval_rows, self.batch_size) {
-            self.evaluations.get(batch, self.backend, &mut self.warnings, |batch| model.evaluate(batch));
+            self.evaluations.get(model, batch, self.backend, &mut self.warnings);
         }
     }
 
@@ -313,9 +312,7 @@ impl<'m> Runner<'m> {
             for (index, positions) in plan.batches().enumerate() {
                 let learning_rate = rate.at(epoch, step);
                 let model = self.model;
-                let executable = self
-                    .train_steps
-                    .get(positions.len(), self.backend, &mut self.warnings, |batch| model.train_step(batch));
+                let executable = self.train_steps.get(model, positions.len(), self.backend, &mut self.warnings);
                 let mut inputs = batch_inputs(train, positions, &self.encoder);
                 // The variables move into the step and their new values come back out: no copy per step.
                 move_variables(&mut inputs, executable.graph(), &mut values);
@@ -393,8 +390,7 @@ impl<'m> Runner<'m> {
         let mut loss = 0.0;
         for positions in BatchPlan::in_order(split.len(), self.batch_size).batches() {
             let model = self.model;
-            let executable =
-                self.evaluations.get(positions.len(), self.backend, &mut self.warnings, |batch| model.evaluate(batch));
+            let executable = self.evaluations.get(model, positions.len(), self.backend, &mut self.warnings);
             let mut inputs = batch_inputs(split, positions, &self.encoder);
             add_variables(&mut inputs, executable.graph(), values);
             let result = executable.run(&inputs);
@@ -410,8 +406,7 @@ impl<'m> Runner<'m> {
         let mut outputs = Array2::<f32>::zeros((rows, self.encoder.width()));
         for positions in BatchPlan::in_order(rows, self.batch_size).batches() {
             let model = self.model;
-            let executable =
-                self.predictions.get(positions.len(), self.backend, &mut self.warnings, |batch| model.predict(batch));
+            let executable = self.predictions.get(model, positions.len(), self.backend, &mut self.warnings);
             let mut graph_inputs = BTreeMap::from([(names::X.to_string(), Tensor::F32(gather(inputs, positions)))]);
             add_variables(&mut graph_inputs, executable.graph(), values);
             let result = executable.run(&graph_inputs);

@@ -1,0 +1,1 @@
+//! Broken plans fed to the verifier.
