@@ -326,7 +326,14 @@ fn check(path: &Path) -> ExitCode {
     match (&outcome.checked, &outcome.lowered) {
         (Some(checked), Some(lowered)) if !failed => {
             let data_path = outcome.data_path.as_ref().map_or(String::new(), |p| p.display().to_string());
-            print_stdout(&crate::check::summary(&lowered.spec, checked, &data_path, outcome.split.as_ref()));
+            let summary = crate::check::summary(
+                &lowered.spec,
+                checked,
+                &data_path,
+                outcome.split.as_ref(),
+                outcome.memory.as_ref(),
+            );
+            print_stdout(&summary);
             ExitCode::SUCCESS
         }
         _ => ExitCode::from(1),

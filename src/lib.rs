@@ -48,6 +48,7 @@ pub mod data;
 pub mod diagnostics;
 pub mod ir;
 pub mod lowering;
+pub mod memory;
 pub mod metrics;
 pub mod passes;
 pub mod pipeline;

@@ -9,6 +9,7 @@ use crate::check::{self, Checked, DataView, SplitCounts};
 use crate::data::dataset;
 use crate::data::{self, CsvOptions, ImageFolder, Manifest, Schema, Table};
 use crate::diagnostics::{Diagnostic, Diagnostics, Location, Span};
+use crate::memory::{self, Estimate, Limit};
 use crate::spec::ast::{Source, Split};
 use crate::spec::lower::Lowered;
 use crate::spec::SpecFile;
@@ -30,6 +31,8 @@ pub struct CheckOutcome {
     pub loaded: LoadedData,
     /// Rows per split and class, as the spec's seed splits them (when the spec checked clean).
     pub split: Option<SplitCounts>,
+    /// The memory training needs (when the spec checked clean but for the memory limit).
+    pub memory: Option<Estimate>,
 }
 
 impl CheckOutcome {
@@ -43,6 +46,7 @@ impl CheckOutcome {
             checked: None,
             loaded: LoadedData::Unavailable,
             split: None,
+            memory: None,
         }
     }
 }
@@ -62,18 +66,31 @@ pub enum LoadedData {
 
 /// Reads, parses and checks a spec file and its data.
 pub fn check_file(path: &Path) -> CheckOutcome {
-    let mut diagnostics = Diagnostics::new();
+    check_file_with(path, Limit::from_environment())
+}
+
+/// Parses and checks a spec already in memory; relative paths start from the folder of `file.path`. The memory
+/// estimate is compared with the limit of the environment ([`Limit::from_environment`]).
+pub fn check_spec(file: SpecFile) -> CheckOutcome {
+    check_spec_with(file, Limit::from_environment())
+}
+
+/// [`check_file`] with a memory limit of the caller's (tests give a fixed one, so that no figure of the machine's
+/// reaches a snapshot).
+pub fn check_file_with(path: &Path, limit: Result<Option<Limit>, String>) -> CheckOutcome {
     match SpecFile::read(path) {
-        Ok(file) => check_spec(file),
+        Ok(file) => check_spec_with(file, limit),
         Err(diagnostic) => {
+            let mut diagnostics = Diagnostics::new();
             diagnostics.push(diagnostic);
             CheckOutcome::stopped(None, diagnostics)
         }
     }
 }
 
-/// Parses and checks a spec already in memory; relative paths start from the folder of `file.path`.
-pub fn check_spec(file: SpecFile) -> CheckOutcome {
+/// [`check_spec`] with a memory limit of the caller's: `Ok(None)` when none is known (nothing is refused), `Err`
+/// when the environment's could not be read (an error of the check).
+pub fn check_spec_with(file: SpecFile, limit: Result<Option<Limit>, String>) -> CheckOutcome {
     let mut diagnostics = Diagnostics::new();
     let Some(lowered) = file.parse(&mut diagnostics) else {
         return CheckOutcome::stopped(Some(file), diagnostics);
@@ -89,7 +106,19 @@ pub fn check_spec(file: SpecFile) -> CheckOutcome {
     let checked = checked.filter(|_| !diagnostics.has_errors());
     let split = checked.as_ref().and_then(|checked| split_counts(&lowered, checked, &loaded, &mut diagnostics));
     let checked = checked.filter(|_| !diagnostics.has_errors());
-    CheckOutcome { file: Some(file), diagnostics, lowered: Some(lowered), data_path, checked, loaded, split }
+    // Last, whether training fits in memory: it needs the checked model, and plans its train step.
+    let memory = checked.as_ref().and_then(|checked| match limit {
+        Ok(limit) => Some(memory::estimate(&lowered.spec, checked, limit, &mut diagnostics)),
+        Err(why) => {
+            diagnostics.push(
+                Diagnostic::error("memory::bad_limit", why)
+                    .with_help(format!("unset {} to use this machine's figure", memory::LIMIT_VARIABLE)),
+            );
+            None
+        }
+    });
+    let checked = checked.filter(|_| !diagnostics.has_errors());
+    CheckOutcome { file: Some(file), diagnostics, lowered: Some(lowered), data_path, checked, loaded, split, memory }
 }
 
 /// Plans the split as training will, and counts rows per split and class.

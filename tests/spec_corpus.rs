@@ -5,8 +5,18 @@
 use std::path::{Path, PathBuf};
 
 use galen::diagnostics::render;
-use galen::pipeline::check_file;
+use galen::memory::Limit;
+use galen::pipeline::{check_file_with, CheckOutcome};
 use galen::spec::{convert, Form, SpecFile};
+
+/// The memory limit the corpus is checked against, so that no figure of the machine reaches a snapshot: 16 GiB,
+/// the least a machine that trains models has.
+const MEMORY_LIMIT: u64 = 16 << 30;
+
+/// Checks a spec file against [`MEMORY_LIMIT`].
+fn check_file(path: &Path) -> CheckOutcome {
+    check_file_with(path, Ok(Some(Limit::fixed(MEMORY_LIMIT))))
+}
 
 /// The path relative to the crate root, so that snapshots do not depend on where the checkout lives.
 fn relative(path: &Path) -> PathBuf {
@@ -14,7 +24,7 @@ fn relative(path: &Path) -> PathBuf {
 }
 
 /// Checks a spec and renders its diagnostics as plain text.
-fn check_rendered(path: &Path) -> (galen::pipeline::CheckOutcome, String) {
+fn check_rendered(path: &Path) -> (CheckOutcome, String) {
     let outcome = check_file(path);
     let text = outcome.file.as_ref().map_or("", |file| file.text.as_str());
     let rendered = render(&outcome.diagnostics.items, &path.display().to_string(), text, true);
@@ -30,7 +40,8 @@ fn examples_check_clean() {
         let lowered = outcome.lowered.as_ref().expect("the example parses");
         let checked = outcome.checked.as_ref().expect("the example checks");
         let data_path = outcome.data_path.as_ref().map_or(String::new(), |p| p.display().to_string());
-        let summary = galen::check::summary(&lowered.spec, checked, &data_path, outcome.split.as_ref());
+        let summary =
+            galen::check::summary(&lowered.spec, checked, &data_path, outcome.split.as_ref(), outcome.memory.as_ref());
         insta::assert_snapshot!(format!("{rendered}{summary}"));
     });
 }

@@ -658,3 +658,54 @@ fn every_cpu_path_trains_evaluates_and_predicts_the_same_bytes() {
     assert_eq!(unknown.status.code(), Some(1));
     assert!(says(&unknown.stderr, "GALEN_CPU names an unknown CPU code path `avx9`"), "{}", text(&unknown.stderr));
 }
+
+/// Issue 14: the committed specs too large for memory get exit 1, with the estimated bytes, from both `check` and
+/// `train`, and `train` writes nothing, not even over an existing run directory with `--force`. Above half of the
+/// limit, a warning; a limit that is no size is an error; a limit the machine cannot give is refused before
+/// anything is written.
+#[test]
+fn specs_too_large_for_memory_are_refused_by_check_and_train_with_the_figures() {
+    let limited = |arguments: &[&str], limit: &str| {
+        Command::new(env!("CARGO_BIN_EXE_galen"))
+            .env("GALEN_MEMORY_LIMIT", limit)
+            .args(arguments)
+            .output()
+            .expect("galen runs")
+    };
+    let out = temp_dir("memory-refused");
+    fs::create_dir_all(&out).expect("a folder");
+    fs::write(out.join("keep.txt"), "an earlier run's file").expect("writes");
+    let out_text = out.to_str().expect("a UTF-8 path");
+    for (spec, code, figure) in [
+        ("tests/errors/memory/huge_dense.galen", "shape::too_large", "33.9 ZiB"),
+        ("tests/errors/memory/slip_dense.galen", "memory::too_large", "needs about 149.1 GiB"),
+        ("tests/errors/memory/huge_conv.galen", "memory::too_large", "needs about 865.8 GiB"),
+    ] {
+        let checked = limited(&["check", spec], "16G");
+        assert_eq!(checked.status.code(), Some(1), "{spec}: {}", text(&checked.stderr));
+        assert!(says(&checked.stderr, code) && says(&checked.stderr, figure), "{spec}: {}", text(&checked.stderr));
+        let trained = limited(&["train", spec, "--out", out_text, "--force"], "16G");
+        assert_eq!(trained.status.code(), Some(1), "{spec}: {}", text(&trained.stderr));
+        assert!(says(&trained.stderr, code) && says(&trained.stderr, figure), "{spec}: {}", text(&trained.stderr));
+        assert!(!text(&trained.stderr).contains("panicked"));
+    }
+    // A limit the system cannot give: the estimate (260.8 GiB) passes, the allocator refuses it before the run
+    // directory. Only where Linux refuses what it cannot back (`vm.overcommit_memory` 0 or 2, the default 0).
+    let overcommit = fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap_or_default();
+    if matches!(overcommit.trim(), "0" | "2") {
+        let arguments = ["train", "tests/errors/memory/slip_dense.galen", "--out", out_text, "--force"];
+        let refused = limited(&arguments, "60T");
+        assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+        assert!(says(&refused.stderr, "memory::allocation_failed"), "{}", text(&refused.stderr));
+    }
+    assert_eq!(fs::read_to_string(out.join("keep.txt")).expect("kept"), "an earlier run's file");
+    assert_eq!(fs::read_dir(&out).expect("the folder").count(), 1, "nothing was written");
+
+    let warned = limited(&["check", "specs/diabetes.galen"], "80K");
+    assert_eq!(warned.status.code(), Some(0), "{}", text(&warned.stderr));
+    assert!(says(&warned.stderr, "memory::over_half"), "{}", text(&warned.stderr));
+    assert!(text(&warned.stdout).contains("memory limit: 80.0 KiB (set by GALEN_MEMORY_LIMIT)"));
+    let wrong = limited(&["check", "specs/diabetes.galen"], "lots");
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(says(&wrong.stderr, "memory::bad_limit"), "{}", text(&wrong.stderr));
+}

@@ -22,8 +22,22 @@ pub fn infer(input: &[usize], layers: &[Spanned<Layer>], diagnostics: &mut Diagn
     let mut shape = input.to_vec();
     let mut summaries = Vec::with_capacity(layers.len());
     let mut previous = "the input";
+    let mut total = 0usize;
     for layer in layers {
-        let summary = match layer_shape(&shape, &layer.value, previous) {
+        let summary = layer_shape(&shape, &layer.value, previous).and_then(|summary| {
+            total = total.checked_add(summary.params).ok_or_else(|| {
+                let approximate = summaries.iter().map(|layer: &LayerSummary| layer.params as f64).sum::<f64>()
+                    + summary.params as f64;
+                too_large(
+                    layer.value.name(),
+                    "the model's parameter count, up to this layer,",
+                    approximate,
+                    "parameters",
+                )
+            })?;
+            Ok(summary)
+        });
+        let summary = match summary {
             Ok(summary) => summary,
             Err(diagnostic) => {
                 diagnostics.push(diagnostic.at(layer.span));
@@ -45,49 +59,93 @@ pub fn format_shape(shape: &[usize]) -> String {
 
 fn layer_shape(input: &[usize], layer: &Layer, previous: &str) -> Result<LayerSummary, Diagnostic> {
     let kind = layer.name();
-    let summary = |output: Vec<usize>, params: usize| LayerSummary { kind, output, params, trainable: params };
+    // Every count is checked: a wrapped count would pass the checker and fail far later (issue 14).
+    let count = |terms: &[&[usize]], what: &str, unit: &str| count(kind, terms, what, unit);
+    let summary = |output: Vec<usize>, params: usize| -> Result<LayerSummary, Diagnostic> {
+        count(&[&output], "the output of one row", "values")?;
+        Ok(LayerSummary { kind, output, params, trainable: params })
+    };
     match layer {
         Layer::Dense { units, .. } => {
             let [features] = *flat(input, kind, previous)?;
-            Ok(summary(vec![units.value], features * units.value + units.value))
+            let units = units.value;
+            summary(vec![units], count(&[&[features, units], &[units]], "this layer's parameter count", "parameters")?)
         }
         Layer::Conv2d { filters, kernel, stride, padding, .. } => {
             let [height, width, channels] = *image(input, kind, previous)?;
             let out_height = window(height, kernel.value[0], stride.value[0], padding.value, kind, "height")?;
             let out_width = window(width, kernel.value[1], stride.value[1], padding.value, kind, "width")?;
-            let params = kernel.value[0] * kernel.value[1] * channels * filters.value + filters.value;
-            Ok(summary(vec![out_height, out_width, filters.value], params))
+            let weights = [kernel.value[0], kernel.value[1], channels, filters.value];
+            let params = count(&[&weights, &[filters.value]], "this layer's parameter count", "parameters")?;
+            summary(vec![out_height, out_width, filters.value], params)
         }
         Layer::MaxPool2d { size, stride } | Layer::AvgPool2d { size, stride } => {
             let [height, width, channels] = *image(input, kind, previous)?;
             let out_height = window(height, size.value[0], stride.value[0], Padding::Valid, kind, "height")?;
             let out_width = window(width, size.value[1], stride.value[1], Padding::Valid, kind, "width")?;
-            Ok(summary(vec![out_height, out_width, channels], 0))
+            summary(vec![out_height, out_width, channels], 0)
         }
         Layer::GlobalAvgPool2d => {
             let [_, _, channels] = *image(input, kind, previous)?;
-            Ok(summary(vec![channels], 0))
+            summary(vec![channels], 0)
         }
-        Layer::Flatten => Ok(summary(vec![input.iter().product()], 0)),
-        Layer::Dropout { .. } | Layer::Activation { .. } => Ok(summary(input.to_vec(), 0)),
+        Layer::Flatten => summary(vec![count(&[input], "the flattened row", "values")?], 0),
+        Layer::Dropout { .. } | Layer::Activation { .. } => summary(input.to_vec(), 0),
         Layer::BatchNorm { .. } => {
             let channels = input.last().copied().unwrap_or(1);
             // Scale and offset are trained; the running mean and variance are not (Keras counts all four).
-            Ok(LayerSummary { kind, output: input.to_vec(), params: 4 * channels, trainable: 2 * channels })
+            let params = count(&[&[4, channels]], "this layer's parameter count", "parameters")?;
+            Ok(LayerSummary { kind, output: input.to_vec(), params, trainable: params / 2 })
         }
         Layer::Lstm { units, return_sequences } | Layer::Gru { units, return_sequences } => {
             let [steps, features] = *sequence(input, kind, previous)?;
             let units = units.value;
             // LSTM: four gates, each with input and recurrent kernels and a bias. GRU as Keras builds it by
             // default (reset_after): three gates with separate input and recurrent biases.
-            let params = match layer {
-                Layer::Lstm { .. } => 4 * (features * units + units * units + units),
-                _ => 3 * (features * units + units * units + 2 * units),
+            let terms: [&[usize]; 3] = match layer {
+                Layer::Lstm { .. } => [&[4, features, units], &[4, units, units], &[4, units]],
+                _ => [&[3, features, units], &[3, units, units], &[6, units]],
             };
+            let params = count(&terms, "this layer's parameter count", "parameters")?;
             let output = if return_sequences.value { vec![steps, units] } else { vec![units] };
-            Ok(summary(output, params))
+            summary(output, params)
         }
     }
+}
+
+/// A sum of products of sizes (`[[a, b], [c]]` is `a·b + c`), or a `shape::too_large` error when it does not fit in
+/// 64 bits, which gives the size it would have.
+fn count(kind: &str, terms: &[&[usize]], what: &str, unit: &str) -> Result<usize, Diagnostic> {
+    let exact = terms.iter().try_fold(0usize, |sum, factors| {
+        let product = factors.iter().try_fold(1usize, |product, &factor| product.checked_mul(factor))?;
+        sum.checked_add(product)
+    });
+    exact.ok_or_else(|| {
+        let approximate: f64 =
+            terms.iter().map(|factors| factors.iter().map(|&factor| factor as f64).product::<f64>()).sum();
+        too_large(kind, what, approximate, unit)
+    })
+}
+
+/// The error for a count too large to hold: `what` would be about `approximate` `unit`.
+fn too_large(kind: &str, what: &str, approximate: f64, unit: &str) -> Diagnostic {
+    let bytes = if unit == "parameters" || unit == "values" {
+        format!(" ({} as 32-bit floats)", crate::memory::format_bytes_f64(approximate * 4.0))
+    } else {
+        String::new()
+    };
+    Diagnostic::error(
+        "shape::too_large",
+        format!("{what} is too large to count: about {approximate:.2e} {unit}{bytes}, more than 2^64"),
+    )
+    .with_label(format!("this `{kind}` is far too large for any machine"))
+    .with_help(match kind {
+        "dense" | "lstm" | "gru" => {
+            "use fewer units: hidden layers of tabular models rarely need more than a few thousand"
+        }
+        "conv2d" => "use fewer filters or a smaller kernel",
+        _ => "use smaller layers before this one, or smaller images",
+    })
 }
 
 fn flat<'a>(input: &'a [usize], kind: &str, previous: &str) -> Result<&'a [usize; 1], Diagnostic> {

@@ -256,7 +256,10 @@ impl Transform {
         // (in parallel over rows). A few features at a time, so that the blocks waiting to be laid out stay small
         // beside the output.
         let width = self.width();
-        let mut out = Output { data: vec![0.0; applied.rows.len() * width], width, offset: 0 };
+        let cells = applied.rows.len().saturating_mul(width);
+        let data = crate::memory::try_zeroed(cells, "the data matrix")
+            .map_err(|error| Diagnostics { items: vec![error.diagnostic()] })?;
+        let mut out = Output { data, width, offset: 0 };
         let mut bad_cells = Vec::new();
         let at_once = rayon::current_num_threads().max(1) * 2;
         for (features, columns) in self.features.chunks(at_once).zip(columns.chunks(at_once)) {

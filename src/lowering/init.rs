@@ -8,36 +8,40 @@ use std::collections::BTreeMap;
 use ndarray::{Array2, ArrayD, IxDyn};
 
 use super::{Init, Variable};
+use crate::memory::{try_zeroed, AllocationError};
 use crate::rng::{ChaCha20Rng, Purpose, Rng, Streams};
 
-/// The first value of every variable, by name.
-pub fn initial_values(variables: &[Variable], streams: &Streams) -> BTreeMap<String, ArrayD<f32>> {
+/// The first value of every variable, by name; an error when the allocator refuses a variable's buffer.
+pub fn initial_values(
+    variables: &[Variable],
+    streams: &Streams,
+) -> Result<BTreeMap<String, ArrayD<f32>>, AllocationError> {
     let mut rng = streams.stream(Purpose::Init);
-    variables.iter().map(|variable| (variable.name.clone(), initial_value(variable, &mut rng))).collect()
+    variables.iter().map(|variable| Ok((variable.name.clone(), initial_value(variable, &mut rng)?))).collect()
 }
 
-fn initial_value(variable: &Variable, rng: &mut ChaCha20Rng) -> ArrayD<f32> {
+fn initial_value(variable: &Variable, rng: &mut ChaCha20Rng) -> Result<ArrayD<f32>, AllocationError> {
     let shape = IxDyn(&variable.shape);
+    let elements = variable.shape.iter().product();
+    let mut values: Vec<f32> = try_zeroed(elements, &format!("the variable `{}`", variable.name))?;
     match &variable.init {
-        Init::Zeros => ArrayD::zeros(shape),
-        Init::Ones => ArrayD::ones(shape),
+        Init::Zeros => {}
+        Init::Ones => values.fill(1.0),
         Init::UnitForgetBias { units } => {
-            let mut bias = ArrayD::zeros(shape);
-            bias.iter_mut().skip(*units).take(*units).for_each(|value| *value = 1.0);
-            bias
+            values.iter_mut().skip(*units).take(*units).for_each(|value| *value = 1.0);
         }
         Init::GlorotUniform { fan_in, fan_out } => {
             let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
-            ArrayD::from_shape_simple_fn(shape, || ((2.0 * rng.gen::<f64>() - 1.0) * limit) as f32)
+            values.iter_mut().for_each(|value| *value = ((2.0 * rng.gen::<f64>() - 1.0) * limit) as f32);
         }
         Init::Orthogonal => {
             let rows: usize = variable.shape[..variable.shape.len() - 1].iter().product();
             let columns = *variable.shape.last().expect("an orthogonal matrix has axes");
             let matrix = orthogonal(rows, columns, rng);
-            ArrayD::from_shape_vec(shape, matrix.iter().map(|&value| value as f32).collect())
-                .expect("the matrix has the variable's element count")
+            values.iter_mut().zip(matrix.iter()).for_each(|(value, &drawn)| *value = drawn as f32);
         }
     }
+    Ok(ArrayD::from_shape_vec(shape, values).expect("the buffer has the variable's element count"))
 }
 
 /// A `rows x columns` matrix with orthonormal rows or columns, as Keras' `Orthogonal`: the Q factor of a standard
@@ -82,9 +86,9 @@ mod tests {
     #[test]
     fn glorot_values_stay_within_the_limit_and_are_seeded() {
         let dense = variable(&[30, 64], Init::GlorotUniform { fan_in: 30, fan_out: 64 });
-        let first = initial_values(std::slice::from_ref(&dense), &Streams::new(42));
-        let again = initial_values(std::slice::from_ref(&dense), &Streams::new(42));
-        let other = initial_values(std::slice::from_ref(&dense), &Streams::new(43));
+        let first = initial_values(std::slice::from_ref(&dense), &Streams::new(42)).expect("allocates");
+        let again = initial_values(std::slice::from_ref(&dense), &Streams::new(42)).expect("allocates");
+        let other = initial_values(std::slice::from_ref(&dense), &Streams::new(43)).expect("allocates");
         assert_eq!(first, again);
         assert_ne!(first, other);
         let limit = (6.0f64 / 94.0).sqrt() as f32;
@@ -109,7 +113,8 @@ mod tests {
 
     #[test]
     fn the_forget_gate_bias_starts_at_one() {
-        let bias = initial_values(&[variable(&[12], Init::UnitForgetBias { units: 3 })], &Streams::new(1));
+        let bias =
+            initial_values(&[variable(&[12], Init::UnitForgetBias { units: 3 })], &Streams::new(1)).expect("allocates");
         let expected = [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
         assert_eq!(bias["v"].iter().copied().collect::<Vec<f32>>(), expected);
     }

@@ -409,7 +409,7 @@ fn the_lstm_example_has_the_right_gradient_over_its_sixty_steps() {
     let rows = [0, 1, 2, 3];
     let model = super::Model::new(&lowered.spec, checked);
     let graph = model.forward(rows.len());
-    let initial = super::initial_values(model.variables(), &Streams::new(lowered.spec.seed.value));
+    let initial = super::initial_values(model.variables(), &Streams::new(lowered.spec.seed.value)).expect("allocates");
     let mut values: BTreeMap<String, Tensor> = initial
         .into_iter()
         .filter(|(name, _)| graph.input(name).is_some())

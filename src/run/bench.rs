@@ -109,6 +109,8 @@ pub struct BenchReport {
     pub train_flops_per_sample: f64,
     /// The peak resident memory of the process in bytes (VmHWM), where the system says it.
     pub peak_rss_bytes: Option<u64>,
+    /// `galen check`'s memory estimate for training (see [`crate::memory`]), to compare with the peak.
+    pub memory_estimate: Option<crate::memory::Estimate>,
     /// Settings of the spec left out so that every epoch runs: early stopping, a schedule watching missing rows.
     pub dropped: Vec<String>,
     /// With `--profile`: the train step's steps, the slowest first (empty otherwise, and on the interpreter).
@@ -180,6 +182,11 @@ impl BenchReport {
         ));
         let rss = self.peak_rss_bytes.map_or("unknown".to_string(), |bytes| format!("{:.1} MB", megabytes(bytes)));
         lines.push(format!("peak memory     {rss} (VmHWM)"));
+        if let Some(estimate) = &self.memory_estimate {
+            for line in estimate.lines().lines() {
+                lines.push(format!("  {line}"));
+            }
+        }
         if !self.profile.is_empty() {
             let total: f64 = self.profile.iter().map(|step| step.seconds).sum();
             lines.push(format!(
@@ -245,6 +252,7 @@ impl BenchReport {
             "train_flops_per_sample": self.train_flops_per_sample,
             "achieved_gflops": self.achieved_gflops(),
             "peak_rss_mb": self.peak_rss_bytes.map(megabytes),
+            "memory_estimate_mb": self.memory_estimate.as_ref().map(|estimate| megabytes(estimate.total())),
             "dropped": self.dropped,
             "profile": self.profile.iter().map(|step| json!({
                 "step": step.label,
@@ -376,6 +384,7 @@ fn bench_in_pool(options: &BenchOptions) -> BenchOutcome {
         evaluation_accuracy: score.value("accuracy"),
         train_flops_per_sample: matmul_flops(&train_step) / batch_rows,
         peak_rss_bytes: peak_rss_bytes(),
+        memory_estimate: check.memory.clone(),
         dropped,
         profile,
     });

@@ -120,6 +120,14 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     if !check_sizes(&spec, &prepared, &folds, diagnostics) {
         return outcome;
     }
+    // Before anything is written: the system must be able to give the estimated memory at all (a limit set above
+    // what the machine has is caught here, with exit 1, rather than by an abort mid-run).
+    if let Some(estimate) = &check.memory {
+        if let Err(error) = crate::memory::reserve(estimate.total(), "training (galen check's estimate)") {
+            diagnostics.push(error.diagnostic());
+            return outcome;
+        }
+    }
     let data = match data_records(file, &spec) {
         Ok(data) => data,
         Err(error) => {

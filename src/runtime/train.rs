@@ -23,6 +23,7 @@ use crate::data::transform::Targets;
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Graph, Role};
 use crate::lowering::{initial_values, names, Model, TargetEncoding};
+use crate::memory::AllocationError;
 use crate::rng::{ChaCha20Rng, Purpose, Rng, Streams};
 use crate::spec::ast::Spec;
 
@@ -155,6 +156,8 @@ pub enum Failure {
         /// The learning rate of that step.
         learning_rate: f64,
     },
+    /// The allocator refused a buffer of the model's.
+    OutOfMemory(AllocationError),
 }
 
 impl Failure {
@@ -172,6 +175,7 @@ impl Failure {
                  it (lr={}), and check the data for extreme values",
                 learning_rate / 10.0
             )),
+            Failure::OutOfMemory(error) => error.diagnostic(),
         }
     }
 }
@@ -264,8 +268,8 @@ impl<'m> Runner<'m> {
         self.train_steps.built.values().flat_map(Executable::profile).collect()
     }
 
-    /// The initial weights of a seed.
-    pub fn initial_values(&self, seed: u64) -> Weights {
+    /// The initial weights of a seed; an error when the allocator refuses them.
+    pub fn initial_values(&self, seed: u64) -> Result<Weights, AllocationError> {
         initial_values(self.model.variables(), &Streams::new(seed))
     }
 
@@ -283,7 +287,7 @@ impl<'m> Runner<'m> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Fit, Failure> {
         let streams = Streams::new(seed);
-        let mut values = self.initial_values(seed);
+        let mut values = self.initial_values(seed).map_err(Failure::OutOfMemory)?;
         let variable_names: std::collections::BTreeSet<String> = values.keys().cloned().collect();
         let mut shuffle = streams.stream(Purpose::Shuffle);
         let mut dropout = streams.stream(Purpose::Dropout);
