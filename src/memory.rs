@@ -19,7 +19,8 @@
 //!
 //! The limit is `GALEN_MEMORY_LIMIT` when set (bytes, or a number with `K`, `M`, `G`, `T`: powers of 1024, or `KB`,
 //! `MB`, `GB`, `TB`: powers of 1000), else the smaller of the kernel's `MemAvailable` and the cgroup's `memory.max`.
-//! Where neither can be read the estimate is shown and nothing is refused.
+//! Where neither can be read, the limit is 64 PiB, more than any machine has, so that every size the compiler
+//! computes for a model that passes stays far from overflowing.
 
 use std::fmt;
 
@@ -47,6 +48,8 @@ pub enum LimitSource {
     Cgroup,
     /// Given by the caller (tests).
     Fixed,
+    /// No figure could be read: the largest limit galen accepts, which no model that fits any machine passes.
+    AnyMachine,
 }
 
 /// The most memory a run may plan to use.
@@ -83,6 +86,7 @@ impl fmt::Display for Limit {
             LimitSource::Available => "available on this machine",
             LimitSource::Cgroup => "this cgroup's memory.max",
             LimitSource::Fixed => "the limit given",
+            LimitSource::AnyMachine => "no figure of this machine could be read; the most any machine has",
         };
         write!(f, "{} ({source})", format_bytes(self.bytes))
     }
@@ -182,7 +186,7 @@ pub struct Estimate {
     pub dominant_bytes: u64,
     /// Whether that share is mostly parameters (the fix is fewer units) rather than activations (a smaller batch).
     pub dominant_by_parameters: bool,
-    /// The limit it was compared with, if one could be read.
+    /// The limit it was compared with (64 PiB when no figure could be read).
     pub limit: Option<Limit>,
 }
 
@@ -226,6 +230,7 @@ const F32: u64 = 4;
 /// (above the limit) or a warning (above half of it) at the layer that needs the most. Plans the train step only
 /// when the model's plain sizes fit.
 pub fn estimate(spec: &Spec, checked: &Checked, limit: Option<Limit>, diagnostics: &mut Diagnostics) -> Estimate {
+    let limit = Some(limit.unwrap_or(Limit { bytes: LARGEST_LIMIT, source: LimitSource::AnyMachine }));
     let (factor, optimizer_state) = match &spec.train.optimizer.value {
         Optimizer::Sgd { momentum, .. } if momentum.value > 0.0 => (1, "velocity (sgd with momentum)"),
         Optimizer::Sgd { .. } => (0, "none (plain sgd)"),
@@ -277,9 +282,9 @@ pub fn estimate(spec: &Spec, checked: &Checked, limit: Option<Limit>, diagnostic
         limit,
     };
     let fits = estimate.limit.as_ref().is_none_or(|limit| estimate.total() <= limit.bytes);
-    // Plan only what can fit: a model far past any machine is refused on its plain sizes (and its sizes may not even
-    // fit the IR's arithmetic). With no limit known, the plain sizes must still fit the largest limit.
-    if fits && estimate.total() <= LARGEST_LIMIT {
+    // Plan only what can fit: a model far past the limit is refused on its plain sizes (and its sizes may not even
+    // fit the IR's arithmetic).
+    if fits {
         let model = Model::new(spec, checked);
         let plan = compile::planned(&model, GraphKind::TrainStep, batch, Settings::from_environment());
         let variables: u64 = plan

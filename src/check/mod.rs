@@ -557,7 +557,21 @@ fn table_inputs(
     let width: usize = features.iter().map(|feature| feature.width).sum();
     let shape = match &data.shape {
         Some(shape) => {
-            let product: usize = shape.value.iter().product();
+            let Some(product) = shape.value.iter().try_fold(1usize, |product, &size| product.checked_mul(size)) else {
+                diagnostics.push(
+                    Diagnostic::error(
+                        "shape::too_large",
+                        format!(
+                            "`shape` {} multiplies to more than 2^64 values per row",
+                            shapes::format_shape(&shape.value)
+                        ),
+                    )
+                    .at(shape.span)
+                    .with_label("far too many values")
+                    .with_help(format!("make the sizes multiply to {width}, the number of input values per row")),
+                );
+                return None;
+            };
             if product != width {
                 diagnostics.push(
                     Diagnostic::error("shape::mismatch", format!("`shape` {} holds {product} values per row but the data give {width} input values", shapes::format_shape(&shape.value)))

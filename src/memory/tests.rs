@@ -82,9 +82,9 @@ fn above_half_the_limit_warns_and_above_it_refuses() {
 }
 
 #[test]
-fn with_no_limit_known_nothing_is_refused() {
+fn with_no_limit_known_the_limit_is_the_most_any_machine_has() {
     let outcome = crate::pipeline::check_file_with(std::path::Path::new("specs/breast_cancer_peers.galen"), Ok(None));
     let estimate = outcome.memory.expect("an estimate");
-    assert!(estimate.planned && estimate.limit.is_none());
-    assert!(!estimate.lines().contains("memory limit"));
+    assert!(estimate.planned && outcome.checked.is_some());
+    assert_eq!(estimate.limit, Some(Limit { bytes: LARGEST_LIMIT, source: LimitSource::AnyMachine }));
 }
