@@ -185,3 +185,6 @@ fn elements_bytes(shape: &[usize], dtype: DType) -> u64 {
     };
     shape.iter().fold(size, |bytes, &axis| bytes.saturating_mul(u64::try_from(axis).unwrap_or(u64::MAX)))
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,13 +4,14 @@
 //!
 //! # What it checks
 //!
-//! - **Structure.** Every step, kernel and node index is in range; a plan has one list of frees per step (the
-//!   executor zips them and would skip the steps past the last list); each kernel step passes as many buffers as its
-//!   kernel has operands and stores; a kernel has at least one axis and no empty one (the executor splits the first
-//!   and addresses the last element of each), its body is in SSA order with truth values only where a select or a
-//!   cast reads them, a reduction has one store. A step's node has the op the step runs (a product is a `matmul`, a
-//!   scan a `scan`, a `get` reads a tuple), and every operand of a product, a scan, an op step or an output reads its
-//!   graph input's value: that node's buffer, or the buffer it is a view of.
+//! - **Structure.** Every step, kernel and node index is in range; a plan has one list of frees per step (the executor
+//!   zips them and would skip the steps past the last list); each kernel step passes as many buffers as its kernel has
+//!   operands and stores; a kernel has at least one axis and no empty one (the executor splits the first and addresses
+//!   the last element of each) and no more positions than an `isize` counts (strides and addresses are `isize`), its
+//!   body is in SSA order with truth values only where a select or a cast reads them, a reduction has one store. A
+//!   step's node has the op the step runs (a product is a `matmul`, a scan a `scan`, a `get` reads a tuple), and every
+//!   operand of a product, a scan, an op step or an output reads its graph input's value: that node's buffer, or the
+//!   buffer it is a view of.
 //! - **Writes before reads.** The graph's inputs are written before the first step; every buffer a step reads
 //!   (kernel operands, both operands of a product and its epilogue's other operands, a scan's inputs, an op's
 //!   inputs) was written by an earlier step, and so was every buffer an output reads. An epilogue reads its product,
@@ -435,7 +436,7 @@ impl<'p, 'e> Checker<'p, 'e> {
                     &format!("{}'s operand in{slot}", code.name),
                 );
             }
-            if Some(read) == product && *access != Access::contiguous(&code.dims) {
+            if addressable && Some(read) == product && *access != Access::contiguous(&code.dims) {
                 let message = format!(
                     "the epilogue {} reads the product {read} through {}, not element for element in row-major \
                      order; a part's epilogue would read rows not computed yet",
@@ -492,16 +493,22 @@ impl<'p, 'e> Checker<'p, 'e> {
         }
     }
 
-    /// A kernel's own consistency; whether its iteration space can be addressed (at least one axis, none empty).
+    /// A kernel's own consistency; whether its iteration space can be addressed (at least one axis, none empty, and
+    /// no more positions than an `isize` counts, so that its positions and row-major strides can be computed).
     fn check_kernel_body(&mut self, code: &Kernel) -> bool {
         let mut problems = Vec::new();
-        let addressable = !code.dims.is_empty() && !code.dims.contains(&0);
-        if !addressable {
+        let addressable = if code.dims.is_empty() || code.dims.contains(&0) {
             problems.push(format!(
                 "its space {:?} has no axis or an empty one, which the executor cannot split or address",
                 code.dims
             ));
-        }
+            false
+        } else if positions(&code.dims).is_none() {
+            problems.push(format!("its space {:?} has more positions than an address can count", code.dims));
+            false
+        } else {
+            true
+        };
         for (index, expr) in code.exprs.iter().enumerate() {
             if let Expr::Load(operand) = expr {
                 if *operand >= code.operands.len() {
@@ -692,7 +699,6 @@ impl<'p, 'e> Checker<'p, 'e> {
         };
         self.check_kernel_use(code, &epilogue.reads, &epilogue.writes, Some(node));
         let rows = shape[rank - 2];
-        let positions: usize = code.dims.iter().product();
         let per_row_positions = epilogue.per_row.checked_mul(rows);
         let mut problems = Vec::new();
         if shape[..rank - 2].iter().any(|&size| size != 1) {
@@ -701,8 +707,12 @@ impl<'p, 'e> Checker<'p, 'e> {
         if code.reduce.is_some() {
             problems.push("the kernel reduces".to_string());
         }
-        if positions != ty.elements() {
-            problems.push(format!("its {positions} positions are not the product's {} elements", ty.elements()));
+        // A space too large to count is already an error of the kernel's body.
+        match positions(&code.dims) {
+            Some(positions) if positions != ty.elements() => {
+                problems.push(format!("its {positions} positions are not the product's {} elements", ty.elements()));
+            }
+            _ => {}
         }
         if code.dims.first().is_none_or(|&outer| per_row_positions != Some(outer)) {
             problems.push(format!(
@@ -792,6 +802,13 @@ fn reads_before(step: &Step) -> Vec<NodeId> {
         }
         _ => super::plan::step_reads(step),
     }
+}
+
+/// The number of positions of a kernel's space, `None` when an `isize` cannot count them (the executor and the
+/// row-major strides of [`Access::contiguous`] compute in `isize`).
+fn positions(dims: &[usize]) -> Option<usize> {
+    let positions = dims.iter().try_fold(1usize, |product, &size| product.checked_mul(size))?;
+    isize::try_from(positions).is_ok().then_some(positions)
 }
 
 /// The access through which a kernel stores a value of its space `dims` in row-major order: the reduced axis and
