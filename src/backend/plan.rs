@@ -774,9 +774,16 @@ impl<'g> Builder<'g> {
             steps.push(Step::Kernel { kernel: kernels.len(), reads, writes: vec![input] });
             kernels.push(kernel);
         }
-        let (kernel, reads) = self.kernel(&[last], &[last], name(kernels)).expect("a reduction of a buffer fits");
-        steps.push(Step::Kernel { kernel: kernels.len(), reads, writes: vec![last] });
-        kernels.push(kernel);
+        match self.kernel(&[last], &[last], name(kernels)) {
+            Some((kernel, reads)) => {
+                steps.push(Step::Kernel { kernel: kernels.len(), reads, writes: vec![last] });
+                kernels.push(kernel);
+            }
+            // The reduction reads a view (a slice, a permute) on which its reduced axes do not merge into one, as
+            // batch norm's statistics over a recurrent layer's sequence: the interpreter's reduction runs it, on
+            // a copy of the view.
+            None => steps.push(Step::Node { node: last, inputs: vec![self.read(input)] }),
+        }
     }
 
     /// The kernel computing `members` (in graph order) and storing `stored`, with the nodes whose buffers it

@@ -270,3 +270,29 @@ fn large_batches_agree_and_are_bit_identical_across_thread_counts() {
         }
     }
 }
+
+/// Issue 14 (found by the mutation test past the checker): a reduction that reads a view on which its reduced axes
+/// do not merge into one — batch norm's statistics over the sequence a recurrent layer returns — is planned as the
+/// interpreter's reduction instead of panicking the planner (and with it `galen check`, whose memory estimate plans
+/// the train step), and runs as on the interpreter.
+#[test]
+fn a_reduction_over_a_view_that_cannot_be_one_kernel_axis_compiles() {
+    let text = "name: bn-after-lstm\nseed: 3\ndata:\n  source: series.csv\n  target: level\n  shape: [5, 2]\n\
+                model:\n  - lstm: {units: 4, return_sequences: true}\n  - batch_norm: {}\n  - gru: 3\n  - dense: 1\n\
+                train:\n  loss: mse\n  epochs: 1\n  batch_size: 4\n";
+    let file = crate::spec::SpecFile {
+        path: PathBuf::from("tests/fuzz/bn_after_lstm.yaml"),
+        text: text.to_string(),
+        form: crate::spec::Form::Yaml,
+    };
+    let outcome = crate::pipeline::check_spec(file);
+    let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else {
+        panic!("the spec checks: {:?}", outcome.diagnostics)
+    };
+    let model = Model::new(&lowered.spec, checked);
+    for batch in [1, 4] {
+        for kind in [GraphKind::TrainStep, GraphKind::Evaluate, GraphKind::Predict] {
+            compare(&optimized(&model, kind, batch), 5, &format!("batch norm after an lstm, {kind} of {batch}"));
+        }
+    }
+}

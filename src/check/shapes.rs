@@ -208,6 +208,16 @@ fn window(
     axis: &str,
 ) -> Result<usize, Diagnostic> {
     match padding {
+        // Keras accepts it, but every kernel position past the input reads only padding, and im2col makes a slice
+        // per position: a kernel of 3573 on 6 pixels would lower to millions of nodes for nothing.
+        Padding::Same if kernel > size => Err(Diagnostic::error(
+            "shape::window_too_large",
+            format!("the `{kind}` window ({kernel}) is larger than the input {axis} ({size})"),
+        )
+        .with_label(format!("{axis} is only {size} here"))
+        .with_help(format!(
+            "use a kernel of at most {size}: with `same` padding, the positions past the input see only zeros"
+        ))),
         Padding::Same => Ok(size.div_ceil(stride)),
         Padding::Valid if kernel <= size => Ok((size - kernel) / stride + 1),
         Padding::Valid => {
