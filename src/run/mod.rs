@@ -25,6 +25,8 @@ pub mod weights;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
@@ -65,6 +67,9 @@ impl RunDir {
     }
 
     fn create_at(path: &Path, force: bool) -> Result<RunDir, Diagnostic> {
+        if force {
+            remove_stale_siblings(path);
+        }
         if path.exists() {
             if !force {
                 return Err(Diagnostic::error("run::exists", "the output directory exists already")
@@ -76,7 +81,10 @@ impl RunDir {
             let is_run = fs::read(path.join(MANIFEST))
                 .ok()
                 .is_some_and(|bytes| manifest::Manifest::parse(&bytes, &path.join(MANIFEST)).is_ok());
-            let is_empty = fs::read_dir(path).map(|mut entries| entries.next().is_none()).unwrap_or(false);
+            // Empty, or holding only the temporary file of a first write a crash cut short.
+            let is_empty = fs::read_dir(path)
+                .map(|entries| entries.flatten().all(|entry| is_temporary(&entry.file_name().to_string_lossy())))
+                .unwrap_or(false);
             if !path.is_dir() || !(is_run || is_empty) {
                 return Err(Diagnostic::error(
                     "run::not_a_run",
@@ -123,11 +131,28 @@ impl RunDir {
     pub fn open(path: &Path) -> Result<RunDir, Diagnostic> {
         if !path.join(MANIFEST).is_file() {
             let what = if path.is_dir() { "is not a galen run directory" } else { "does not exist" };
+            let mut help = format!(
+                "give the folder `galen train` wrote (it holds `{MANIFEST}` and `{MODEL}`); it printed the path"
+            );
+            // A `--force` run killed between moving the earlier run aside and renaming itself into its place.
+            let swapping: Vec<String> = siblings(path)
+                .into_iter()
+                .filter(|(sibling, _, _)| !path.exists() && sibling.join(MANIFEST).is_file())
+                .map(|(sibling, what, _)| {
+                    let which = if what == "new" { "the new run" } else { "the earlier run" };
+                    format!("{which} is in `{}`", sibling.display())
+                })
+                .collect();
+            if !swapping.is_empty() {
+                help = format!(
+                    "a `galen train --force` was stopped while putting its run in place: {}; rename one to `{}`",
+                    swapping.join(", "),
+                    path.display()
+                );
+            }
             return Err(Diagnostic::error("run::not_a_run", format!("`{}` {what}", path.display()))
                 .at_file(path)
-                .with_help(format!(
-                    "give the folder `galen train` wrote (it holds `{MANIFEST}` and `{MODEL}`); it printed the path"
-                )));
+                .with_help(help));
         }
         Ok(RunDir { path: path.to_path_buf(), replaces: None })
     }
@@ -146,6 +171,7 @@ impl RunDir {
             let _ = fs::remove_dir_all(&old);
         }
         fs::rename(target, &old).map_err(|error| io_error(target, "cannot move the earlier run aside", &error))?;
+        stop_point("swap", "");
         if let Err(error) = fs::rename(&self.path, target) {
             // Put the earlier run back rather than leave nothing in its place.
             let _ = fs::rename(&old, target);
@@ -198,6 +224,59 @@ fn sibling(path: &Path, what: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.galen-{what}-{}", std::process::id()))
 }
 
+/// The hidden folders beside `path` of runs being swapped in or out ([`sibling`]'s): path, `new` or `old`, and the
+/// process that made them.
+fn siblings(path: &Path) -> Vec<(PathBuf, String, u32)> {
+    let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else { return Vec::new() };
+    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    let prefix = format!(".{}.galen-", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(parent) else { return Vec::new() };
+    let mut found: Vec<(PathBuf, String, u32)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let entry_name = entry.file_name().to_string_lossy().into_owned();
+            let (what, pid) = entry_name.strip_prefix(&prefix)?.split_once('-')?;
+            let pid = pid.parse().ok().filter(|_| what == "new" || what == "old")?;
+            Some((path.with_file_name(&entry_name), what.to_string(), pid))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Removes what runs into `path` that were killed (no process of theirs is left) left beside it: the staging
+/// folder of a `--force` run killed before its swap, and the earlier run it was replacing. Only `--force` does this,
+/// which replaces the earlier run anyway.
+fn remove_stale_siblings(path: &Path) {
+    for (sibling, _, pid) in siblings(path) {
+        if !process_alive(pid) {
+            let _ = fs::remove_dir_all(&sibling);
+        }
+    }
+}
+
+/// Whether a process runs with this id: `/proc` where there is one, else `kill -0`; when neither can tell, yes (so
+/// that nothing of a run still going is removed).
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    if Path::new("/proc/self").exists() {
+        return Path::new("/proc").join(pid.to_string()).exists();
+    }
+    std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_or(true, |status| status.success())
+}
+
+/// Whether a file name is a temporary file of [`write_atomic`]'s (`.NAME.tmp-PID`), as a crash mid-write leaves.
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.')
+        && name.rsplit_once(".tmp-").is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Writes a file atomically: a temporary file beside it, flushed to disk, then renamed over the target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
     if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
@@ -209,12 +288,47 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
         let mut file = fs::File::create(&temporary)?;
         file.write_all(bytes)?;
         file.sync_all()?;
+        stop_point("written", &name);
         fs::rename(&temporary, path)
     })();
     written.map_err(|error| {
         let _ = fs::remove_file(&temporary);
         io_error(path, "cannot write the file", &error)
     })
+}
+
+/// The environment variable of the crash tests' hook (`stop_point`).
+pub const STOP_AT: &str = "GALEN_TEST_STOP_AT";
+
+/// A test hook, which only `tests/crash.rs` sets: with `GALEN_TEST_STOP_AT=POINT` (or `POINT@N`, the Nth time; the
+/// first by default) the process kills itself with SIGKILL when it passes that point, so that the test can check
+/// what a crash at that moment leaves behind. The points: `written:FILE` (FILE's temporary file is written and synced, not yet renamed into
+/// place: `written:model.safetensors` is mid-checkpoint), `checkpoint` (an epoch's checkpoint is in place), `model`
+/// (the final model is in place; the report and the final manifest are not written), `swap` (a `--force` run has
+/// moved the earlier run aside and not yet renamed itself into its place). The variable is read once; unset (as in
+/// any ordinary run), a point costs a comparison.
+pub(crate) fn stop_point(point: &str, file: &str) {
+    static TARGET: OnceLock<Option<(String, usize)>> = OnceLock::new();
+    static PASSED: AtomicUsize = AtomicUsize::new(0);
+    let target = TARGET.get_or_init(|| {
+        let value = std::env::var(STOP_AT).ok().filter(|value| !value.is_empty())?;
+        Some(match value.rsplit_once('@') {
+            Some((name, nth)) if nth.parse::<usize>().is_ok() => (name.to_string(), nth.parse().unwrap_or(1)),
+            _ => (value, 1),
+        })
+    });
+    let Some((name, nth)) = target else { return };
+    let here = match name.split_once(':') {
+        Some((target_point, target_file)) => target_point == point && target_file == file,
+        None => name == point && file.is_empty(),
+    };
+    if here && PASSED.fetch_add(1, Ordering::SeqCst) + 1 == *nth {
+        // SIGKILL, as a crash or the OOM killer would end the process: no destructor, no handler, no flush. Without
+        // a `kill` command (or should the signal be late), abort: no cleanup either, and the test sees SIGABRT.
+        let _ = std::process::Command::new("kill").args(["-9", &std::process::id().to_string()]).status();
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        std::process::abort();
+    }
 }
 
 /// The SHA-256 of a file, in lowercase hexadecimal.
@@ -310,6 +424,33 @@ mod tests {
         assert!(other.join("notes.txt").exists());
         let _ = fs::remove_dir_all(&dir);
         let _ = fs::remove_dir_all(&other);
+    }
+
+    #[test]
+    fn force_replaces_what_a_killed_run_left() {
+        // In a folder of its own: the test above checks that nothing is left beside its run in the temporary folder.
+        let parent = temp("killed");
+        let dir = parent.join("run");
+        // Killed mid-way through its first write: only the manifest's temporary file.
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(".manifest.json.tmp-12345"), b"{").unwrap();
+        assert_eq!(RunDir::create(Some(&dir), false, "x", "").unwrap_err().code, "run::exists");
+        // Beside it, the staging folder of a `--force` run whose process is gone (no process has such an id).
+        let stale = dir.with_file_name(format!(".{}.galen-new-999999999", dir.file_name().unwrap().to_string_lossy()));
+        fs::create_dir_all(&stale).unwrap();
+        let run = RunDir::create(Some(&dir), true, "x", "").unwrap();
+        assert!(!stale.exists());
+        run.write(MODEL, b"new").unwrap();
+        run.commit().unwrap();
+        let names: Vec<String> =
+            fs::read_dir(&dir).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into()).collect();
+        assert_eq!(names, [MODEL]);
+        assert!(
+            is_temporary(".model.safetensors.tmp-7")
+                && !is_temporary(".model.safetensors.tmp-")
+                && !is_temporary("a.tmp-1")
+        );
+        let _ = fs::remove_dir_all(&parent);
     }
 
     #[test]

@@ -160,9 +160,11 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
         finished: String::new(),
         status: "running".to_string(),
     };
+    // The manifest first: from then on the folder is a galen run, which `--force` may replace, whatever else a crash
+    // leaves in it (before, the folder holds at most its temporary file, which `--force` replaces too).
     let written = run
-        .write(&spec_name, file.text.as_bytes())
-        .and_then(|()| run.write(MANIFEST, manifest.to_json().as_bytes()))
+        .write(MANIFEST, manifest.to_json().as_bytes())
+        .and_then(|()| run.write(&spec_name, file.text.as_bytes()))
         .and_then(|()| match &prepared.transform {
             Some(transform) => run.write(TRANSFORM, format!("{}\n", transform.to_json()).as_bytes()),
             None => Ok(()),
@@ -218,6 +220,7 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
                 {
                     checkpoint_error.get_or_insert(error);
                 }
+                super::stop_point("checkpoint", "");
             }
         });
     progress.done();
@@ -249,6 +252,7 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     if let Err(error) = run.write(MODEL, &weights::to_bytes(&model_weights(&model, &fit.values), &metadata)) {
         return failed(outcome, &run, &mut manifest, error);
     }
+    super::stop_point("model", "");
     let mut report = report::Report::build(&spec, checked, &mut runner, &prepared, fit, fold_results, epochs);
     report.refit_changes = refit_changes;
     if let Err(error) = report.write(&run, &spec, checked, &prepared) {
