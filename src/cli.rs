@@ -326,13 +326,9 @@ fn check(path: &Path) -> ExitCode {
     match (&outcome.checked, &outcome.lowered) {
         (Some(checked), Some(lowered)) if !failed => {
             let data_path = outcome.data_path.as_ref().map_or(String::new(), |p| p.display().to_string());
-            let summary = crate::check::summary(
-                &lowered.spec,
-                checked,
-                &data_path,
-                outcome.split.as_ref(),
-                outcome.memory.as_ref(),
-            );
+            let memory = outcome.memory.as_ref().map(|estimate| estimate.lines());
+            let summary =
+                crate::check::summary(&lowered.spec, checked, &data_path, outcome.split.as_ref(), memory.as_deref());
             print_stdout(&summary);
             ExitCode::SUCCESS
         }

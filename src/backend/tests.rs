@@ -21,7 +21,7 @@ use crate::ir::{DType, Graph, Role};
 use crate::lowering::{names, Model};
 use crate::passes::optimize;
 use crate::pipeline::check_file;
-use crate::runtime::interpreter::{run, Tensor};
+use crate::interpreter::{run, Tensor};
 
 /// The largest relative difference the tests allow.
 const TOLERANCE: f64 = 1e-4;

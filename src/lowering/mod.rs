@@ -297,7 +297,7 @@ mod graph_tests {
     ];
 
     /// Seeded values for every input of a graph: variables and batch in [-1, 1), noise in [0, 1), a step of 3.
-    pub(super) fn random_inputs(graph: &Graph) -> BTreeMap<String, crate::runtime::interpreter::Tensor> {
+    pub(super) fn random_inputs(graph: &Graph) -> BTreeMap<String, crate::interpreter::Tensor> {
         use crate::rng::{Purpose, Rng, Streams};
         let mut rng = Streams::new(5).stream(Purpose::Synth);
         graph
@@ -320,7 +320,7 @@ mod graph_tests {
     /// Differential test: the pass pipeline changes no output of any example's train step beyond rounding.
     #[test]
     fn optimized_train_steps_compute_what_the_lowered_ones_do() {
-        use crate::runtime::interpreter::run;
+        use crate::interpreter::run;
         for spec in EXAMPLES {
             let outcome = check_file(std::path::Path::new(spec));
             let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("{spec} checks") };

@@ -96,7 +96,7 @@ fn tiling_pads(graph: &Graph, id: NodeId, uses: &[usize]) -> Option<(usize, Vec<
 mod tests {
     use super::*;
     use crate::ir::{Builder, DType, Role, TensorType};
-    use crate::runtime::interpreter::{run, Tensor};
+    use crate::interpreter::{run, Tensor};
     use ndarray::{ArrayD, IxDyn};
     use std::collections::BTreeMap;
 

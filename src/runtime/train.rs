@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{Array2, ArrayD, Axis, IxDyn};
 
-use super::interpreter::Tensor;
+use crate::interpreter::Tensor;
 use super::schedule::{LearningRate, Stopper, Verdict};
 use super::scores::Scores;
 use crate::backend::{Backend, Executable};
@@ -23,7 +23,7 @@ use crate::data::transform::Targets;
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Graph, Role};
 use crate::lowering::{initial_values, names, Model, TargetEncoding};
-use crate::memory::AllocationError;
+use crate::allocation::AllocationError;
 use crate::rng::{ChaCha20Rng, Purpose, Rng, Streams};
 use crate::spec::ast::Spec;
 

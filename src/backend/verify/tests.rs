@@ -22,7 +22,7 @@ use crate::ir::{Builder, DType, Graph, NodeId, Role, TensorType};
 use crate::lowering::Model;
 use crate::passes::optimize;
 use crate::pipeline::check_file;
-use crate::runtime::interpreter::Tensor;
+use crate::interpreter::Tensor;
 
 use PlanErrorKind::*;
 
