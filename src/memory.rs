@@ -35,7 +35,6 @@ use crate::spec::ast::{Layer, Optimizer, Spec};
 // loader that use them; they are re-exported here, where the memory limit is documented.
 pub use crate::allocation::{format_bytes, reserve, try_zeroed, AllocationError, LIMIT_VARIABLE};
 
-
 /// The largest limit accepted: 2^56 bytes (64 PiB), more than any machine has, so that no size below it overflows.
 const LARGEST_LIMIT: u64 = 1 << 56;
 

@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::ir::Graph;
 use crate::interpreter::{run, Tensor};
+use crate::ir::Graph;
 
 pub use exec::{Program, StepTime};
 pub use verify::{verify_plan, PlanError, PlanErrorKind, PlanErrors};

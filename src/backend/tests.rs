@@ -16,12 +16,12 @@ use std::path::{Path, PathBuf};
 
 use super::{cpu, Backend, Executable, Program};
 use crate::compile::{self, Compiled, GraphKind, Settings, Until};
+use crate::interpreter::{run, Tensor};
 use crate::ir::random::random_graph;
 use crate::ir::{DType, Graph, Role};
 use crate::lowering::{names, Model};
 use crate::passes::optimize;
 use crate::pipeline::check_file;
-use crate::interpreter::{run, Tensor};
 
 /// The largest relative difference the tests allow.
 const TOLERANCE: f64 = 1e-4;

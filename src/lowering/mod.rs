@@ -10,6 +10,7 @@
 //!
 //! Names follow Keras: the n-th layer of a kind is `dense_n`, its variables `dense_n.kernel`, `dense_n.bias`.
 
+mod activation;
 mod clipping;
 mod init;
 mod layers;
@@ -278,7 +279,7 @@ pub(crate) struct Activations {
 impl Activations {
     /// The model's output: the activation applied to the logits.
     pub fn output(&self, builder: &mut Builder) -> NodeId {
-        layers::activate(builder, self.activation, self.logits)
+        activation::activate(builder, self.activation, self.logits)
     }
 }
 

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 
 use ndarray::{ArrayD, IxDyn};
 
+use super::activation;
 use super::layers::{self, Lowering};
 use super::{loss, Activations, Mode};
+use crate::interpreter::Tensor;
 use crate::ir::{Builder, DType, Graph, NodeId, Role, TensorType};
 use crate::passes::gradcheck::{self, Tolerance};
 use crate::rng::{Purpose, Rng, Streams};
-use crate::interpreter::Tensor;
 use crate::spec::ast::{Activation, Layer, Loss, Padding, Span, Spanned};
 
 fn spanned<T>(value: T) -> Spanned<T> {
@@ -97,7 +98,7 @@ fn relu_passes_no_gradient_at_zero() {
     // TensorFlow's and PyTorch's convention: a zero input (a zero bias on a blank window) passes no gradient.
     let mut builder = Builder::new("relu");
     let x = builder.input("x", Role::Param, TensorType::new(DType::F32, [4]));
-    let y = layers::activate(&mut builder, Activation::Relu, x);
+    let y = activation::activate(&mut builder, Activation::Relu, x);
     let loss = builder.reduce_sum(y, vec![0]);
     let grads = crate::passes::autodiff::gradients(&mut builder, loss, &[x]);
     builder.output("y", y);

@@ -7,11 +7,11 @@ use std::fmt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+use crate::interpreter::{run, Tensor};
 use crate::ir::precision::with_float;
 use crate::ir::verify::{verify, Stage};
 use crate::ir::{Builder, DType, Graph, Output};
 use crate::passes::autodiff::gradients;
-use crate::interpreter::{run, Tensor};
 
 /// How far an analytic gradient element may be from its finite difference: `absolute + relative * scale`, where
 /// the scale is the larger magnitude of the two.

@@ -17,12 +17,12 @@ use crate::backend::kernel::Expr;
 use crate::backend::plan::{plan, step_reads, step_writes, Layout, Operand, Plan, Step};
 use crate::backend::verify::{verify_plan, PlanError, PlanErrorKind};
 use crate::compile::{self, GraphKind, Settings};
+use crate::interpreter::Tensor;
 use crate::ir::random::random_graph;
 use crate::ir::{Builder, DType, Graph, NodeId, Role, TensorType};
 use crate::lowering::Model;
 use crate::passes::optimize;
 use crate::pipeline::check_file;
-use crate::interpreter::Tensor;
 
 use PlanErrorKind::*;
 
