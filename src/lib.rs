@@ -60,3 +60,5 @@ pub mod run;
 pub mod runtime;
 pub mod spec;
 pub mod synth;
+#[cfg(test)]
+pub(crate) mod testing;

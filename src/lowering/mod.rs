@@ -288,14 +288,7 @@ mod graph_tests {
     use super::*;
     use crate::ir::verify::{verify, Stage};
     use crate::pipeline::check_file;
-
-    const EXAMPLES: [&str; 5] = [
-        "specs/breast_cancer.galen",
-        "specs/digits_cnn.galen",
-        "specs/diabetes.galen",
-        "specs/heart_rhythm_gru.galen",
-        "specs/heart_rhythm_lstm.galen",
-    ];
+    use crate::testing::example_specs;
 
     /// Seeded values for every input of a graph: variables and batch in [-1, 1), noise in [0, 1), a step of 3.
     pub(super) fn random_inputs(graph: &Graph) -> BTreeMap<String, crate::interpreter::Tensor> {
@@ -322,8 +315,9 @@ mod graph_tests {
     #[test]
     fn optimized_train_steps_compute_what_the_lowered_ones_do() {
         use crate::interpreter::run;
-        for spec in EXAMPLES {
-            let outcome = check_file(std::path::Path::new(spec));
+        for path in example_specs() {
+            let spec = path.display();
+            let outcome = check_file(&path);
             let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("{spec} checks") };
             let step = crate::compile::lowered(
                 &Model::new(&lowered.spec, checked),
@@ -346,8 +340,9 @@ mod graph_tests {
 
     #[test]
     fn the_examples_lower_into_graphs_of_the_right_shapes() {
-        for spec in EXAMPLES {
-            let outcome = check_file(std::path::Path::new(spec));
+        for path in example_specs() {
+            let spec = path.display();
+            let outcome = check_file(&path);
             let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("{spec} checks") };
             let model = Model::new(&lowered.spec, checked);
             let step = crate::compile::lowered(
