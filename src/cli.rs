@@ -284,7 +284,17 @@ pub fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Convert { spec, to, output } => convert(&spec, to, output.as_deref()),
-        Command::Synth(args) => crate::synth::run(&args),
+        Command::Synth(args) => match crate::synth::run(&args) {
+            Ok(wrote) => {
+                print_stdout(&format!("{wrote}\n"));
+                ExitCode::SUCCESS
+            }
+            Err(diagnostics) => {
+                let rendered = render(&diagnostics.items, "", "", plain_output());
+                let _ = std::io::stderr().lock().write_all(rendered.as_bytes());
+                ExitCode::from(1)
+            }
+        },
         Command::Schema => {
             let schema = crate::spec::json_schema::json_schema();
             print_stdout(&format!("{}\n", serde_json::to_string_pretty(&schema).unwrap_or_default()));
