@@ -1,8 +1,9 @@
-//! The architecture's invariants as a test that reads the source tree: the module graph has no cycle, only
-//! `backend::codegen` uses Cranelift, `spec`, `check`, `metrics` and `plots` do no I/O, `spec`, `data`, `check`,
-//! `run`, `cli`, `metrics` and `plots` do not panic outside test code, only the command line prints and decides exit
-//! codes, only `rng` seeds a random generator, every file starts with a `//!` line, and tests that run every example
-//! find them by listing `specs/`.
+//! The architecture's invariants as a test that reads the source tree: the module graph has no cycle and
+//! ARCHITECTURE.md's code map lists every module once in an order the code keeps, only `backend::codegen` uses
+//! Cranelift, `spec`, `check`, `metrics` and `plots` do no I/O, `spec`, `data`, `check`, `run`, `cli`, `metrics` and
+//! `plots` do not panic outside test code, only the command line prints and decides exit codes, only `rng` seeds a
+//! random generator, run files are written atomically, the DSL grammar names no key, every file starts with a `//!`
+//! line, and tests that run every example find them by listing `specs/`.
 //!
 //! `cargo test --test tidy -- --nocapture` prints the module graph. The scanner (`tidy/scanner.rs`) is small on
 //! purpose: it blanks comments and literals, follows `mod` declarations from `src/lib.rs`, leaves out
@@ -65,6 +66,14 @@ const EXIT_CODES: &[&str] = &["src/cli.rs"];
 /// The one file that seeds random generators: everything else draws from `rng::Streams`.
 const RNG_HOME: &str = "src/rng.rs";
 
+/// The edges that point up ARCHITECTURE.md's code map, as pairs of top-level modules: `data` is one module but two
+/// stages (it reads the files before `check` and prepares the rows after it).
+/// TODO(issue 15): `data -> pipeline` goes with the `data::dataset` <-> `pipeline` cycle.
+const CODE_MAP_UPWARD: &[(&str, &str)] = &[("data", "check"), ("data", "pipeline")];
+
+/// The one function that writes a file of a run directory: a temporary file, synced, then renamed.
+const RUN_WRITER: (&str, &str) = ("src/run/mod.rs", "write_atomic");
+
 /// A list literal naming this many examples or more is a hard-coded corpus; a test that runs every example lists
 /// `specs/` instead, and one that picks an example for a reason names one or two.
 const EXAMPLE_LIST_LIMIT: usize = 3;
@@ -115,6 +124,28 @@ fn only_the_command_line_prints_and_decides_exit_codes() {
 fn only_rng_seeds_a_generator() {
     let krate = Crate::load(&read_tree(&["src"]));
     let problems = seeds_outside_rng(&krate, RNG_HOME);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_code_map_lists_every_module_once_in_layer_order() {
+    let krate = Crate::load(&read_tree(&["src"]));
+    let text = std::fs::read_to_string("ARCHITECTURE.md").expect("ARCHITECTURE.md reads");
+    let problems = code_map_problems(&text, &ModuleGraph::of(&krate), CODE_MAP_UPWARD);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_grammar_names_no_key() {
+    let grammar = std::fs::read_to_string("grammar/galen.pest").expect("the DSL grammar reads");
+    let words = grammar_words(&grammar);
+    assert!(words.is_empty(), "grammar/galen.pest names {words:?}: keys belong to spec::ast and spec::lower");
+}
+
+#[test]
+fn run_files_are_written_atomically() {
+    let krate = Crate::load(&read_tree(&["src"]));
+    let problems = file_writes_outside(&krate, "src/run/", RUN_WRITER);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -316,6 +347,88 @@ fn seeds_outside_rng(krate: &Crate, home: &str) -> Vec<String> {
         for (at, what) in places {
             if !file.in_test(at) {
                 problems.push(format!("{}: `{what}`: all randomness comes from `rng::Streams`", file.place(at)));
+            }
+        }
+    }
+    problems
+}
+
+/// What is wrong with the code map of ARCHITECTURE.md (the `- \`module\`` lines of its "Code map" section): a
+/// top-level module missing or listed twice, a listed module that does not exist, and a module listed before one it
+/// uses (less the `upward` pairs).
+fn code_map_problems(architecture: &str, graph: &ModuleGraph, upward: &[(&str, &str)]) -> Vec<String> {
+    let text = format!("\n{architecture}");
+    let section = text.split("\n## ").find(|section| section.starts_with("Code map")).unwrap_or("");
+    let listed: Vec<&str> =
+        section.lines().filter_map(|line| line.strip_prefix("- `")).filter_map(|rest| rest.split('`').next()).collect();
+    let modules: BTreeSet<&str> = graph.nodes.iter().map(|node| top(node)).collect();
+    let mut problems = Vec::new();
+    for module in &modules {
+        match listed.iter().filter(|name| *name == module).count() {
+            0 => problems.push(format!("ARCHITECTURE.md's code map does not list `{module}`")),
+            1 => {}
+            times => problems.push(format!("ARCHITECTURE.md's code map lists `{module}` {times} times")),
+        }
+    }
+    for name in listed.iter().filter(|name| !modules.contains(*name)) {
+        problems.push(format!("ARCHITECTURE.md's code map lists `{name}`, which is no module of src/lib.rs"));
+    }
+    let position = |module: &str| listed.iter().position(|name| *name == module);
+    for ((from, to), place) in &graph.edges {
+        let (from_top, to_top) = (top(from), top(to));
+        if from_top == to_top || upward.contains(&(from_top, to_top)) {
+            continue;
+        }
+        if let (Some(user), Some(used)) = (position(from_top), position(to_top)) {
+            if used > user {
+                problems.push(format!(
+                    "ARCHITECTURE.md's code map lists `{from_top}` before `{to_top}`, which it uses ({place})"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The top-level module of a graph node.
+fn top(node: &str) -> &str {
+    node.split("::").next().unwrap_or(node)
+}
+
+/// The words a pest grammar quotes (two letters or more), less `true` and `false`: a generic grammar quotes only
+/// punctuation, escapes and those two.
+fn grammar_words(grammar: &str) -> Vec<String> {
+    grammar
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|literal| literal.len() >= 2 && literal.bytes().all(|byte| byte.is_ascii_alphabetic() || byte == b'_'))
+        .filter(|literal| !matches!(*literal, "true" | "false"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The calls that write a file's bytes.
+const FILE_WRITES: &[&[&str]] = &[&["fs", "write"], &["File", "create"], &["File", "options"], &["fs", "copy"]];
+
+/// Every file write outside test code under `root`, except in the named writer function.
+fn file_writes_outside(krate: &Crate, root: &str, (writer_file, writer): (&str, &str)) -> Vec<String> {
+    let mut problems = Vec::new();
+    if krate.file(writer_file).and_then(|file| file.function(writer)).is_none() {
+        problems.push(format!("{writer_file}: no `fn {writer}`: update RUN_WRITER"));
+    }
+    for file in krate.files.iter().filter(|file| !file.test && file.path.starts_with(root)) {
+        let exempt = if file.path == writer_file { file.function(writer) } else { None };
+        let writes = file
+            .paths
+            .iter()
+            .filter(|path| FILE_WRITES.iter().any(|call| path.segments.windows(2).any(|pair| pair == *call)))
+            .map(|path| (path.at, path.to_string()));
+        let options =
+            file.tokens.iter().filter(|token| token.text == "OpenOptions").map(|token| (token.at, token.text.clone()));
+        for (at, what) in writes.chain(options) {
+            if !file.in_test(at) && !exempt.as_ref().is_some_and(|range| range.contains(&at)) {
+                problems.push(format!("{}: `{what}`: run files are written through `{writer}`", file.place(at)));
             }
         }
     }

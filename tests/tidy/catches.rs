@@ -167,6 +167,67 @@ fn printing_exit_codes_anyhow_and_seeding_outside_their_homes_are_caught() {
 }
 
 #[test]
+fn a_code_map_that_misses_repeats_or_misorders_a_module_is_caught() {
+    let files = sources(&[
+        ("src/lib.rs", "//! lib\npub mod check;\npub mod data;\npub mod spec;\n"),
+        ("src/spec.rs", "//! spec\n"),
+        ("src/data/mod.rs", "//! data\npub mod dataset;\npub mod schema;\n"),
+        ("src/data/schema.rs", "//! schema\nuse crate::spec;\n"),
+        ("src/data/dataset.rs", "//! dataset\nuse crate::check::Checked;\n"),
+        ("src/check.rs", "//! check\nuse crate::data::schema::Schema;\nuse crate::spec;\n"),
+    ]);
+    let graph = ModuleGraph::of(&Crate::load(&files));
+    let good = "# A\n\n## Code map\n\n- `spec` — text\n- `data` — rows\n- `check` — checks\n\n## Next\n- `x`\n";
+    assert_eq!(code_map_problems(good, &graph, &[("data", "check")]), Vec::<String>::new());
+    // Without the allowance, `data::dataset` using `check` points up the map.
+    let upward = code_map_problems(good, &graph, &[]);
+    assert!(upward[0].starts_with("ARCHITECTURE.md's code map lists `data` before `check`"), "{upward:?}");
+    let bad = "## Code map\n\n- `check` — checks\n- `spec` — text\n- `spec` — again\n- `serve` — soon\n";
+    let problems = code_map_problems(bad, &graph, &[("data", "check")]);
+    assert_eq!(
+        problems,
+        [
+            "ARCHITECTURE.md's code map does not list `data`",
+            "ARCHITECTURE.md's code map lists `spec` 2 times",
+            "ARCHITECTURE.md's code map lists `serve`, which is no module of src/lib.rs",
+            "ARCHITECTURE.md's code map lists `check` before `spec`, which it uses (src/check.rs:3: `crate::spec`)",
+        ]
+    );
+}
+
+#[test]
+fn a_grammar_that_names_a_key_is_caught() {
+    let generic = "statement = { name ~ arguments ~ block? }\nboolean = { \"true\" | \"false\" }\nescape = { \"\\\\\" ~ (\"n\" | \"t\") }\n";
+    assert_eq!(grammar_words(generic), Vec::<String>::new());
+    let keyed = format!("{generic}data = {{ \"data\" ~ \"{{\" ~ statement* ~ \"}}\" }}\nmodel = {{ \"model\" }}\n");
+    assert_eq!(grammar_words(&keyed), ["data", "model"]);
+}
+
+#[test]
+fn a_run_file_written_outside_the_atomic_writer_is_caught() {
+    let files = sources(&[
+        ("src/lib.rs", "//! lib\npub mod run;\n"),
+        (
+            "src/run/mod.rs",
+            "//! run\npub mod report;\npub fn write_atomic(path: &Path, bytes: &[u8]) {\n    \
+             let file = std::fs::File::create(path);\n}\n",
+        ),
+        (
+            "src/run/report.rs",
+            "//! report\nuse std::fs;\nfn save() {\n    fs::write(\"metrics.json\", \"{}\");\n    \
+             let _ = std::fs::OpenOptions::new();\n    fs::create_dir_all(\"out\");\n}\n\
+             #[cfg(test)]\nmod tests {\n    fn t() { std::fs::write(\"x\", \"\"); }\n}\n",
+        ),
+    ]);
+    let krate = Crate::load(&files);
+    let problems = file_writes_outside(&krate, "src/run/", ("src/run/mod.rs", "write_atomic"));
+    let places: Vec<&str> = problems.iter().map(|problem| problem.split(": ").next().unwrap_or("")).collect();
+    assert_eq!(places, ["src/run/report.rs:4", "src/run/report.rs:5"], "{problems:#?}");
+    let missing = file_writes_outside(&krate, "src/run/", ("src/run/mod.rs", "save"));
+    assert_eq!(missing[0], "src/run/mod.rs: no `fn save`: update RUN_WRITER");
+}
+
+#[test]
 fn a_file_without_a_doc_line_is_caught() {
     let files =
         sources(&[("src/a.rs", "//! A.\nfn a() {}\n"), ("src/b.rs", "// b\nfn b() {}\n"), ("tests/c.rs", "/// c\n")]);
