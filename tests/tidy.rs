@@ -354,8 +354,8 @@ fn seeds_outside_rng(krate: &Crate, home: &str) -> Vec<String> {
 }
 
 /// What is wrong with the code map of ARCHITECTURE.md (the `- \`module\`` lines of its "Code map" section): a
-/// top-level module missing or listed twice, a listed module that does not exist, and a module listed before one it
-/// uses (less the `upward` pairs).
+/// top-level module missing or listed twice, a listed module that does not exist, a module listed before one it
+/// uses (less the `upward` pairs), and an `upward` pair that no longer points up.
 fn code_map_problems(architecture: &str, graph: &ModuleGraph, upward: &[(&str, &str)]) -> Vec<String> {
     let text = format!("\n{architecture}");
     let section = text.split("\n## ").find(|section| section.starts_with("Code map")).unwrap_or("");
@@ -372,6 +372,11 @@ fn code_map_problems(architecture: &str, graph: &ModuleGraph, upward: &[(&str, &
     }
     for name in listed.iter().filter(|name| !modules.contains(*name)) {
         problems.push(format!("ARCHITECTURE.md's code map lists `{name}`, which is no module of src/lib.rs"));
+    }
+    for &(from, to) in upward {
+        if !graph.edges.keys().any(|(user, used)| top(user) == from && top(used) == to) {
+            problems.push(format!("`{from}` no longer uses `{to}`: remove the pair from CODE_MAP_UPWARD"));
+        }
     }
     let position = |module: &str| listed.iter().position(|name| *name == module);
     for ((from, to), place) in &graph.edges {

@@ -179,6 +179,8 @@ fn a_code_map_that_misses_repeats_or_misorders_a_module_is_caught() {
     let graph = ModuleGraph::of(&Crate::load(&files));
     let good = "# A\n\n## Code map\n\n- `spec` — text\n- `data` — rows\n- `check` — checks\n\n## Next\n- `x`\n";
     assert_eq!(code_map_problems(good, &graph, &[("data", "check")]), Vec::<String>::new());
+    let stale = code_map_problems(good, &graph, &[("data", "check"), ("spec", "check")]);
+    assert_eq!(stale, ["`spec` no longer uses `check`: remove the pair from CODE_MAP_UPWARD"]);
     // Without the allowance, `data::dataset` using `check` points up the map.
     let upward = code_map_problems(good, &graph, &[]);
     assert!(upward[0].starts_with("ARCHITECTURE.md's code map lists `data` before `check`"), "{upward:?}");
