@@ -50,7 +50,7 @@ impl ModuleGraph {
             let _ = writeln!(text, "  {node} -> {uses}");
         }
         let layers = self.without(&[], true).order();
-        let _ = writeln!(text, "lowest first (a module before its submodules): {}", layers.join(", "));
+        let _ = writeln!(text, "lowest first (a module and its own submodules in any order; where a cycle is allowed, as far as there is an order): {}", layers.join(", "));
         text
     }
 
