@@ -284,7 +284,17 @@ pub fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Convert { spec, to, output } => convert(&spec, to, output.as_deref()),
-        Command::Synth(args) => crate::synth::run(&args),
+        Command::Synth(args) => match crate::synth::run(&args) {
+            Ok(wrote) => {
+                print_stdout(&format!("{wrote}\n"));
+                ExitCode::SUCCESS
+            }
+            Err(diagnostics) => {
+                let rendered = render(&diagnostics.items, "", "", plain_output());
+                let _ = std::io::stderr().lock().write_all(rendered.as_bytes());
+                ExitCode::from(1)
+            }
+        },
         Command::Schema => {
             let schema = crate::spec::json_schema::json_schema();
             print_stdout(&format!("{}\n", serde_json::to_string_pretty(&schema).unwrap_or_default()));
@@ -326,13 +336,9 @@ fn check(path: &Path) -> ExitCode {
     match (&outcome.checked, &outcome.lowered) {
         (Some(checked), Some(lowered)) if !failed => {
             let data_path = outcome.data_path.as_ref().map_or(String::new(), |p| p.display().to_string());
-            let summary = crate::check::summary(
-                &lowered.spec,
-                checked,
-                &data_path,
-                outcome.split.as_ref(),
-                outcome.memory.as_ref(),
-            );
+            let memory = outcome.memory.as_ref().map(|estimate| estimate.lines());
+            let summary =
+                crate::check::summary(&lowered.spec, checked, &data_path, outcome.split.as_ref(), memory.as_deref());
             print_stdout(&summary);
             ExitCode::SUCCESS
         }

@@ -40,12 +40,14 @@
 // boxing every error for.
 #![allow(clippy::result_large_err)]
 
+pub mod allocation;
 pub mod backend;
 pub mod check;
 pub mod cli;
 pub mod compile;
 pub mod data;
 pub mod diagnostics;
+pub mod interpreter;
 pub mod ir;
 pub mod lowering;
 pub mod memory;
@@ -58,3 +60,5 @@ pub mod run;
 pub mod runtime;
 pub mod spec;
 pub mod synth;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -31,8 +31,9 @@ use crate::ir::Role;
 use crate::lowering::Model;
 use crate::spec::ast::{Layer, Optimizer, Spec};
 
-/// The environment variable that sets the memory limit, for machines whose figure galen cannot read and for tests.
-pub const LIMIT_VARIABLE: &str = "GALEN_MEMORY_LIMIT";
+// The allocation helpers and the limit's variable live in `crate::allocation`, below the checker and the data
+// loader that use them; they are re-exported here, where the memory limit is documented.
+pub use crate::allocation::{format_bytes, reserve, try_zeroed, AllocationError, LIMIT_VARIABLE};
 
 /// The largest limit accepted: 2^56 bytes (64 PiB), more than any machine has, so that no size below it overflows.
 const LARGEST_LIMIT: u64 = 1 << 56;
@@ -368,78 +369,6 @@ fn judge(spec: &Spec, estimate: &Estimate, diagnostics: &mut Diagnostics) {
         ))
     };
     diagnostics.push(diagnostic.at(span).with_label(label));
-}
-
-/// The allocator refused a buffer: galen ends with exit 1 and says so, rather than aborting.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AllocationError {
-    /// The bytes asked for.
-    pub bytes: u64,
-    /// What they were for, in words (`the data matrix`).
-    pub what: String,
-}
-
-impl AllocationError {
-    /// The error a user sees.
-    pub fn diagnostic(&self) -> Diagnostic {
-        Diagnostic::error(
-            "memory::allocation_failed",
-            format!("the system refused {} of memory for {}", format_bytes(self.bytes), self.what),
-        )
-        .with_help(format!(
-            "free memory (close other programs), or make the model or the batch smaller; `galen check` prints the \
-             estimate, and {LIMIT_VARIABLE} sets the limit it is held to"
-        ))
-    }
-}
-
-impl fmt::Display for AllocationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the system refused {} of memory for {}", format_bytes(self.bytes), self.what)
-    }
-}
-
-/// `len` default values (zeros), or an error when the allocator refuses the buffer (`Vec::try_reserve_exact`).
-pub fn try_zeroed<T: Clone + Default>(len: usize, what: &str) -> Result<Vec<T>, AllocationError> {
-    let mut values = Vec::new();
-    let bytes = (len as u64).saturating_mul(std::mem::size_of::<T>() as u64);
-    values.try_reserve_exact(len).map_err(|_| AllocationError { bytes, what: what.to_string() })?;
-    values.resize(len, T::default());
-    Ok(values)
-}
-
-/// Asks the allocator for `bytes` at once and gives them back untouched: a run whose whole estimate the system
-/// refuses stops here, before it writes anything, rather than aborting later.
-pub fn reserve(bytes: u64, what: &str) -> Result<(), AllocationError> {
-    let refused = || AllocationError { bytes, what: what.to_string() };
-    let len = usize::try_from(bytes).map_err(|_| refused())?;
-    Vec::<u8>::new().try_reserve_exact(len).map_err(|_| refused())
-}
-
-/// Bytes as people read them: `512 B`, `1.5 KiB`, `12.0 GiB`.
-pub fn format_bytes(bytes: u64) -> String {
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    format_bytes_f64(bytes as f64)
-}
-
-/// Bytes given as a float (a count that overflows 64 bits), as [`format_bytes`] writes them.
-pub fn format_bytes_f64(bytes: f64) -> String {
-    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
-    let mut value = bytes;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{value:.0} B")
-    } else if value >= 1024.0 {
-        format!("{:.1e} {}", value, UNITS[unit])
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 #[cfg(test)]

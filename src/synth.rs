@@ -7,14 +7,12 @@
 //! everywhere.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
 use crate::data::csv_table::{read_csv, CsvOptions, Table};
-use crate::diagnostics::{render, unknown_name_help, Diagnostic, Diagnostics};
+use crate::diagnostics::{unknown_name_help, Diagnostic, Diagnostics};
 use crate::rng::{shuffle, ChaCha20Rng, Purpose, Rng, Streams};
 
 /// The arguments of `galen synth`.
@@ -103,8 +101,9 @@ pub struct MessyOptions {
 /// A file to write, relative to the output folder, and its bytes.
 pub type OutputFile = (PathBuf, Vec<u8>);
 
-/// Runs `galen synth` and returns the process exit code: 0 when the output was written, 1 otherwise.
-pub fn run(args: &SynthArgs) -> ExitCode {
+/// Runs `galen synth`: writes the output and returns the line saying what was written (`wrote out.csv: ...`), or
+/// the diagnostics of why nothing was. The command line prints either and decides the exit code.
+pub fn run(args: &SynthArgs) -> Result<String, Diagnostics> {
     let (output, result) = match &args.kind {
         SynthKind::Messy { from, options, output } => {
             let result = refuse_same_file(from, &output.out)
@@ -129,17 +128,7 @@ pub fn run(args: &SynthArgs) -> ExitCode {
             (output, result)
         }
     };
-    match result {
-        Ok(notes) => {
-            let _ = writeln!(std::io::stdout().lock(), "wrote {}: {}", output.out.display(), notes.join("; "));
-            ExitCode::SUCCESS
-        }
-        Err(diagnostics) => {
-            let plain = !std::io::stderr().is_terminal() || std::env::var_os("NO_COLOR").is_some();
-            let _ = std::io::stderr().lock().write_all(render(&diagnostics.items, "", "", plain).as_bytes());
-            ExitCode::from(1)
-        }
-    }
+    result.map(|notes| format!("wrote {}: {}", output.out.display(), notes.join("; ")))
 }
 
 /// The missing-cell tokens, used in turn.

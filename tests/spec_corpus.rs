@@ -40,8 +40,9 @@ fn examples_check_clean() {
         let lowered = outcome.lowered.as_ref().expect("the example parses");
         let checked = outcome.checked.as_ref().expect("the example checks");
         let data_path = outcome.data_path.as_ref().map_or(String::new(), |p| p.display().to_string());
+        let memory = outcome.memory.as_ref().map(|estimate| estimate.lines());
         let summary =
-            galen::check::summary(&lowered.spec, checked, &data_path, outcome.split.as_ref(), outcome.memory.as_ref());
+            galen::check::summary(&lowered.spec, checked, &data_path, outcome.split.as_ref(), memory.as_deref());
         insta::assert_snapshot!(format!("{rendered}{summary}"));
     });
 }

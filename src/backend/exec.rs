@@ -21,8 +21,8 @@ use super::cpu::CpuPath;
 use super::gemm::{matmul, matmul_then, Part};
 use super::kernel::Access;
 use super::plan::{is_f32_movement, Layout, Operand, Plan, Step};
+use crate::interpreter::{kernel as interpret, Tensor};
 use crate::ir::{DType, NodeId, Op, TensorType, Type};
-use crate::runtime::interpreter::{kernel as interpret, Tensor};
 
 /// Kernels with fewer positions than this run on one thread: below it, handing rows to threads costs more than
 /// it saves.

@@ -1,7 +1,7 @@
 //! The compiled backend: fusion of the IR into kernels ([`plan`]), Cranelift code generation for them
 //! ([`codegen`], the one module that uses Cranelift), GEMM for contractions ([`gemm`]), and the executor that runs
 //! a compiled graph ([`exec`]). [`verify`] checks a plan against what the executor assumes, and [`memory`] says how
-//! many bytes a plan needs at its peak. The reference interpreter ([`crate::runtime::interpreter`]) stays the oracle
+//! many bytes a plan needs at its peak. The reference interpreter ([`crate::interpreter`]) stays the oracle
 //! and is reachable with `--backend interp`.
 
 pub mod codegen;
@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::interpreter::{run, Tensor};
 use crate::ir::Graph;
-use crate::runtime::interpreter::{run, Tensor};
 
 pub use exec::{Program, StepTime};
 pub use verify::{verify_plan, PlanError, PlanErrorKind, PlanErrors};

@@ -1,5 +1,5 @@
 //! The scalar reference evaluator of a fused [`Kernel`]: exact f32 math (std and libm), one position at a time in
-//! row-major order, with the semantics of the reference interpreter ([`crate::runtime::interpreter`]): `max`, `min`
+//! row-major order, with the semantics of the reference interpreter ([`crate::interpreter`]): `max`, `min`
 //! and a max reduction propagate NaN, and a reduction combines sequentially along its axis, starting from 0 (sum) or
 //! -inf (max). It is the oracle the JIT's native kernels ([`super::codegen`]) are tested against.
 

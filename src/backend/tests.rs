@@ -12,16 +12,17 @@ use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{cpu, Backend, Executable, Program};
 use crate::compile::{self, Compiled, GraphKind, Settings, Until};
+use crate::interpreter::{run, Tensor};
 use crate::ir::random::random_graph;
 use crate::ir::{DType, Graph, Role};
 use crate::lowering::{names, Model};
 use crate::passes::optimize;
 use crate::pipeline::check_file;
-use crate::runtime::interpreter::{run, Tensor};
+use crate::testing::example_specs;
 
 /// The largest relative difference the tests allow.
 const TOLERANCE: f64 = 1e-4;
@@ -102,19 +103,6 @@ fn compare(graph: &Graph, seed: u64, what: &str) {
     assert!(worst <= TOLERANCE, "{what}: the JIT differs from the interpreter by {worst:e}\n{graph}");
 }
 
-/// Every example spec in `specs/` (the DSL form; each has a YAML twin that means the same), found by listing the
-/// folder, in name order.
-fn examples() -> Vec<PathBuf> {
-    let mut specs: Vec<PathBuf> = std::fs::read_dir("specs")
-        .expect("the specs folder")
-        .map(|entry| entry.expect("a folder entry").path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "galen"))
-        .collect();
-    specs.sort();
-    assert!(specs.len() >= 8, "the examples: {specs:?}");
-    specs
-}
-
 /// An example's model, checked.
 fn example_model(spec: &Path) -> Model {
     let outcome = check_file(spec);
@@ -130,7 +118,7 @@ fn bits(tensor: &Tensor) -> Vec<u64> {
 
 #[test]
 fn every_example_trains_evaluates_and_predicts_as_on_the_interpreter() {
-    for spec in examples() {
+    for spec in example_specs() {
         let model = example_model(&spec);
         for kind in [GraphKind::TrainStep, GraphKind::Evaluate, GraphKind::Predict] {
             compare(&optimized(&model, kind, 5), 7, &format!("{}, {kind}", spec.display()));
@@ -144,7 +132,7 @@ fn every_example_trains_evaluates_and_predicts_as_on_the_interpreter() {
 #[test]
 fn every_example_gives_the_same_bits_on_every_cpu_path() {
     let paths = cpu::available();
-    for spec in examples() {
+    for spec in example_specs() {
         let model = example_model(&spec);
         let mut graphs = vec![(GraphKind::TrainStep, 5), (GraphKind::Evaluate, 5), (GraphKind::Predict, 5)];
         let name = spec.file_stem().unwrap_or_default().to_string_lossy();
@@ -181,7 +169,7 @@ fn every_example_gives_the_same_bits_on_every_cpu_path() {
 /// middle, last), on every path: the server pads and batches requests and must not change an answer.
 #[test]
 fn a_row_predicts_the_same_bits_in_any_batch_on_every_path() {
-    for spec in examples() {
+    for spec in example_specs() {
         let model = example_model(&spec);
         let whole = optimized(&model, GraphKind::Predict, 13);
         let whole_inputs = inputs(&whole, 17);

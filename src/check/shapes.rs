@@ -130,7 +130,7 @@ fn count(kind: &str, terms: &[&[usize]], what: &str, unit: &str) -> Result<usize
 /// The error for a count too large to hold: `what` would be about `approximate` `unit`.
 fn too_large(kind: &str, what: &str, approximate: f64, unit: &str) -> Diagnostic {
     let bytes = if unit == "parameters" || unit == "values" {
-        format!(" ({} as 32-bit floats)", crate::memory::format_bytes_f64(approximate * 4.0))
+        format!(" ({} as 32-bit floats)", crate::allocation::format_bytes_f64(approximate * 4.0))
     } else {
         String::new()
     };

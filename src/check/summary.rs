@@ -5,7 +5,6 @@ use std::fmt::Write;
 
 use super::shapes::format_shape;
 use super::{Checked, Task};
-use crate::memory::Estimate;
 use crate::spec::ast::{Source, Spec, Split};
 use crate::spec::lower::trim_float;
 
@@ -19,13 +18,14 @@ pub struct SplitCounts {
 }
 
 /// The summary of a checked spec. `data_path` is the data source as resolved (shown to the user); `split`, when
-/// the split could be planned, adds the rows per split and per class.
+/// the split could be planned, adds the rows per split and per class; `memory`, the memory estimate's lines
+/// (`memory::Estimate::lines`: the estimate needs the compiler, which comes after the checker), ends it.
 pub fn summary(
     spec: &Spec,
     checked: &Checked,
     data_path: &str,
     split: Option<&SplitCounts>,
-    memory: Option<&Estimate>,
+    memory: Option<&str>,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "experiment `{}` (seed {})", spec.name.value, spec.seed.value);
@@ -35,7 +35,7 @@ pub fn summary(
     data_summary(&mut out, spec, checked, data_path, split);
     if let Some(memory) = memory {
         let _ = writeln!(out);
-        out.push_str(&memory.lines());
+        out.push_str(memory);
     }
     out
 }

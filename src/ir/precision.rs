@@ -38,8 +38,8 @@ mod tests {
     use ndarray::{ArrayD, IxDyn};
 
     use super::with_float;
+    use crate::interpreter::{run, Tensor};
     use crate::ir::{Builder, DType, Graph, Op, Role, Scan, TensorType, Type};
-    use crate::runtime::interpreter::{run, Tensor};
 
     /// A scan that scales a carry by each slice of a sequence, with a cast, an argmax and a comparison beside it, so
     /// that the graph holds float, `i32` and `bool` types inside and outside the body.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use ndarray::{Array2, ArrayD, IxDyn};
 
 use super::{Init, Variable};
-use crate::memory::{try_zeroed, AllocationError};
+use crate::allocation::{try_zeroed, AllocationError};
 use crate::rng::{ChaCha20Rng, Purpose, Rng, Streams};
 
 /// The first value of every variable, by name; an error when the allocator refuses a variable's buffer.

@@ -1,15 +1,13 @@
 //! Each layer of DESIGN.md as IR, with its variables: dense, conv2d (im2col: strided slices, a concat and a
 //! matmul), max and average pooling, global average pooling, flatten, dropout, batch norm and the activations.
-//! Recurrent layers are in `recurrent`.
+//! Recurrent layers are in `recurrent`, the activation functions in `activation`.
 
 use std::collections::BTreeMap;
 
+use super::activation::activate;
 use super::{recurrent, Activations, Init, Mode, Variable};
 use crate::ir::{Builder, Compare, DType, NodeId, Role, TensorType};
 use crate::spec::ast::{Activation, Layer, Padding};
-
-/// The slope of `leaky_relu` for negative inputs.
-pub const LEAKY_RELU_SLOPE: f64 = 0.01;
 
 /// The name of the n-th layer of a kind, counted from 1 (`dense_2`).
 pub fn layer_names(layers: &[Layer]) -> Vec<String> {
@@ -297,65 +295,4 @@ fn windows(builder: &mut Builder, x: NodeId, size: [usize; 2], stride: [usize; 2
         }
     }
     patches
-}
-
-/// An activation function as primitive ops. Sigmoid is written through tanh (`0.5 tanh(x / 2) + 0.5`) so that
-/// neither it nor its gradient overflows; elu exponentiates only non-positive values for the same reason.
-pub fn activate(builder: &mut Builder, activation: Activation, x: NodeId) -> NodeId {
-    match activation {
-        Activation::Linear => x,
-        Activation::Relu => {
-            // A select rather than max(x, 0), whose gradient splits the tie at 0 and passes half: the gradient at
-            // exactly 0 is 0, as in TensorFlow and PyTorch. The tie is common at the first step, where a zero bias
-            // meets all-zero input windows (the blank border of an image). NaN still propagates.
-            let zero = builder.constant_like(0.0, x);
-            let non_positive = builder.compare(Compare::Le, x, zero);
-            builder.select(non_positive, zero, x)
-        }
-        Activation::LeakyRelu => {
-            let zero = builder.constant_like(0.0, x);
-            let positive = builder.compare(Compare::Gt, x, zero);
-            let scaled = builder.scale(x, LEAKY_RELU_SLOPE);
-            builder.select(positive, x, scaled)
-        }
-        Activation::Elu => {
-            let zero = builder.constant_like(0.0, x);
-            let positive = builder.compare(Compare::Gt, x, zero);
-            let negative_part = builder.min(x, zero);
-            let exponential = builder.exp(negative_part);
-            let below = builder.offset(exponential, -1.0);
-            builder.select(positive, x, below)
-        }
-        Activation::Gelu => {
-            let scaled = builder.scale(x, std::f64::consts::FRAC_1_SQRT_2);
-            let erf = builder.erf(scaled);
-            let one_plus = builder.offset(erf, 1.0);
-            let half = builder.scale(x, 0.5);
-            builder.mul(half, one_plus)
-        }
-        Activation::Sigmoid => sigmoid(builder, x),
-        Activation::Tanh => builder.tanh(x),
-        Activation::Softmax => softmax(builder, x),
-    }
-}
-
-/// `1 / (1 + e^-x)`, computed as `0.5 tanh(x / 2) + 0.5`.
-pub fn sigmoid(builder: &mut Builder, x: NodeId) -> NodeId {
-    let half = builder.scale(x, 0.5);
-    let tanh = builder.tanh(half);
-    let scaled = builder.scale(tanh, 0.5);
-    builder.offset(scaled, 0.5)
-}
-
-/// Softmax over the last axis, shifted by the maximum so that no exponential overflows.
-pub fn softmax(builder: &mut Builder, x: NodeId) -> NodeId {
-    let shape = builder.shape(x);
-    let last = shape.len() - 1;
-    let max = builder.reduce_max(x, vec![last]);
-    let max = builder.unreduce(max, &[last], &shape);
-    let shifted = builder.sub(x, max);
-    let exponentials = builder.exp(shifted);
-    let total = builder.reduce_sum(exponentials, vec![last]);
-    let total = builder.unreduce(total, &[last], &shape);
-    builder.div(exponentials, total)
 }

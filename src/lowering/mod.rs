@@ -10,6 +10,7 @@
 //!
 //! Names follow Keras: the n-th layer of a kind is `dense_n`, its variables `dense_n.kernel`, `dense_n.bias`.
 
+mod activation;
 mod clipping;
 mod init;
 mod layers;
@@ -278,7 +279,7 @@ pub(crate) struct Activations {
 impl Activations {
     /// The model's output: the activation applied to the logits.
     pub fn output(&self, builder: &mut Builder) -> NodeId {
-        layers::activate(builder, self.activation, self.logits)
+        activation::activate(builder, self.activation, self.logits)
     }
 }
 
@@ -287,17 +288,10 @@ mod graph_tests {
     use super::*;
     use crate::ir::verify::{verify, Stage};
     use crate::pipeline::check_file;
-
-    const EXAMPLES: [&str; 5] = [
-        "specs/breast_cancer.galen",
-        "specs/digits_cnn.galen",
-        "specs/diabetes.galen",
-        "specs/heart_rhythm_gru.galen",
-        "specs/heart_rhythm_lstm.galen",
-    ];
+    use crate::testing::example_specs;
 
     /// Seeded values for every input of a graph: variables and batch in [-1, 1), noise in [0, 1), a step of 3.
-    pub(super) fn random_inputs(graph: &Graph) -> BTreeMap<String, crate::runtime::interpreter::Tensor> {
+    pub(super) fn random_inputs(graph: &Graph) -> BTreeMap<String, crate::interpreter::Tensor> {
         use crate::rng::{Purpose, Rng, Streams};
         let mut rng = Streams::new(5).stream(Purpose::Synth);
         graph
@@ -320,9 +314,10 @@ mod graph_tests {
     /// Differential test: the pass pipeline changes no output of any example's train step beyond rounding.
     #[test]
     fn optimized_train_steps_compute_what_the_lowered_ones_do() {
-        use crate::runtime::interpreter::run;
-        for spec in EXAMPLES {
-            let outcome = check_file(std::path::Path::new(spec));
+        use crate::interpreter::run;
+        for path in example_specs() {
+            let spec = path.display();
+            let outcome = check_file(&path);
             let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("{spec} checks") };
             let step = crate::compile::lowered(
                 &Model::new(&lowered.spec, checked),
@@ -345,8 +340,9 @@ mod graph_tests {
 
     #[test]
     fn the_examples_lower_into_graphs_of_the_right_shapes() {
-        for spec in EXAMPLES {
-            let outcome = check_file(std::path::Path::new(spec));
+        for path in example_specs() {
+            let spec = path.display();
+            let outcome = check_file(&path);
             let (Some(lowered), Some(checked)) = (&outcome.lowered, &outcome.checked) else { panic!("{spec} checks") };
             let model = Model::new(&lowered.spec, checked);
             let step = crate::compile::lowered(

@@ -3,7 +3,7 @@
 //! the recurrent kernel. Gate orders and formulas are Keras' (LSTM: input, forget, cell, output; GRU with
 //! `reset_after`: update, reset, candidate, with separate input and recurrent biases).
 
-use super::layers::sigmoid;
+use super::activation::sigmoid;
 use crate::ir::{Builder, DType, Graph, NodeId, Role, Scan, TensorType};
 
 /// An LSTM over `x: [batch, steps, features]` with `[kernel, recurrent_kernel, bias]`. Returns the last step's

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 
 use ndarray::{ArrayD, IxDyn};
 
+use super::activation;
 use super::layers::{self, Lowering};
 use super::{loss, Activations, Mode};
+use crate::interpreter::Tensor;
 use crate::ir::{Builder, DType, Graph, NodeId, Role, TensorType};
 use crate::passes::gradcheck::{self, Tolerance};
 use crate::rng::{Purpose, Rng, Streams};
-use crate::runtime::interpreter::Tensor;
 use crate::spec::ast::{Activation, Layer, Loss, Padding, Span, Spanned};
 
 fn spanned<T>(value: T) -> Spanned<T> {
@@ -97,7 +98,7 @@ fn relu_passes_no_gradient_at_zero() {
     // TensorFlow's and PyTorch's convention: a zero input (a zero bias on a blank window) passes no gradient.
     let mut builder = Builder::new("relu");
     let x = builder.input("x", Role::Param, TensorType::new(DType::F32, [4]));
-    let y = layers::activate(&mut builder, Activation::Relu, x);
+    let y = activation::activate(&mut builder, Activation::Relu, x);
     let loss = builder.reduce_sum(y, vec![0]);
     let grads = crate::passes::autodiff::gradients(&mut builder, loss, &[x]);
     builder.output("y", y);
@@ -106,7 +107,7 @@ fn relu_passes_no_gradient_at_zero() {
         "x".to_string(),
         Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[4]), vec![-1.0, 0.0, 2.0, f32::NAN]).expect("4 values")),
     )]);
-    let outputs = crate::runtime::interpreter::run(&builder.finish(), &values).expect("the graph runs");
+    let outputs = crate::interpreter::run(&builder.finish(), &values).expect("the graph runs");
     let y: Vec<f32> = outputs["y"].to_f64().iter().map(|&value| value as f32).collect();
     assert_eq!(y[..3], [0.0, 0.0, 2.0]);
     assert!(y[3].is_nan(), "NaN propagates");
@@ -249,7 +250,7 @@ fn optimizer_step(optimizer: &crate::spec::ast::Optimizer, step: f64) -> BTreeMa
         builder.output(name, node);
     }
     let graph = crate::ir::precision::with_float(&builder.finish(), DType::F64);
-    let outputs = crate::runtime::interpreter::run(&graph, &values).expect("the update runs");
+    let outputs = crate::interpreter::run(&graph, &values).expect("the update runs");
     outputs.into_iter().map(|(name, tensor)| (name, tensor.to_f64().iter().copied().collect())).collect()
 }
 
@@ -343,7 +344,7 @@ fn recurrent_forward_values_follow_keras() {
             .expect("the probe is read");
         let layer_output = product.inputs[0];
         graph.outputs.push(crate::ir::Output { name: "layer".to_string(), node: layer_output });
-        let outputs = crate::runtime::interpreter::run(&graph, &values).expect("runs");
+        let outputs = crate::interpreter::run(&graph, &values).expect("runs");
         let found = outputs["layer"].to_f64();
         let get = |name: &str| values[name].to_f64();
         let (x, kernel, recurrent, bias) = (
@@ -534,7 +535,7 @@ fn stepped(optimizer: crate::spec::ast::Optimizer, values: &BTreeMap<String, Ten
     if let Err(errors) = crate::ir::verify::verify(&step, crate::ir::verify::Stage::Step) {
         panic!("{errors}");
     }
-    let outputs = crate::runtime::interpreter::run(&step, values).expect("the train step runs");
+    let outputs = crate::interpreter::run(&step, values).expect("the train step runs");
     let trainable = model.variables().iter().filter(|variable| variable.role == Role::Param);
     trainable
         .map(|variable| {
@@ -680,7 +681,7 @@ fn clipping_edge_cases_follow_keras() {
             builder.output(format!("clipped{index}"), clipped);
         }
         let graph = crate::ir::precision::with_float(&builder.finish(), DType::F64);
-        let outputs = crate::runtime::interpreter::run(&graph, &values).expect("the clipping runs");
+        let outputs = crate::interpreter::run(&graph, &values).expect("the clipping runs");
         (0..2).map(|index| outputs[&format!("clipped{index}")].to_f64().iter().copied().collect()).collect()
     };
     let zero = [0.0; 3];
@@ -728,7 +729,7 @@ fn clipped_train_steps_run_on_the_jit_as_on_the_interpreter() {
             .collect();
         let (jit, fallback) = crate::backend::tests::jit(step.clone());
         assert_eq!(fallback, None, "{optimizer:?}");
-        let expected = crate::runtime::interpreter::run(&step, &values).expect("the step runs");
+        let expected = crate::interpreter::run(&step, &values).expect("the step runs");
         let found = jit.run(&values);
         assert_eq!(expected.keys().collect::<Vec<_>>(), found.keys().collect::<Vec<_>>());
         for (name, value) in &expected {

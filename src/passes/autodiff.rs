@@ -55,7 +55,7 @@ pub(crate) fn backprop(builder: &mut Builder, seeds: &[(NodeId, NodeId)], wrt: &
         if !needed.contains(&true) {
             continue;
         }
-        let grads = ops::vjp(builder, node, &cotangent, &needed);
+        let grads = ops::vjp(builder, node, &cotangent, &needed, backprop);
         for ((input, grad), wanted) in inputs.iter().zip(grads).zip(needed) {
             if let (Some(grad), true) = (grad, wanted) {
                 accumulate(builder, &mut adjoints[input.index()], grad);

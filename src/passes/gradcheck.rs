@@ -1,17 +1,15 @@
 //! Gradient checking: the autodiff pass's gradients against central finite differences, in f64, for tests of any
-//! module that builds a differentiable graph.
+//! module that builds a differentiable graph. Test code only (`#[cfg(test)]`): nothing galen runs checks gradients.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
-
+use crate::interpreter::{run, Tensor};
 use crate::ir::precision::with_float;
 use crate::ir::verify::{verify, Stage};
 use crate::ir::{Builder, DType, Graph, Output};
 use crate::passes::autodiff::gradients;
-use crate::runtime::interpreter::{run, Tensor};
+use crate::rng::{Purpose, Streams};
 
 /// How far an analytic gradient element may be from its finite difference: `absolute + relative * scale`, where
 /// the scale is the larger magnitude of the two.
@@ -183,7 +181,8 @@ fn sample(count: usize, seed: u64) -> Vec<usize> {
     if count <= SAMPLE {
         return (0..count).collect();
     }
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    // The tests' own stream, as `rng::TestRng` draws it: all randomness comes from `rng::Streams`.
+    let mut rng = Streams::new(seed).stream(Purpose::Synth);
     let mut chosen = crate::rng::permutation(count, &mut rng);
     chosen.truncate(SAMPLE);
     chosen.sort_unstable();

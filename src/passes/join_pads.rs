@@ -10,8 +10,8 @@
 //! `+0.0`, and adding `+0.0` changes nothing but the sign of a zero (`-0.0 + 0.0` is `0.0`), which the `+ 0` kept
 //! after the concat reproduces. NaN and infinities pass through both forms alike.
 
-use super::rewrite::{in_bodies, rebuild};
-use crate::ir::{Binary, Graph, NodeId, Op};
+use super::rewrite::in_bodies;
+use crate::ir::{rebuild, Binary, Graph, NodeId, Op};
 
 /// The graph with every tiling sum of zero pads joined into a concat, scan bodies included.
 pub fn join_pads(mut graph: Graph) -> Graph {
@@ -95,8 +95,8 @@ fn tiling_pads(graph: &Graph, id: NodeId, uses: &[usize]) -> Option<(usize, Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interpreter::{run, Tensor};
     use crate::ir::{Builder, DType, Role, TensorType};
-    use crate::runtime::interpreter::{run, Tensor};
     use ndarray::{ArrayD, IxDyn};
     use std::collections::BTreeMap;
 

@@ -5,7 +5,8 @@ pub mod autodiff;
 pub mod cse;
 pub mod dce;
 pub mod fold;
-pub mod gradcheck;
+#[cfg(test)]
+pub(crate) mod gradcheck;
 pub mod join_pads;
 pub(crate) mod rewrite;
 pub mod simplify;

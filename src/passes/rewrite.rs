@@ -1,8 +1,9 @@
 //! Rewriting, shared by the passes that replace nodes. In place ([`rewrite`]): ids stay put, so a pass's effect is
 //! easy to read in the printed graph, and the nodes a rewrite leaves unused stay until `dce` takes them. Rebuilt
-//! ([`rebuild`]): for a pass that puts new nodes in a node's place.
+//! ([`crate::ir::rebuild`], beside the builder, since the scan's gradient rule rebuilds a body too): for a pass that
+//! puts new nodes in a node's place.
 
-use crate::ir::{Builder, DType, Graph, NodeId, Op};
+use crate::ir::{DType, Graph, NodeId, Op};
 
 /// What a rule does with one node.
 pub(crate) enum Rewrite {
@@ -39,31 +40,6 @@ pub(crate) fn rewrite(graph: &mut Graph, mut rule: impl FnMut(&Graph, NodeId) ->
     for output in &mut graph.outputs {
         output.node = forward[output.node.index()];
     }
-}
-
-/// A copy of `graph` built node by node through a [`Builder`]: `replace` may build a node's value itself (it gets the
-/// builder, the node's index and where the earlier nodes went, and may add nodes before it), else the node is copied
-/// onto its inputs' new ids. The outputs follow their nodes.
-pub(crate) fn rebuild(
-    graph: &Graph,
-    mut replace: impl FnMut(&mut Builder, usize, &[NodeId]) -> Option<NodeId>,
-) -> Graph {
-    let mut builder = Builder::new(graph.name.clone());
-    let mut renumbered: Vec<NodeId> = Vec::with_capacity(graph.nodes.len());
-    for (index, node) in graph.nodes.iter().enumerate() {
-        let id = match replace(&mut builder, index, &renumbered) {
-            Some(id) => id,
-            None => {
-                let inputs = node.inputs.iter().map(|input| renumbered[input.index()]).collect();
-                builder.push(node.op.clone(), inputs, Some(node.ty.clone()))
-            }
-        };
-        renumbered.push(id);
-    }
-    for output in &graph.outputs {
-        builder.output(output.name.clone(), renumbered[output.node.index()]);
-    }
-    builder.finish()
 }
 
 /// Runs `pass` on the body of every scan of the graph (and, through `pass`, on theirs).

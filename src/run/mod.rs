@@ -264,11 +264,8 @@ fn process_alive(pid: u32) -> bool {
     if Path::new("/proc/self").exists() {
         return Path::new("/proc").join(pid.to_string()).exists();
     }
-    std::process::Command::new("kill")
-        .args(["-0", &pid.to_string()])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map_or(true, |status| status.success())
+    // `output` captures what kill says, so nothing reaches this process's streams.
+    std::process::Command::new("kill").args(["-0", &pid.to_string()]).output().map_or(true, |out| out.status.success())
 }
 
 /// Whether a file name is a temporary file of [`write_atomic`]'s (`.NAME.tmp-PID`), as a crash mid-write leaves.

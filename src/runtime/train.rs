@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{Array2, ArrayD, Axis, IxDyn};
 
-use super::interpreter::Tensor;
 use super::schedule::{LearningRate, Stopper, Verdict};
 use super::scores::Scores;
+use crate::allocation::AllocationError;
 use crate::backend::{Backend, Executable};
 use crate::check::{Checked, Task};
 use crate::compile::{self, GraphKind};
@@ -21,9 +21,9 @@ use crate::data::batches::{gather, BatchPlan};
 use crate::data::dataset::SplitData;
 use crate::data::transform::Targets;
 use crate::diagnostics::Diagnostic;
+use crate::interpreter::Tensor;
 use crate::ir::{Graph, Role};
 use crate::lowering::{initial_values, names, Model, TargetEncoding};
-use crate::memory::AllocationError;
 use crate::rng::{ChaCha20Rng, Purpose, Rng, Streams};
 use crate::spec::ast::Spec;
 

@@ -11,6 +11,7 @@ use crate::ir::{Builder, DType, Graph, Role, Scan, TensorType, Type};
 use crate::lowering::Model;
 use crate::passes::optimize;
 use crate::pipeline::check_file;
+use crate::testing::example_specs;
 
 fn f32s(shape: &[usize]) -> TensorType {
     TensorType::new(DType::F32, shape)
@@ -26,15 +27,7 @@ fn model(name: &str) -> Model {
 
 /// Every example's name, in name order.
 fn examples() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir("specs")
-        .expect("the specs folder")
-        .map(|entry| entry.expect("a folder entry").path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "galen"))
-        .map(|path| path.file_stem().unwrap_or_default().to_string_lossy().to_string())
-        .collect();
-    names.sort();
-    assert!(names.len() >= 8, "the examples: {names:?}");
-    names
+    example_specs().iter().map(|path| path.file_stem().unwrap_or_default().to_string_lossy().to_string()).collect()
 }
 
 fn planned(model: &Model, kind: GraphKind, batch: usize) -> Plan {

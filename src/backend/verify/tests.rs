@@ -5,7 +5,7 @@
 //! that every mutation also checks that neither panics on a broken plan.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
@@ -17,12 +17,13 @@ use crate::backend::kernel::Expr;
 use crate::backend::plan::{plan, step_reads, step_writes, Layout, Operand, Plan, Step};
 use crate::backend::verify::{verify_plan, PlanError, PlanErrorKind};
 use crate::compile::{self, GraphKind, Settings};
+use crate::interpreter::Tensor;
 use crate::ir::random::random_graph;
 use crate::ir::{Builder, DType, Graph, NodeId, Role, TensorType};
 use crate::lowering::Model;
 use crate::passes::optimize;
 use crate::pipeline::check_file;
-use crate::runtime::interpreter::Tensor;
+use crate::testing::example_specs;
 
 use PlanErrorKind::*;
 
@@ -33,18 +34,6 @@ const NOWHERE: NodeId = NodeId(1_000_000);
 const DATAFLOW: [PlanErrorKind; 6] = [ReadBeforeWrite, ReadAfterFree, BadFree, NeverFreed, DeadStore, WrittenTwice];
 
 // ---- Helpers ---------------------------------------------------------------------------------------------------
-
-/// Every example spec in `specs/` (the DSL form), in name order.
-fn examples() -> Vec<PathBuf> {
-    let mut specs: Vec<PathBuf> = std::fs::read_dir("specs")
-        .expect("the specs folder")
-        .map(|entry| entry.expect("a folder entry").path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "galen"))
-        .collect();
-    specs.sort();
-    assert!(specs.len() >= 8, "the examples: {specs:?}");
-    specs
-}
 
 /// An example's model, checked.
 fn model(spec: &Path) -> Model {
@@ -173,7 +162,7 @@ fn body_mut(plan: &mut Plan, index: usize) -> &mut Plan {
 #[test]
 fn every_example_plan_verifies_clean() {
     let mut scans = 0;
-    for spec in examples() {
+    for spec in example_specs() {
         let model = model(&spec);
         let name = spec.file_stem().unwrap_or_default().to_string_lossy().to_string();
         let mut graphs = Vec::new();

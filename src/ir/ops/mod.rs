@@ -7,7 +7,9 @@
 //!
 //! [`vjp`] is the gradient rule the autodiff pass (`crate::passes::autodiff`) calls for each node, last to first:
 //! given the cotangent of the node's value it appends the nodes computing its inputs' cotangents (a
-//! vector-Jacobian product), through the same [`Builder`] so that they are well typed too.
+//! vector-Jacobian product), through the same [`Builder`] so that they are well typed too. A rule that
+//! differentiates a subgraph (a scan's body) gets the pass's reverse mode as a [`Backprop`] argument, so the IR
+//! does not depend on the passes.
 
 mod elementwise;
 mod matmul;
@@ -55,14 +57,21 @@ pub(crate) enum Cotangent {
     Tuple(Vec<Option<NodeId>>),
 }
 
+/// Reverse mode over the graph being built, as the autodiff pass runs it: given `(node, cotangent)` seeds and the
+/// nodes wanted, appends the gradient nodes and returns each wanted node's cotangent (`None` where none reaches it).
+/// The gradient rule of a scan runs it on the scan's body.
+pub(crate) type Backprop = fn(&mut Builder, &[(NodeId, NodeId)], &[NodeId]) -> Vec<Option<NodeId>>;
+
 /// The gradient rule: given the cotangent of `node`'s value, appends nodes computing the cotangent of each of its
 /// inputs, `None` where no gradient flows or `needed` says it is not wanted. Only floats carry gradients: an int or
-/// bool result passes none back, and an int or bool input (a condition, class indices) receives none.
+/// bool result passes none back, and an int or bool input (a condition, class indices) receives none. `backprop` is
+/// the autodiff pass's reverse mode, for the rules that differentiate a subgraph.
 pub(crate) fn vjp(
     builder: &mut Builder,
     node: NodeId,
     cotangent: &Cotangent,
     needed: &[bool],
+    backprop: Backprop,
 ) -> Vec<Option<Cotangent>> {
     let super::Node { op, inputs, ty } = builder.graph().node(node).clone();
     let none = vec![None; inputs.len()];
@@ -99,7 +108,7 @@ pub(crate) fn vjp(
         Op::MatMul => matmul::vjp(builder, &inputs, tensor(), &needed),
         Op::Scan(attributes) => {
             let Cotangent::Tuple(parts) = cotangent else { panic!("{node} is a scan but its cotangent is a tensor") };
-            scan::vjp(attributes, builder, node, &inputs, parts, &needed)
+            scan::vjp(attributes, builder, node, &inputs, parts, &needed, backprop)
         }
         Op::Get { index } => return vec![Some(scan::get_vjp(builder, inputs[0], *index, tensor()))],
     };

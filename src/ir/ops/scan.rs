@@ -2,10 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use super::Cotangent;
-use crate::ir::{Builder, Graph, NodeId, Op, Output, Role, Scan, TensorType, Type, Unary};
-use crate::passes::autodiff::backprop;
-use crate::passes::rewrite::rebuild;
+use super::{Backprop, Cotangent};
+use crate::ir::{rebuild, Builder, Graph, NodeId, Op, Output, Role, Scan, TensorType, Type, Unary};
 
 pub(super) fn scan(scan: &Scan, inputs: &[&Type]) -> Result<Type, String> {
     let body_inputs: Vec<&TensorType> = scan
@@ -95,7 +93,8 @@ pub(super) fn get_vjp(builder: &mut Builder, tuple: NodeId, index: usize, grad: 
 /// - per-step outputs: the gradients of the wanted sequences.
 ///
 /// Its body recomputes the cheap part of the forward body from the saved carries and residuals and runs reverse mode
-/// through it, seeded with the carry and output cotangents of that step. Its final carries are the gradients of the
+/// through it (`backprop`, the autodiff pass's own, handed down so that the op rules need not know the pass), seeded
+/// with the carry and output cotangents of that step. Its final carries are the gradients of the
 /// initial carries and of the invariants; its stacked outputs are the gradients of the sequences.
 pub(super) fn vjp(
     scan: &Scan,
@@ -104,10 +103,11 @@ pub(super) fn vjp(
     inputs: &[NodeId],
     grads: &[Option<NodeId>],
     needed: &[bool],
+    backprop: Backprop,
 ) -> Vec<Option<NodeId>> {
     let plan = Plan::new(scan, inputs.len(), grads, needed);
     let (carries, sequences) = (scan.carries, scan.sequences);
-    let (body, residuals) = backward_body(scan, &plan);
+    let (body, residuals) = backward_body(scan, &plan, backprop);
     let saved = save(builder, node, scan, &residuals);
 
     let mut backward_inputs = Vec::new();
@@ -234,8 +234,8 @@ fn costly(op: &Op) -> bool {
 /// it). This is what JAX does for `scan` (save the residuals rather than rematerialise the step), limited to the
 /// values worth storing: on an LSTM it removes the step's matrix product and its five tanh from the backward loop.
 /// The saved values are the forward body's own, so the gradients are the same bits as when they were recomputed.
-fn backward_body(scan: &Scan, plan: &Plan) -> (Graph, Vec<NodeId>) {
-    let (recomputing, first) = recomputing_backward_body(scan, plan);
+fn backward_body(scan: &Scan, plan: &Plan, backprop: Backprop) -> (Graph, Vec<NodeId>) {
+    let (recomputing, first) = recomputing_backward_body(scan, plan, backprop);
     let residuals = residuals(scan, &recomputing, first);
     if residuals.is_empty() {
         return (recomputing, residuals);
@@ -321,7 +321,7 @@ fn residuals(scan: &Scan, backward: &Graph, first: usize) -> Vec<NodeId> {
 
 /// The backward body computing the whole forward step again, and where its copy of the forward body starts (forward
 /// node `i` is node `first + i`).
-fn recomputing_backward_body(scan: &Scan, plan: &Plan) -> (Graph, usize) {
+fn recomputing_backward_body(scan: &Scan, plan: &Plan, backprop: Backprop) -> (Graph, usize) {
     let body = &scan.body;
     let (carries, sequences) = (scan.carries, scan.sequences);
     let forward_inputs = body.inputs();

@@ -9,10 +9,10 @@ use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::interpreter::{run, Tensor};
 use crate::ir::{Binary, Builder, Compare, DType, Graph, NodeId, Op, Role, Scan, TensorType, Type, Unary};
 use crate::passes::autodiff::gradients;
 use crate::passes::gradcheck::{self, Report, Tolerance};
-use crate::runtime::interpreter::{run, Tensor};
 
 pub(super) fn f64s(shape: &[usize]) -> TensorType {
     TensorType::new(DType::F64, shape.to_vec())

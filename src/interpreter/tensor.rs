@@ -14,25 +14,25 @@ macro_rules! with_element {
         match $dtype {
             $crate::ir::DType::F32 => {
                 #[allow(unused_imports)]
-                use $crate::runtime::interpreter::tensor::Element as _;
+                use $crate::interpreter::tensor::Element as _;
                 type $T = f32;
                 $body
             }
             $crate::ir::DType::F64 => {
                 #[allow(unused_imports)]
-                use $crate::runtime::interpreter::tensor::Element as _;
+                use $crate::interpreter::tensor::Element as _;
                 type $T = f64;
                 $body
             }
             $crate::ir::DType::I32 => {
                 #[allow(unused_imports)]
-                use $crate::runtime::interpreter::tensor::Element as _;
+                use $crate::interpreter::tensor::Element as _;
                 type $T = i32;
                 $body
             }
             $crate::ir::DType::Bool => {
                 #[allow(unused_imports)]
-                use $crate::runtime::interpreter::tensor::Element as _;
+                use $crate::interpreter::tensor::Element as _;
                 type $T = bool;
                 $body
             }
@@ -47,19 +47,19 @@ macro_rules! with_number {
         match $dtype {
             $crate::ir::DType::F32 => {
                 #[allow(unused_imports)]
-                use $crate::runtime::interpreter::tensor::Element as _;
+                use $crate::interpreter::tensor::Element as _;
                 type $T = f32;
                 $body
             }
             $crate::ir::DType::F64 => {
                 #[allow(unused_imports)]
-                use $crate::runtime::interpreter::tensor::Element as _;
+                use $crate::interpreter::tensor::Element as _;
                 type $T = f64;
                 $body
             }
             $crate::ir::DType::I32 => {
                 #[allow(unused_imports)]
-                use $crate::runtime::interpreter::tensor::Element as _;
+                use $crate::interpreter::tensor::Element as _;
                 type $T = i32;
                 $body
             }
@@ -74,13 +74,13 @@ macro_rules! with_float {
         match $dtype {
             $crate::ir::DType::F32 => {
                 #[allow(unused_imports)]
-                use $crate::runtime::interpreter::tensor::Element as _;
+                use $crate::interpreter::tensor::Element as _;
                 type $T = f32;
                 $body
             }
             $crate::ir::DType::F64 => {
                 #[allow(unused_imports)]
-                use $crate::runtime::interpreter::tensor::Element as _;
+                use $crate::interpreter::tensor::Element as _;
                 type $T = f64;
                 $body
             }
@@ -106,7 +106,7 @@ pub enum Tensor {
 
 impl Tensor {
     /// A tensor of type `ty` with every element `value`, converted as a cast converts it (see
-    /// [`crate::runtime::interpreter`]): `filled(&f32[2, 3], 0.0)` is zeros.
+    /// [`crate::interpreter`]): `filled(&f32[2, 3], 0.0)` is zeros.
     pub fn filled(ty: &TensorType, value: f64) -> Tensor {
         with_element!(ty.dtype, T => T::wrap(ArrayD::from_elem(IxDyn(&ty.shape), T::from_f64(value))))
     }

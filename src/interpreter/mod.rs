@@ -7,8 +7,8 @@
 //!
 //! Semantics the op docs leave to the runtime:
 //! - Sums run in a fixed order: sequentially along each reduced axis, the last reduced axis first. A result never
-//!   depends on the thread count. Matrix products use ndarray's single-threaded `dot`, whose summation order is
-//!   fixed for a given shape on a given CPU.
+//!   depends on the thread count. A matrix product's element is the chain of fused multiply-adds over `k` in order,
+//!   the order of the compiled backend's GEMM (`matmul`).
 //! - `max`, `min` and `reduce_max` propagate NaN, and `argmax` ranks NaN above every number (the first NaN wins),
 //!   so that a diverging model is seen instead of hidden.
 //! - `i32` arithmetic wraps and division by zero gives 0.
