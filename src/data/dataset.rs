@@ -11,10 +11,10 @@ use ndarray::{ArrayD, IxDyn};
 use super::images::load_images;
 use super::split::{plan_split, Fold, SplitPlan, SplitRows};
 use super::transform::{rows_dropped_by_strategy, Targets, Transform};
+use super::{resolve, LoadedData};
 use super::{CsvOptions, Schema, Table};
 use crate::check::{Checked, Task};
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::pipeline::{resolve, LoadedData};
 use crate::rng::Streams;
 use crate::spec::ast::{ClassWeight, Source, Spec, Split};
 use crate::spec::SpecFile;
@@ -88,6 +88,42 @@ pub fn plan(
     diagnostics: &mut Diagnostics,
 ) -> Option<(UsableRows, SplitPlan)> {
     let usable = usable_rows(spec, checked, loaded, diagnostics)?;
+    let plan = plan_usable(spec, checked, &usable, diagnostics)?;
+    Some((usable, plan))
+}
+
+/// The check's split plan, handed on to training so that the rows are planned (and warned about) once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Planned {
+    /// Which rows go where.
+    pub plan: SplitPlan,
+    /// Rows left out because their target was missing.
+    pub dropped_target: usize,
+    /// Rows left out by a `drop` strategy or a missing group cell.
+    pub dropped_by_strategy: usize,
+}
+
+impl Planned {
+    /// The plan of `usable` rows.
+    pub fn of(usable: &UsableRows, plan: SplitPlan) -> Planned {
+        Planned { plan, dropped_target: usable.dropped_target, dropped_by_strategy: usable.dropped_by_strategy }
+    }
+}
+
+/// Plans the split again with the seed of `spec` (`--seed` replaces the spec's). Only the split's own findings
+/// are said: the usable rows are the check's, whose warnings were said already.
+pub fn replan(spec: &Spec, checked: &Checked, loaded: &LoadedData, diagnostics: &mut Diagnostics) -> Option<Planned> {
+    let usable = usable_rows(spec, checked, loaded, &mut Diagnostics::new())?;
+    let plan = plan_usable(spec, checked, &usable, diagnostics)?;
+    Some(Planned::of(&usable, plan))
+}
+
+fn plan_usable(
+    spec: &Spec,
+    checked: &Checked,
+    usable: &UsableRows,
+    diagnostics: &mut Diagnostics,
+) -> Option<SplitPlan> {
     let split_rows = SplitRows {
         rows: &usable.rows,
         classes: usable.classes.as_deref(),
@@ -95,11 +131,11 @@ pub fn plan(
         groups: usable.groups.as_deref(),
         assigned: usable.assigned.as_deref(),
     };
-    let plan = plan_split(&spec.data.split, &split_rows, &Streams::new(spec.seed.value), diagnostics)?;
-    Some((usable, plan))
+    plan_split(&spec.data.split, &split_rows, &Streams::new(spec.seed.value), diagnostics)
 }
 
-/// Prepares the data of a checked spec for training: split, fit on the training rows, apply everywhere.
+/// Prepares the data of a checked spec: plans the split, fits on the training rows and applies everywhere. The
+/// loaded data are left as they were read (see [`prepare_planned`] for training, which plans nothing again).
 pub fn prepare(
     file: &SpecFile,
     spec: &Spec,
@@ -108,13 +144,52 @@ pub fn prepare(
     diagnostics: &mut Diagnostics,
 ) -> Option<Prepared> {
     let (usable, plan) = plan(spec, checked, loaded, diagnostics)?;
-    let (dropped_target, dropped_by_strategy) = (usable.dropped_target, usable.dropped_by_strategy);
+    let planned = Planned::of(&usable, plan);
     // The usable rows are not needed beyond their counts: their memory is given back before the inputs are made.
     drop(usable);
-    let mut prepared = assemble(file, spec, checked, loaded, plan, diagnostics)?;
-    prepared.dropped_target = dropped_target;
-    prepared.dropped_by_strategy = dropped_by_strategy;
-    Some(prepared)
+    assemble(file, spec, checked, loaded, planned, diagnostics)
+}
+
+/// Prepares the data of a checked spec for training on the split the check planned: fits on its training rows
+/// and applies everywhere.
+pub fn prepare_planned(
+    file: &SpecFile,
+    spec: &Spec,
+    checked: &Checked,
+    loaded: LoadedData,
+    planned: Planned,
+    diagnostics: &mut Diagnostics,
+) -> Option<Prepared> {
+    assemble(file, spec, checked, &loaded, planned, diagnostics)
+}
+
+/// [`prepare_planned`] with the data of each cross-validation fold of the plan, in fold order. A warning that a
+/// fold's fit repeats word for word (every fit says `data::fill_without_order`) is said once.
+pub fn prepare_training(
+    file: &SpecFile,
+    spec: &Spec,
+    checked: &Checked,
+    loaded: LoadedData,
+    planned: Planned,
+    diagnostics: &mut Diagnostics,
+) -> Option<(Prepared, Vec<Prepared>)> {
+    // The folds are prepared from the data as read, before the final split's preparation takes them; what they
+    // find is said after what the final split's preparation finds, and not at all when that fails.
+    let mut fold_diagnostics = Diagnostics::new();
+    let folds: Option<Vec<Prepared>> = planned
+        .plan
+        .folds
+        .iter()
+        .map(|fold| prepare_fold(file, spec, checked, &loaded, fold, &mut fold_diagnostics))
+        .collect();
+    let prepared = prepare_planned(file, spec, checked, loaded, planned, diagnostics)?;
+    for diagnostic in fold_diagnostics.items {
+        let said = diagnostics.items.iter().any(|d| d.code == diagnostic.code && d.message == diagnostic.message);
+        if !said {
+            diagnostics.push(diagnostic);
+        }
+    }
+    Some((prepared, folds?))
 }
 
 /// Prepares one cross-validation fold: the transform is fitted on the fold's training rows only.
@@ -127,7 +202,8 @@ pub fn prepare_fold(
     diagnostics: &mut Diagnostics,
 ) -> Option<Prepared> {
     let plan = SplitPlan { train: fold.train.clone(), val: fold.val.clone(), test: Vec::new(), folds: Vec::new() };
-    assemble(file, spec, checked, loaded, plan, diagnostics)
+    let planned = Planned { plan, dropped_target: 0, dropped_by_strategy: 0 };
+    assemble(file, spec, checked, loaded, planned, diagnostics)
 }
 
 /// Fits on the plan's training rows and applies to every split. Its test rows are rows of the same file; a
@@ -137,9 +213,10 @@ fn assemble(
     spec: &Spec,
     checked: &Checked,
     loaded: &LoadedData,
-    plan: SplitPlan,
+    planned: Planned,
     diagnostics: &mut Diagnostics,
 ) -> Option<Prepared> {
+    let Planned { plan, dropped_target, dropped_by_strategy } = planned;
     let (train, val, test) = (&plan.train, &plan.val, &plan.test);
     match loaded {
         LoadedData::Table(table, schema) => {
@@ -162,8 +239,8 @@ fn assemble(
                 train: train_data,
                 val: val_data,
                 test: test_data,
-                dropped_target: 0,
-                dropped_by_strategy: 0,
+                dropped_target,
+                dropped_by_strategy,
             })
         }
         LoadedData::Manifest(_, _) | LoadedData::Folder(_) => {
@@ -180,7 +257,7 @@ fn assemble(
             };
             let (train, val, test) =
                 (split(train, true, diagnostics)?, split(val, false, diagnostics)?, split(test, false, diagnostics)?);
-            Some(Prepared { transform: None, plan, train, val, test, dropped_target: 0, dropped_by_strategy: 0 })
+            Some(Prepared { transform: None, plan, train, val, test, dropped_target, dropped_by_strategy })
         }
         LoadedData::Unavailable => None,
     }
@@ -278,9 +355,9 @@ pub fn class_weight_table(spec: &Spec, checked: &Checked, train_classes: &[u32])
             }
         }
         Some(ClassWeight::Explicit(given)) => {
-            let numeric = super::schema::labels_are_numbers(names);
+            let numeric = super::cells::labels_are_numbers(names);
             for (label, weight) in given {
-                let label = super::schema::label_text(&label.value, numeric);
+                let label = super::cells::label_text(&label.value, numeric);
                 if let Some(index) = names.iter().position(|name| *name == label) {
                     weights[index] = weight.value as f32;
                 }

@@ -23,8 +23,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Checked, Feature};
-use crate::data::csv_table::{Column, Table};
-use crate::data::schema::{label_text, parse_number, Schema};
+use crate::data::cells::{label_text, parse_number};
+use crate::data::schema::Schema;
+use crate::data::table::{Column, Table};
 use crate::diagnostics::{quote_list, Diagnostic, Diagnostics, Span};
 use crate::spec::ast::{ColumnKind, Impute, Spec};
 

@@ -40,13 +40,14 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Checked, Feature, Task};
-use crate::data::csv_table::{Column, Table};
+use crate::data::cells::{label_text, parse_number};
 use crate::data::impute::{
     constant_outside_binary, fill_without_order, filled_codes, filled_numbers, finite_f32, label_fill, mode_index,
     no_group_column, not_numbers, number_fill, sequences, NumericStats,
 };
 pub use crate::data::impute::{rows_dropped_by_strategy, Fill};
-use crate::data::schema::{label_text, parse_number, Schema};
+use crate::data::schema::Schema;
+use crate::data::table::{Column, Table};
 use crate::diagnostics::{did_you_mean, quote_list, Diagnostic, Diagnostics};
 use crate::spec::ast::{ColumnKind, Encode, Impute, Scale, Spec};
 use rayon::prelude::*;

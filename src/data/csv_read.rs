@@ -1,8 +1,4 @@
-//! Reading a CSV file once into a compact, column-wise [`Table`], with every problem reported by line and column.
-//!
-//! Cells are stored trimmed, one text buffer per column plus an end offset per cell, so a table of 1,000,000 rows
-//! by 30 columns costs its text plus 4 bytes a cell. A missing cell (empty, whitespace, `NA`, `NaN` or `?`) is
-//! stored as the empty string, so "missing" needs no separate bitmap.
+//! Reading a CSV file once into a [`Table`], with every problem reported by line and column.
 //!
 //! A large file without quotes is read in pieces on several threads, each a chunk at a time, so that it is never
 //! held whole in memory; any other file is read whole by the csv reader. Both give the same table and problems.
@@ -11,16 +7,15 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
 use crate::data::csv_bytes::{
     count_line_breaks, find_unclosed_quote, for_each_separator, trim_cell, LineCounter, UTF8_BOM,
 };
-use crate::data::schema::parse_number;
+use crate::data::table::{Column, RowLines, Table};
 use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics};
 
 /// How to read a CSV file.
@@ -47,46 +42,6 @@ impl CsvOptions {
             crate::spec::ast::Source::Images { .. } => CsvOptions::default(),
         }
     }
-}
-
-/// A CSV file read into memory: named columns of trimmed text cells, in file order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Table {
-    path: PathBuf,
-    columns: Vec<Column>,
-    rows: usize,
-    lines: RowLines,
-}
-
-/// One column of a [`Table`]: its name and its cells, missing cells stored as empty text.
-#[derive(Clone, Debug)]
-pub struct Column {
-    name: String,
-    text: String,
-    ends: Vec<u32>,
-    missing: usize,
-    /// Every cell parsed as a number once, on first use (see [`Column::numbers`]); derived from `text`, so it
-    /// takes no part in equality.
-    numbers: OnceLock<Vec<f64>>,
-}
-
-impl PartialEq for Column {
-    fn eq(&self, other: &Column) -> bool {
-        self.name == other.name && self.text == other.text && self.ends == other.ends && self.missing == other.missing
-    }
-}
-
-/// The physical line of each row: regular (row `i` on `first + i`) unless blank lines or values spanning several
-/// lines break the pattern; then every row's line is stored.
-#[derive(Clone, Debug, PartialEq)]
-enum RowLines {
-    Regular { first: u64 },
-    Explicit(Vec<u64>),
-}
-
-/// Whether a cell counts as missing: empty or whitespace only, or exactly `NA`, `NaN` or `?` once trimmed.
-pub fn is_missing(cell: &str) -> bool {
-    matches!(cell.trim(), "" | "NA" | "NaN" | "?")
 }
 
 /// Reads the CSV file at `path`: one header row, then one row per record. All problems found are returned
@@ -147,155 +102,6 @@ fn read_with_csv_reader(path: &Path, bytes: &[u8], options: &CsvOptions) -> Resu
     let reading = read_records(path, body, options)?;
     let tail = reading.last_record.and_then(|last| body.get(usize::try_from(last.byte).ok()?..));
     reading.finish(tail)
-}
-
-impl Table {
-    /// The file the table was read from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Number of data rows (the header is not a row).
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// The columns, in file order.
-    pub fn columns(&self) -> &[Column] {
-        &self.columns
-    }
-
-    /// The column names, in file order.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.columns.iter().map(Column::name)
-    }
-
-    /// The column called `name` (exact, after trimming the header).
-    pub fn column(&self, name: &str) -> Option<&Column> {
-        self.columns.iter().find(|column| column.name == name)
-    }
-
-    /// The position of the column called `name`.
-    pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|column| column.name == name)
-    }
-
-    /// The 1-based physical line of the file where data row `row` (0-based) starts; the header is line 1.
-    pub fn line_of_row(&self, row: usize) -> u64 {
-        match &self.lines {
-            RowLines::Regular { first } => first + row as u64,
-            RowLines::Explicit(lines) => lines.get(row).copied().unwrap_or(0),
-        }
-    }
-}
-
-impl Column {
-    /// The column's name from the header, trimmed.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Number of cells (the table's row count).
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Whether the column has no cell.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// Number of missing cells.
-    pub fn missing(&self) -> usize {
-        self.missing
-    }
-
-    /// The trimmed text of the cell in `row`; `None` when it is missing (or `row` is out of range).
-    pub fn get(&self, row: usize) -> Option<&str> {
-        let end = *self.ends.get(row)? as usize;
-        let start = if row == 0 { 0 } else { *self.ends.get(row - 1)? as usize };
-        self.text.get(start..end).filter(|cell| !cell.is_empty())
-    }
-
-    /// Every cell in row order, `None` for a missing one.
-    pub fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
-        let mut start = 0;
-        self.ends.iter().map(move |&end| {
-            let cell = self.text.get(start..end as usize).unwrap_or("");
-            start = end as usize;
-            Some(cell).filter(|cell| !cell.is_empty())
-        })
-    }
-
-    /// The text of every cell, one after the other, with each cell's range in it in row order (empty for a missing
-    /// cell): for readers that look at the bytes around a cell.
-    pub(crate) fn cell_ranges(&self) -> (&str, impl Iterator<Item = Range<usize>> + '_) {
-        let mut start = 0;
-        let ranges = self.ends.iter().map(move |&end| {
-            let range = start..end as usize;
-            start = end as usize;
-            range
-        });
-        (&self.text, ranges)
-    }
-
-    /// Every cell as [`parse_number`] reads it, in row order: NaN for a missing cell and for one that is not a
-    /// number (a number is always finite). Parsed once, on the first call, so that inferring the schema, fitting
-    /// and applying a transform all share one parse of the text.
-    pub fn numbers(&self) -> &[f64] {
-        self.numbers.get_or_init(|| self.iter().map(|cell| cell.and_then(parse_number).unwrap_or(f64::NAN)).collect())
-    }
-
-    /// [`Column::numbers`] when already parsed.
-    pub(crate) fn numbers_if_parsed(&self) -> Option<&[f64]> {
-        self.numbers.get().map(Vec::as_slice)
-    }
-
-    /// Keeps `numbers`, computed by the caller exactly as [`Column::numbers`] would, for later calls.
-    pub(crate) fn keep_numbers(&self, numbers: Vec<f64>) {
-        debug_assert_eq!(numbers.len(), self.len());
-        let _ = self.numbers.set(numbers);
-    }
-
-    fn new(name: String) -> Column {
-        Column { name, text: String::new(), ends: Vec::new(), missing: 0, numbers: OnceLock::new() }
-    }
-
-    /// The pieces of one column, read from consecutive parts of a file, as one column; the column's name when its
-    /// text no longer fits 32-bit offsets.
-    fn join(pieces: Vec<Column>) -> Result<Column, String> {
-        let mut pieces = pieces.into_iter();
-        let Some(mut joined) = pieces.next() else { return Err(String::new()) };
-        let rest: Vec<Column> = pieces.collect();
-        joined.text.reserve(rest.iter().map(|piece| piece.text.len()).sum());
-        joined.ends.reserve(rest.iter().map(|piece| piece.ends.len()).sum());
-        for piece in rest {
-            let Ok(base) = u32::try_from(joined.text.len()) else { return Err(joined.name) };
-            if u32::try_from(joined.text.len() + piece.text.len()).is_err() {
-                return Err(joined.name);
-            }
-            joined.text.push_str(&piece.text);
-            joined.ends.extend(piece.ends.iter().map(|end| end + base));
-            joined.missing += piece.missing;
-        }
-        Ok(joined)
-    }
-
-    /// Appends a trimmed cell; false when the column's text no longer fits 32-bit offsets.
-    fn push(&mut self, cell: &str) -> bool {
-        if matches!(cell, "" | "NA" | "NaN" | "?") {
-            self.missing += 1;
-        } else {
-            self.text.push_str(cell);
-        }
-        match u32::try_from(self.text.len()) {
-            Ok(end) => {
-                self.ends.push(end);
-                true
-            }
-            Err(_) => false,
-        }
-    }
 }
 
 /// Opens a data file, turning "not found", "is a folder" and other failures into diagnostics. `what` names the
@@ -1000,6 +806,7 @@ pub(crate) fn single(diagnostic: Diagnostic) -> Diagnostics {
 mod tests {
     use super::*;
     use crate::diagnostics::Location;
+    use std::path::PathBuf;
 
     fn test_file(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/csv").join(name)
@@ -1029,13 +836,7 @@ mod tests {
     }
 
     #[test]
-    fn recognises_exactly_the_missing_tokens() {
-        for missing in ["", "  ", "NA", "NaN", "?", " NA ", "\t"] {
-            assert!(is_missing(missing), "{missing:?}");
-        }
-        for present in ["na", "nan", "N/A", "-", "0", "None", "??"] {
-            assert!(!is_missing(present), "{present:?}");
-        }
+    fn reads_the_missing_tokens_as_missing() {
         let table = read_csv(&test_file("missing_tokens.csv"), &CsvOptions::default()).expect("reads");
         assert_eq!(cells(&table, "a"), [Some("1"), None, None, None, Some("na")]);
         assert_eq!(cells(&table, "b"), [Some("x"), None, None, None, Some("-")]);
