@@ -3,16 +3,17 @@
 //! This is the one place that joins the pure stages (`spec`, `check`) with I/O (`data`); the command line and
 //! the tests both go through it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::check::{self, Checked, DataView, SplitCounts};
 use crate::data::dataset::{self, Planned};
-use crate::data::{self, CsvOptions};
+use crate::data::{self, CsvOptions, Layout};
 // Where the loaded data and the spec-relative paths are defined; named here too, for the pipeline's callers.
 pub use crate::data::{resolve, LoadedData};
 use crate::diagnostics::{Diagnostic, Diagnostics, Location, Span};
 use crate::memory::{self, Estimate, Limit};
-use crate::spec::ast::{Source, Split};
+use crate::spec::ast::{ColumnKind, Data, Source, Split};
 use crate::spec::lower::Lowered;
 use crate::spec::SpecFile;
 
@@ -168,7 +169,8 @@ fn plan_split(
 
 fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) -> (Option<PathBuf>, LoadedData) {
     let data = &lowered.spec.data;
-    let declared = data.types.value.iter().map(|(column, kind)| (column.value.clone(), kind.value)).collect();
+    let declared: BTreeMap<String, ColumnKind> =
+        data.types.value.iter().map(|(column, kind)| (column.value.clone(), kind.value)).collect();
     if let Split::TestFile { path, .. } = &data.split.value {
         let test_path = resolve(file, &path.value);
         if !test_path.is_file() {
@@ -184,7 +186,7 @@ fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) 
         Source::Csv { path, .. } => {
             let resolved = resolve(file, &path.value);
             let options = CsvOptions::of(&data.source.value);
-            match data::read_csv(&resolved, &options) {
+            match data::read_table(&resolved, &options, training_layout(data, &declared)) {
                 Ok(table) => {
                     let (schema, found) = data::infer_schema(&table, &declared);
                     diagnostics.extend(found);
@@ -225,6 +227,22 @@ fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) 
             }
         }
     }
+}
+
+/// How the training file is read: as numbers, straight into the f32 matrix the model trains on, but for the
+/// columns whose text matters: the target (its labels), the split's group and column, and every column declared
+/// of a kind other than numeric. A column holding text is read as text anyway.
+fn training_layout(data: &Data, declared: &BTreeMap<String, ColumnKind>) -> Layout {
+    let mut text: BTreeSet<String> =
+        declared.iter().filter(|(_, kind)| **kind != ColumnKind::Numeric).map(|(name, _)| name.clone()).collect();
+    text.insert(data.target.value.clone());
+    if let Some(group) = data.split.value.group() {
+        text.insert(group.value.clone());
+    }
+    if let Split::Column { column } = &data.split.value {
+        text.insert(column.value.clone());
+    }
+    Layout::Numbers { text }
 }
 
 /// A problem with a whole data file is shown at the spec line that names the file.

@@ -4,6 +4,11 @@
 
 use std::ops::Range;
 
+/// An f64 as the nearest finite f32: the precision the model reads a number in.
+pub fn finite_f32(value: f64) -> f32 {
+    (value as f32).clamp(-f32::MAX, f32::MAX)
+}
+
 /// Whether a cell counts as missing: empty or whitespace only, or exactly `NA`, `NaN` or `?` once trimmed.
 pub fn is_missing(cell: &str) -> bool {
     is_missing_trimmed(cell.trim())

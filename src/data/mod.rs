@@ -1,10 +1,12 @@
 //! The data stage: data files in, tensors out, in DESIGN.md's order.
 //!
-//! `csv_read` reads a CSV file once into a [`Table`] (`table`, with byte-level helpers in `csv_bytes`); `cells`
-//! reads one cell (missing, number, label, date) for everyone; `schema` infers each column's kind and summary for
-//! the checker, and `images` scans and decodes image folders and manifests. After checking, `dataset` drops
-//! unusable rows, plans the split (`split`), fits the `transform` (imputation in `impute`, scaling, encoding) on
-//! the training rows only and applies it to every split; `batches` cuts the training rows into seeded mini-batches.
+//! `csv_read` reads a CSV file once into a [`Table`] (`table`, with byte-level helpers in `csv_bytes`): columns
+//! of text, or of numbers streamed straight into one f32 matrix; `cells` reads one cell (missing, number, label,
+//! date) for everyone; `schema` infers each column's kind and summary for the checker, and `images` scans and
+//! decodes image folders and manifests. After checking, `dataset` takes the check's split (`split`), fits the
+//! `transform` (imputation in `impute`, scaling, encoding) on the training rows only and applies it to every
+//! split, in the table's matrix itself when training; each split's [`Inputs`] are rows of that matrix, and
+//! `batches` cuts the training rows into seeded mini-batches.
 
 pub mod batches;
 pub mod cells;
@@ -13,6 +15,7 @@ pub mod csv_read;
 pub mod dataset;
 pub mod images;
 pub mod impute;
+pub mod inputs;
 pub mod schema;
 pub mod split;
 pub mod table;
@@ -21,10 +24,11 @@ pub mod transform;
 use std::path::{Path, PathBuf};
 
 pub use cells::is_missing;
-pub use csv_read::{read_csv, read_csv_bytes, CsvOptions};
+pub use csv_read::{read_csv, read_csv_bytes, read_table, read_table_bytes, CsvOptions, Layout};
 pub use images::{read_manifest, scan_image_folder, ImageClass, ImageFolder, Manifest};
+pub use inputs::Inputs;
 pub use schema::{infer_schema, ColumnInfo, IdReason, NumericSummary, Schema};
-pub use table::{Column, Table};
+pub use table::{Column, Matrix, ModelNumbers, Table};
 
 use crate::spec::SpecFile;
 

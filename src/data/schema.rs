@@ -17,12 +17,15 @@
 //! declared `binary` at most two values (`data::not_binary`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::path::PathBuf;
 
-use crate::data::cells::{parse_cell, parse_trimmed_number};
+use rayon::prelude::*;
+
+use crate::data::cells::{finite_f32, parse_cell, parse_trimmed_number};
 // The checker reads cells through these too; they are named here, beside the schema it reads.
 pub use crate::data::cells::{canonical_number, label_text, labels_are_numbers, looks_like_date, parse_number};
-use crate::data::table::{Column, Table};
+use crate::data::table::{from_order_key, order_key, Column, Matrix, NumberFacts, Table, MAX_DISTINCT};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::spec::ast::ColumnKind;
 
@@ -32,7 +35,7 @@ pub const ID_MIN_ROWS: usize = 20;
 pub const STRAY_MIN_NUMBERS: usize = 10;
 /// At most this many categories are kept per column. Different values are counted to the end, except in a column
 /// of numbers that is not declared categorical or binary: there counting stops past this many.
-pub const MAX_CATEGORIES: usize = 1000;
+pub const MAX_CATEGORIES: usize = MAX_DISTINCT;
 
 /// What is known about a data file's columns before any model is built; the `check` stage reads only this.
 #[derive(Clone, Debug, PartialEq)]
@@ -173,15 +176,18 @@ pub fn infer_schema(table: &Table, declared: &BTreeMap<String, ColumnKind>) -> (
         let info = infer_column(table, column, declared.get(column.name()).copied(), &mut diagnostics);
         (info, diagnostics)
     };
-    let all = table.columns();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(all.len());
-    let inferred: Vec<(ColumnInfo, Diagnostics)> = if threads <= 1 || table.rows() < PARALLEL_MIN_ROWS {
-        all.iter().map(infer).collect()
+    // Text columns are scanned on several threads; the number columns' facts were found as the file was read, and
+    // their schemas are made here, on this thread, so that their labels are allocated where the work that follows
+    // allocates (and reuses the memory once the schema is dropped).
+    let text: Vec<&Column> = table.columns().iter().filter(|column| !column.is_numbers()).collect();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(text.len());
+    let scanned: Vec<(ColumnInfo, Diagnostics)> = if threads <= 1 || table.rows() < PARALLEL_MIN_ROWS {
+        text.iter().copied().map(infer).collect()
     } else {
         std::thread::scope(|scope| {
-            let workers: Vec<_> = all
-                .chunks(all.len().div_ceil(threads))
-                .map(|chunk| scope.spawn(move || chunk.iter().map(infer).collect::<Vec<_>>()))
+            let workers: Vec<_> = text
+                .chunks(text.len().div_ceil(threads))
+                .map(|chunk| scope.spawn(move || chunk.iter().copied().map(infer).collect::<Vec<_>>()))
                 .collect();
             workers
                 .into_iter()
@@ -189,6 +195,20 @@ pub fn infer_schema(table: &Table, declared: &BTreeMap<String, ColumnKind>) -> (
                 .collect()
         })
     };
+    let summaries = matrix_summaries(table.matrix());
+    let mut scanned = scanned.into_iter();
+    let inferred: Vec<(ColumnInfo, Diagnostics)> = table
+        .columns()
+        .iter()
+        .filter_map(|column| match (column.number_facts(), column.number_slot()) {
+            (Some(facts), Some(slot)) => {
+                let declared = declared.get(column.name()).copied();
+                let info = infer_number_column(table, column, facts, summaries[slot], declared);
+                Some((info, Diagnostics::new()))
+            }
+            _ => scanned.next(),
+        })
+        .collect();
     let mut diagnostics = Diagnostics::new();
     let mut columns = Vec::with_capacity(inferred.len());
     for (info, found) in inferred {
@@ -275,7 +295,7 @@ fn infer_column(
     let present = column.len() - column.missing();
     let labels_numeric = scan.non_numeric == 0 && present > 0;
     let row_number = labels_numeric && column.missing() == 0 && present >= ID_MIN_ROWS && numbers_rows(scan.numbers());
-    let summary = summarize(scan.numbers());
+    let summary = summarize(scan.numbers().map(|number| f64::from(finite_f32(number))));
     let text_counts = if labels_numeric { HashMap::new() } else { count_texts(column) };
     let date_cells: usize = text_counts.iter().filter(|(text, _)| looks_like_date(text)).map(|(_, count)| count).sum();
     let looks_like_date = present > 0 && !labels_numeric && date_cells * 10 >= present * 9;
@@ -295,13 +315,83 @@ fn infer_column(
         _ if unique_text => ColumnKind::Id,
         _ => ColumnKind::Categorical,
     };
+    let categories = Categories { distinct, capped, labels: categories, counts: category_counts };
+    let info = column_info(column, declared, inferred, row_number, numbers, categories, summary, looks_like_date);
+    match declared {
+        None if stray => report_strays(table, column, &scan, diagnostics),
+        Some(ColumnKind::Numeric) if scan.non_numeric > 0 => report_not_numeric(table, column, &scan, diagnostics),
+        Some(ColumnKind::Binary) if distinct > 2 => report_not_binary(table, column, &info, diagnostics),
+        _ => {}
+    }
+    if labels_numeric || info.kind == ColumnKind::Numeric {
+        // Read as numbers from now on (fitting and applying the transform): keep this parse.
+        column.keep_numbers(scan.into_per_row());
+    }
+    info
+}
+
+/// The schema of a column read as numbers, from what the reader found out about its exact values: every cell is
+/// a number or missing (a column holding anything else is read as text), so the column is numeric, or an
+/// identifier when it numbers the rows.
+fn infer_number_column(
+    table: &Table,
+    column: &Column,
+    facts: &NumberFacts,
+    summary: Option<NumericSummary>,
+    declared: Option<ColumnKind>,
+) -> ColumnInfo {
+    let present = column.len() - column.missing();
+    let row_number = present > 0 && column.missing() == 0 && present >= ID_MIN_ROWS && facts.numbers_rows();
+    let every_value = matches!(declared, Some(ColumnKind::Categorical | ColumnKind::Binary));
+    let categories = match &facts.distinct {
+        Some(counted) => {
+            let (labels, counts) =
+                counted.iter().map(|&(key, count)| (canonical_number(from_order_key(key)), count)).unzip();
+            Categories { distinct: counted.len(), capped: false, labels, counts }
+        }
+        None if every_value => {
+            // The pipeline reads a column declared categorical or binary as text: only a reader asked for it as
+            // numbers comes here, and gets the labels of the numbers as f32.
+            debug_assert!(false, "`{}`, declared categorical or binary, was read as numbers", column.name());
+            let numbers = table.model_numbers(column);
+            all_numeric_categories((0..column.len()).filter_map(|row| numbers.get(row)).map(f64::from).collect())
+        }
+        None => Categories { distinct: MAX_CATEGORIES + 1, capped: true, labels: Vec::new(), counts: Vec::new() },
+    };
+    debug_assert!(
+        !matches!(declared, Some(ColumnKind::Binary)) || categories.distinct <= 2,
+        "`{}`, declared binary with more values, was read as numbers",
+        column.name()
+    );
+    let inferred = match () {
+        _ if row_number => ColumnKind::Id,
+        _ => ColumnKind::Numeric,
+    };
+    column_info(column, declared, inferred, row_number, present, categories, summary, false)
+}
+
+/// A column's schema from what was found in it.
+#[allow(clippy::too_many_arguments)]
+fn column_info(
+    column: &Column,
+    declared: Option<ColumnKind>,
+    inferred: ColumnKind,
+    row_number: bool,
+    numbers: usize,
+    categories: Categories,
+    summary: Option<NumericSummary>,
+    looks_like_date: bool,
+) -> ColumnInfo {
+    let present = column.len() - column.missing();
+    let labels_numeric = numbers == present && present > 0;
     let id_reason = match inferred {
         ColumnKind::Id if row_number => Some(IdReason::RowNumber),
         ColumnKind::Id => Some(IdReason::UniqueText),
         _ => None,
     };
     let kind = declared.unwrap_or(inferred);
-    let info = ColumnInfo {
+    let Categories { distinct, capped, labels, counts } = categories;
+    ColumnInfo {
         name: column.name().to_string(),
         kind,
         inferred,
@@ -310,25 +400,71 @@ fn infer_column(
         numbers,
         distinct,
         distinct_capped: capped,
-        categories_truncated: categories.len() < distinct,
-        categories,
-        category_counts,
+        categories_truncated: labels.len() < distinct,
+        categories: labels,
+        category_counts: counts,
         labels_numeric,
         summary: summary.filter(|_| labels_numeric || kind == ColumnKind::Numeric),
         id_reason,
         looks_like_date,
-    };
-    match declared {
-        None if stray => report_strays(table, column, &scan, diagnostics),
-        Some(ColumnKind::Numeric) if scan.non_numeric > 0 => report_not_numeric(table, column, &scan, diagnostics),
-        Some(ColumnKind::Binary) if distinct > 2 => report_not_binary(table, column, &info, diagnostics),
-        _ => {}
     }
-    if labels_numeric || kind == ColumnKind::Numeric {
-        // Read as numbers from now on (fitting and applying the transform): keep this parse.
-        column.keep_numbers(scan.into_per_row());
+}
+
+/// The summary of every number column of `matrix` (by its position in a row), as [`summarize`] gives it from
+/// the column's numbers in row order. The rows are read a block at a time, every column of the block at once, on
+/// several threads each taking some of the columns.
+fn matrix_summaries(matrix: &Matrix) -> Vec<Option<NumericSummary>> {
+    let width = matrix.width();
+    if width == 0 {
+        return Vec::new();
     }
-    info
+    let values = matrix.values();
+    let threads = rayon::current_num_threads().clamp(1, width);
+    let per_thread = width.div_ceil(threads);
+    let groups: Vec<Range<usize>> =
+        (0..width).step_by(per_thread).map(|start| start..(start + per_thread).min(width)).collect();
+    groups.into_par_iter().flat_map_iter(|columns| summaries_of(values, width, columns)).collect()
+}
+
+/// [`matrix_summaries`] of the columns `columns` of rows of `width` values.
+fn summaries_of(values: &[f32], width: usize, columns: Range<usize>) -> Vec<Option<NumericSummary>> {
+    const BLOCK_ROWS: usize = 512;
+    let count = columns.len();
+    let (mut counts, mut sums) = (vec![0usize; count], vec![0.0f64; count]);
+    let (mut mins, mut maxs) = (vec![f64::INFINITY; count], vec![f64::NEG_INFINITY; count]);
+    for block in values.chunks(BLOCK_ROWS * width) {
+        for row in block.chunks_exact(width) {
+            for (index, &value) in row[columns.clone()].iter().enumerate() {
+                if !value.is_nan() {
+                    let number = f64::from(value) + 0.0;
+                    counts[index] += 1;
+                    sums[index] += number;
+                    mins[index] = f64::min(mins[index], number);
+                    maxs[index] = f64::max(maxs[index], number);
+                }
+            }
+        }
+    }
+    let means: Vec<f64> = sums.iter().zip(&counts).map(|(sum, &count)| sum / count.max(1) as f64).collect();
+    let mut squares = vec![0.0f64; count];
+    for row in values.chunks_exact(width) {
+        for (index, &value) in row[columns.clone()].iter().enumerate() {
+            if !value.is_nan() {
+                let deviation = f64::from(value) + 0.0 - means[index];
+                squares[index] += deviation * deviation;
+            }
+        }
+    }
+    (0..count)
+        .map(|index| {
+            (counts[index] > 0).then(|| NumericSummary {
+                min: mins[index],
+                max: maxs[index],
+                mean: means[index],
+                std: (squares[index] / counts[index] as f64).sqrt(),
+            })
+        })
+        .collect()
 }
 
 /// Whether whole numbers rise by exactly one from each row to the next.
@@ -416,24 +552,6 @@ fn all_numeric_categories(numbers: Vec<f64>) -> Categories {
         }
     }
     Categories { distinct, capped: false, labels, counts }
-}
-
-/// A key whose unsigned order is the numeric order of finite numbers (negative numbers have their bits flipped).
-fn order_key(number: f64) -> u64 {
-    let bits = number.to_bits();
-    if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits | 1 << 63
-    }
-}
-
-fn from_order_key(key: u64) -> f64 {
-    if key >> 63 == 1 {
-        f64::from_bits(key & !(1 << 63))
-    } else {
-        f64::from_bits(!key)
-    }
 }
 
 fn count_texts(column: &Column) -> HashMap<&str, usize> {
@@ -549,21 +667,36 @@ fn report_not_binary(table: &Table, column: &Column, info: &ColumnInfo, diagnost
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::csv_read::{read_csv, read_csv_bytes, CsvOptions};
+    use crate::data::csv_read::{read_csv, read_csv_bytes, read_table, read_table_bytes, CsvOptions, Layout};
     use crate::diagnostics::Location;
     use std::path::Path;
 
+    /// The schema of a file read as text; read as numbers (as the pipeline reads it, the declared categories as
+    /// text), it must be the same.
     fn infer_file(path: &str, declared: &[(&str, ColumnKind)]) -> (Schema, Diagnostics) {
         let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-        let table = read_csv(&full, &CsvOptions::default()).expect("reads");
-        let declared = declared.iter().map(|(name, kind)| (name.to_string(), *kind)).collect();
-        infer_schema(&table, &declared)
+        let text = read_csv(&full, &CsvOptions::default()).expect("reads");
+        let numbers = read_table(&full, &CsvOptions::default(), numbers_layout(declared)).expect("reads");
+        same_schema(&text, &numbers, declared)
     }
 
     fn infer_text(text: &str, declared: &[(&str, ColumnKind)]) -> (Schema, Diagnostics) {
-        let table = read_csv_bytes(Path::new("t.csv"), text.as_bytes(), &CsvOptions::default()).expect("reads");
+        let (path, options) = (Path::new("t.csv"), CsvOptions::default());
+        let numbers = read_table_bytes(path, text.as_bytes(), &options, numbers_layout(declared)).expect("reads");
+        let text = read_csv_bytes(path, text.as_bytes(), &options).expect("reads");
+        same_schema(&text, &numbers, declared)
+    }
+
+    fn numbers_layout(declared: &[(&str, ColumnKind)]) -> Layout {
+        let text = declared.iter().filter(|(_, kind)| *kind != ColumnKind::Numeric).map(|(name, _)| name.to_string());
+        Layout::Numbers { text: text.collect() }
+    }
+
+    fn same_schema(text: &Table, numbers: &Table, declared: &[(&str, ColumnKind)]) -> (Schema, Diagnostics) {
         let declared = declared.iter().map(|(name, kind)| (name.to_string(), *kind)).collect();
-        infer_schema(&table, &declared)
+        let (schema, diagnostics) = infer_schema(text, &declared);
+        assert_eq!(infer_schema(numbers, &declared), (schema.clone(), diagnostics.clone()), "read as numbers");
+        (schema, diagnostics)
     }
 
     fn column<'s>(schema: &'s Schema, name: &str) -> &'s ColumnInfo {
@@ -757,12 +890,16 @@ mod tests {
             let length = random.gen_range(0..40);
             let bytes: Vec<u8> =
                 (0..length).flat_map(|_| pieces[random.gen_range(0..pieces.len())].iter().copied()).collect();
+            let layout = numbers_layout(&[("a", ColumnKind::Binary), ("1", ColumnKind::Numeric)]);
+            let numbers = read_table_bytes(Path::new("random.csv"), &bytes, &CsvOptions::default(), layout);
             match read_csv_bytes(Path::new("random.csv"), &bytes, &CsvOptions::default()) {
                 Ok(table) => {
                     assert!(table.columns().iter().all(|column| column.len() == table.rows()), "{bytes:?}");
                     let (schema, diagnostics) = infer_schema(&table, &declared);
                     assert_eq!(schema.columns.len(), table.columns().len());
                     assert!(diagnostics.items.iter().all(|d| d.code.starts_with("data::")));
+                    let numbers = numbers.expect("a table as text is a table as numbers");
+                    assert_eq!(infer_schema(&numbers, &declared), (schema, diagnostics), "{bytes:?}");
                 }
                 Err(diagnostics) => {
                     assert!(diagnostics.has_errors(), "{bytes:?}");
