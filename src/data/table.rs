@@ -220,11 +220,14 @@ impl FactsBuilder {
     }
 }
 
+/// Different numbers as [`order_key`]s in ascending order, each with its count.
+pub(crate) type Counted = Vec<(u64, usize)>;
+
 /// The different numbers of each number column of a file, counted as its pieces read them, in any order.
 #[derive(Debug)]
 pub(super) struct DistinctCounts {
     /// Per column, the numbers' keys in ascending order with their counts; `None` once past [`MAX_DISTINCT`].
-    counts: Vec<Mutex<Option<Vec<(u64, usize)>>>>,
+    counts: Vec<Mutex<Option<Counted>>>,
     /// Per column, whether counting stopped, so that a piece need not ask under the lock.
     capped: Vec<AtomicBool>,
 }
