@@ -735,10 +735,11 @@ impl Reading<'_> {
                 None if end_of_file => (buffer.len(), true),
                 None => (buffer.iter().rposition(|&byte| byte == b'\n').map_or(0, |at| at + 1), false),
             };
+            breaks += self.read_plain_records(&buffer[..end], breaks, shared);
             if offset == piece.first {
+                // Judged from what the first chunk held (before reading it, every column is empty).
                 self.make_room(end, piece.room);
             }
-            breaks += self.read_plain_records(&buffer[..end], breaks, shared);
             if last {
                 return Ok(Some(breaks));
             }
