@@ -8,6 +8,7 @@
 //! split, in the table's matrix itself when training; each split's [`Inputs`] are rows of that matrix, and
 //! `batches` cuts the training rows into seeded mini-batches.
 
+mod apply;
 pub mod batches;
 pub mod cells;
 mod csv_bytes;
