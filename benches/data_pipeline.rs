@@ -43,10 +43,13 @@ fn main() {
     };
     let started = Instant::now();
     let mut diagnostics = Diagnostics::new();
-    let prepared =
-        dataset::prepare(&file, &lowered.spec, checked, &outcome.loaded, &mut diagnostics).expect("prepared");
+    // As `galen train` prepares them: the check's split, the table's numbers transformed in place.
+    let planned = outcome.planned.expect("a clean check plans the split");
+    let prepared = dataset::prepare_planned(&file, &lowered.spec, checked, outcome.loaded, planned, &mut diagnostics)
+        .expect("prepared");
     let transform = started.elapsed().as_secs_f64();
-    let values = prepared.train.inputs.len() + prepared.test.inputs.len();
+    let values: usize =
+        [&prepared.train.inputs, &prepared.test.inputs].iter().map(|x| x.shape().iter().product::<usize>()).sum();
     println!("read + schema + check: {read:.3} s (peak so far {read_peak:.1} MB)");
     println!("split + fit + apply:   {transform:.3} s ({values} values)");
     println!("total:                 {:.3} s", read + transform);

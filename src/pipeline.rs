@@ -3,14 +3,17 @@
 //! This is the one place that joins the pure stages (`spec`, `check`) with I/O (`data`); the command line and
 //! the tests both go through it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::check::{self, Checked, DataView, SplitCounts};
-use crate::data::dataset;
-use crate::data::{self, CsvOptions, ImageFolder, Manifest, Schema, Table};
+use crate::data::dataset::{self, Planned};
+use crate::data::{self, CsvOptions, Layout};
+// Where the loaded data and the spec-relative paths are defined; named here too, for the pipeline's callers.
+pub use crate::data::{resolve, LoadedData};
 use crate::diagnostics::{Diagnostic, Diagnostics, Location, Span};
 use crate::memory::{self, Estimate, Limit};
-use crate::spec::ast::{Source, Split};
+use crate::spec::ast::{ColumnKind, Data, Source, Split};
 use crate::spec::lower::Lowered;
 use crate::spec::SpecFile;
 
@@ -31,6 +34,8 @@ pub struct CheckOutcome {
     pub loaded: LoadedData,
     /// Rows per split and class, as the spec's seed splits them (when the spec checked clean).
     pub split: Option<SplitCounts>,
+    /// The split itself, handed on to training (when the spec checked clean).
+    pub planned: Option<Planned>,
     /// The memory training needs (when the spec checked clean but for the memory limit).
     pub memory: Option<Estimate>,
 }
@@ -46,22 +51,10 @@ impl CheckOutcome {
             checked: None,
             loaded: LoadedData::Unavailable,
             split: None,
+            planned: None,
             memory: None,
         }
     }
-}
-
-/// The data as read for checking.
-#[derive(Debug)]
-pub enum LoadedData {
-    /// A CSV file and its schema.
-    Table(Table, Schema),
-    /// A manifest CSV (its schema) listing image files.
-    Manifest(Manifest, Schema),
-    /// An image folder with a sub-folder per class.
-    Folder(ImageFolder),
-    /// Nothing could be read (or the spec was too broken to say what to read).
-    Unavailable,
 }
 
 /// Reads, parses and checks a spec file and its data.
@@ -104,7 +97,8 @@ pub fn check_spec_with(file: SpecFile, limit: Result<Option<Limit>, String>) -> 
     };
     let checked = check::check(&lowered, view, &mut diagnostics);
     let checked = checked.filter(|_| !diagnostics.has_errors());
-    let split = checked.as_ref().and_then(|checked| split_counts(&lowered, checked, &loaded, &mut diagnostics));
+    let planned = checked.as_ref().and_then(|checked| plan_split(&lowered, checked, &loaded, &mut diagnostics));
+    let (split, planned) = planned.unzip();
     let checked = checked.filter(|_| !diagnostics.has_errors());
     // Last, whether training fits in memory: it needs the checked model, and plans its train step.
     let memory = checked.as_ref().and_then(|checked| match limit {
@@ -118,16 +112,26 @@ pub fn check_spec_with(file: SpecFile, limit: Result<Option<Limit>, String>) -> 
         }
     });
     let checked = checked.filter(|_| !diagnostics.has_errors());
-    CheckOutcome { file: Some(file), diagnostics, lowered: Some(lowered), data_path, checked, loaded, split, memory }
+    CheckOutcome {
+        file: Some(file),
+        diagnostics,
+        lowered: Some(lowered),
+        data_path,
+        checked,
+        loaded,
+        split,
+        planned,
+        memory,
+    }
 }
 
-/// Plans the split as training will, and counts rows per split and class.
-fn split_counts(
+/// Plans the split that training will use, and counts rows per split and class.
+fn plan_split(
     lowered: &Lowered,
     checked: &Checked,
     loaded: &LoadedData,
     diagnostics: &mut Diagnostics,
-) -> Option<SplitCounts> {
+) -> Option<(SplitCounts, Planned)> {
     let (usable, plan) = dataset::plan(&lowered.spec, checked, loaded, diagnostics)?;
     let class_of = |rows: &[usize]| -> Vec<usize> {
         let Some(classes) = &usable.classes else { return Vec::new() };
@@ -159,39 +163,14 @@ fn split_counts(
     if !plan.test.is_empty() {
         splits.push(("test".to_string(), plan.test.len(), class_of(&plan.test)));
     }
-    Some(SplitCounts { splits, dropped: usable.dropped_by_strategy })
-}
-
-/// Resolves a path written in a spec against the spec's folder, with `.` and `..` worked out so that messages
-/// show the path a user would type (`specs/data/x.csv`, not `specs/../specs/data/x.csv`).
-pub fn resolve(file: &SpecFile, written: &str) -> PathBuf {
-    let written = Path::new(written);
-    let joined = if written.is_absolute() { written.to_path_buf() } else { file.dir().join(written) };
-    normalize(&joined)
-}
-
-/// Removes `.` and resolves `..` lexically (without touching the file system); a leading `..` is kept.
-fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut parts: Vec<Component> = Vec::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    if parts.is_empty() {
-        return PathBuf::from(".");
-    }
-    parts.iter().collect()
+    let counts = SplitCounts { splits, dropped: usable.dropped_by_strategy };
+    Some((counts, Planned::of(&usable, plan)))
 }
 
 fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) -> (Option<PathBuf>, LoadedData) {
     let data = &lowered.spec.data;
-    let declared = data.types.value.iter().map(|(column, kind)| (column.value.clone(), kind.value)).collect();
+    let declared: BTreeMap<String, ColumnKind> =
+        data.types.value.iter().map(|(column, kind)| (column.value.clone(), kind.value)).collect();
     if let Split::TestFile { path, .. } = &data.split.value {
         let test_path = resolve(file, &path.value);
         if !test_path.is_file() {
@@ -207,7 +186,7 @@ fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) 
         Source::Csv { path, .. } => {
             let resolved = resolve(file, &path.value);
             let options = CsvOptions::of(&data.source.value);
-            match data::read_csv(&resolved, &options) {
+            match data::read_table(&resolved, &options, training_layout(data, &declared)) {
                 Ok(table) => {
                     let (schema, found) = data::infer_schema(&table, &declared);
                     diagnostics.extend(found);
@@ -248,6 +227,22 @@ fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) 
             }
         }
     }
+}
+
+/// How the training file is read: as numbers, straight into the f32 matrix the model trains on, but for the
+/// columns whose text matters: the target (its labels), the split's group and column, and every column declared
+/// of a kind other than numeric. A column holding text is read as text anyway.
+fn training_layout(data: &Data, declared: &BTreeMap<String, ColumnKind>) -> Layout {
+    let mut text: BTreeSet<String> =
+        declared.iter().filter(|(_, kind)| **kind != ColumnKind::Numeric).map(|(name, _)| name.clone()).collect();
+    text.insert(data.target.value.clone());
+    if let Some(group) = data.split.value.group() {
+        text.insert(group.value.clone());
+    }
+    if let Split::Column { column } = &data.split.value {
+        text.insert(column.value.clone());
+    }
+    Layout::Numbers { text }
 }
 
 /// A problem with a whole data file is shown at the spec line that names the file.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use crate::data::csv_table::{read_csv, CsvOptions, Table};
+use crate::data::{read_csv, CsvOptions, Table};
 use crate::diagnostics::{unknown_name_help, Diagnostic, Diagnostics};
 use crate::rng::{shuffle, ChaCha20Rng, Purpose, Rng, Streams};
 
@@ -629,8 +629,8 @@ fn one(diagnostic: Diagnostic) -> Diagnostics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::csv_table::read_csv_bytes;
     use crate::data::images::{load_images, scan_image_folder};
+    use crate::data::read_csv_bytes;
     use crate::spec::ast::Color;
 
     fn shipped(name: &str) -> Table {

@@ -36,7 +36,7 @@ fn breast_cancer_is_split_scaled_on_train_and_shaped() {
     assert_eq!(prepared.test.inputs.shape(), &[114, 30]);
     // Standard scaling is fitted on the training rows: there each input has mean 0 and deviation 1; on the
     // test rows it does not (exactly).
-    let train = prepared.train.inputs.view().into_dimensionality::<ndarray::Ix2>().unwrap();
+    let train = prepared.train.inputs.to_array().into_dimensionality::<ndarray::Ix2>().unwrap();
     for column in train.columns() {
         let mean = column.iter().map(|&v| v as f64).sum::<f64>() / column.len() as f64;
         let deviation =
@@ -73,7 +73,11 @@ fn the_saved_transform_reproduces_the_test_tensors() {
             let rows = if path.contains("test_file") { &prepared.val.rows } else { &prepared.test.rows };
             let applied = reloaded.apply(table, rows).expect("applies");
             let expected = if path.contains("test_file") { &prepared.val.inputs } else { &prepared.test.inputs };
-            assert_eq!(applied.features.into_dyn(), *expected, "{path}: predict-time inputs differ from training's");
+            assert_eq!(
+                applied.features.into_dyn(),
+                expected.to_array(),
+                "{path}: predict-time inputs differ from training's"
+            );
         }
     }
 }

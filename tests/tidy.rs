@@ -28,24 +28,10 @@ use scanner::{blank, line_of, matching, read_tree, under, Crate, StartsWithStr};
 /// Top-level modules whose submodules are nodes of the module graph of their own; the others are one node each.
 pub(crate) const EXPANDED: &[&str] = &["backend", "data", "ir", "lowering", "passes"];
 
-/// Module cycles tolerated for now: pairs of graph nodes that use each other. Only these two, and only until the
-/// data loader's rework breaks them.
-/// TODO(issue 15): `data::dataset` reads `pipeline::{resolve, LoadedData}` and `data::csv_table` reads
-/// `data::schema::parse_number`; once those move, this list is empty (the test fails while an entry here is no
-/// longer a cycle, so it cannot go stale).
-const ALLOWED_CYCLES: &[(&str, &str)] = &[("data::dataset", "pipeline"), ("data::csv_table", "data::schema")];
-
 /// The parts of the tree that never panic outside test code: no `.unwrap()`, `.expect(`, `panic!`,
 /// `unreachable!`, `todo!` or `unimplemented!` (indexing and `assert!` stay allowed).
 const NO_PANIC: &[&str] =
     &["src/spec/", "src/data/", "src/check/", "src/run/", "src/cli.rs", "src/metrics/", "src/plots/"];
-
-/// Files of [`NO_PANIC`] that still hold panics outside test code, with how many. The count may only go down: a
-/// file with more fails, and so does one with fewer until its entry is lowered.
-/// TODO(issue 15): the run owner removes these (each is a `serde_json` serialisation `.expect`, which can return
-/// its error instead); then this list is empty. `src/data` has none left.
-const ALLOWED_PANICS: &[(&str, usize)] =
-    &[("src/run/manifest.rs", 1), ("src/run/report.rs", 1), ("src/run/weights.rs", 1)];
 
 /// The parts of the tree that do no I/O outside test code.
 const NO_IO: &[&str] = &["src/spec/", "src/check/", "src/metrics/", "src/plots/"];
@@ -68,8 +54,7 @@ const RNG_HOME: &str = "src/rng.rs";
 
 /// The edges that point up ARCHITECTURE.md's code map, as pairs of top-level modules: `data` is one module but two
 /// stages (it reads the files before `check` and prepares the rows after it).
-/// TODO(issue 15): `data -> pipeline` goes with the `data::dataset` <-> `pipeline` cycle.
-const CODE_MAP_UPWARD: &[(&str, &str)] = &[("data", "check"), ("data", "pipeline")];
+const CODE_MAP_UPWARD: &[(&str, &str)] = &[("data", "check")];
 
 /// The one function that writes a file of a run directory: a temporary file, synced, then renamed.
 const RUN_WRITER: (&str, &str) = ("src/run/mod.rs", "write_atomic");
@@ -86,7 +71,7 @@ fn the_module_graph_has_no_cycle() {
     let krate = Crate::load(&read_tree(&["src"]));
     let graph = ModuleGraph::of(&krate);
     println!("{}", graph.render());
-    let problems = graph.problems(ALLOWED_CYCLES);
+    let problems = graph.problems();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -107,7 +92,7 @@ fn spec_check_metrics_and_plots_do_no_io() {
 #[test]
 fn the_stages_that_report_errors_do_not_panic() {
     let krate = Crate::load(&read_tree(&["src"]));
-    let problems = panics(&krate, NO_PANIC, ALLOWED_PANICS);
+    let problems = panics(&krate, NO_PANIC);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -239,10 +224,8 @@ fn io_in_pure_stages(krate: &Crate, roots: &[&str], exceptions: &[(&str, &str)])
 /// What panics: a method that unwraps, or a macro that stops the program.
 const PANICS: &[&str] = &[".unwrap()", ".expect(", "panic!", "unreachable!", "todo!", "unimplemented!"];
 
-/// Every panic outside test code in the files under `roots`, less the allowed counts (and an allowance larger than
-/// what is left, so that it is lowered).
-fn panics(krate: &Crate, roots: &[&str], allowed: &[(&str, usize)]) -> Vec<String> {
-    let mut problems = Vec::new();
+/// Every panic outside test code in the files under `roots`, in file order.
+fn panics(krate: &Crate, roots: &[&str]) -> Vec<String> {
     let mut found: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for file in krate.files.iter().filter(|file| !file.test && under(&file.path, roots)) {
         for pattern in PANICS {
@@ -253,21 +236,11 @@ fn panics(krate: &Crate, roots: &[&str], allowed: &[(&str, usize)]) -> Vec<Strin
             }
         }
     }
-    for (path, limit) in allowed {
-        let count = found.get(path).map_or(0, Vec::len);
-        if count < *limit {
-            problems.push(format!("{path}: {count} panics left, allowed {limit}: lower its entry in ALLOWED_PANICS"));
-        }
-    }
-    for (path, places) in found {
-        let limit = allowed.iter().find(|(allowed, _)| *allowed == path).map_or(0, |(_, limit)| *limit);
-        if places.len() > limit {
-            for place in places {
-                problems.push(format!("{place}: this stage does not panic (return an error, or use `if let`)"));
-            }
-        }
-    }
-    problems
+    found
+        .into_values()
+        .flatten()
+        .map(|place| format!("{place}: this stage does not panic (return an error, or use `if let`)"))
+        .collect()
 }
 
 /// Every write to standard output or standard error outside test code and outside `allowed` files.

@@ -12,7 +12,7 @@ use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{cpu, Backend, Executable, Program};
 use crate::compile::{self, Compiled, GraphKind, Settings, Until};

@@ -2,6 +2,7 @@
 
 use ndarray::{Array, ArrayD, Axis, IxDyn};
 
+use crate::data::inputs::Inputs;
 use crate::rng::{permutation, ChaCha20Rng};
 
 /// The batches of one pass over `n` rows: positions into the split's rows, in the order they are visited.
@@ -39,16 +40,34 @@ impl BatchPlan {
     }
 }
 
-/// The rows at `positions` of an array whose first axis is the row axis, in that order.
-pub fn gather(array: &ArrayD<f32>, positions: &[usize]) -> ArrayD<f32> {
-    if positions.is_empty() {
-        let mut shape = array.shape().to_vec();
-        if let Some(first) = shape.first_mut() {
-            *first = 0;
+/// Examples that batches are gathered from: an array whose first axis is the row axis, or a split's inputs.
+pub trait Examples {
+    /// The examples at `positions`, in that order, as one array whose first axis is the row axis.
+    fn gather(&self, positions: &[usize]) -> ArrayD<f32>;
+}
+
+impl Examples for ArrayD<f32> {
+    fn gather(&self, positions: &[usize]) -> ArrayD<f32> {
+        if positions.is_empty() {
+            let mut shape = self.shape().to_vec();
+            if let Some(first) = shape.first_mut() {
+                *first = 0;
+            }
+            return Array::zeros(IxDyn(&shape));
         }
-        return Array::zeros(IxDyn(&shape));
+        self.select(Axis(0), positions)
     }
-    array.select(Axis(0), positions)
+}
+
+impl Examples for Inputs {
+    fn gather(&self, positions: &[usize]) -> ArrayD<f32> {
+        Inputs::gather(self, positions)
+    }
+}
+
+/// The examples at `positions` of `examples`, in that order.
+pub fn gather<E: Examples + ?Sized>(examples: &E, positions: &[usize]) -> ArrayD<f32> {
+    examples.gather(positions)
 }
 
 #[cfg(test)]

@@ -5,16 +5,18 @@
 //! can be traced back to a line of the user's data.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn};
 
 use super::images::load_images;
+use super::inputs::Inputs;
 use super::split::{plan_split, Fold, SplitPlan, SplitRows};
 use super::transform::{rows_dropped_by_strategy, Targets, Transform};
+use super::{resolve, LoadedData};
 use super::{CsvOptions, Schema, Table};
 use crate::check::{Checked, Task};
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::pipeline::{resolve, LoadedData};
 use crate::rng::Streams;
 use crate::spec::ast::{ClassWeight, Source, Spec, Split};
 use crate::spec::SpecFile;
@@ -24,8 +26,8 @@ use crate::spec::SpecFile;
 pub struct SplitData {
     /// Original row index of each example, in the file it comes from.
     pub rows: Vec<usize>,
-    /// The inputs: `(rows, input shape...)`.
-    pub inputs: ArrayD<f32>,
+    /// The inputs: one example of the input shape per row.
+    pub inputs: Inputs,
     /// The target of each row.
     pub targets: Targets,
     /// The loss weight of each row (`data.class_weight` on the training split, 1 elsewhere).
@@ -88,6 +90,42 @@ pub fn plan(
     diagnostics: &mut Diagnostics,
 ) -> Option<(UsableRows, SplitPlan)> {
     let usable = usable_rows(spec, checked, loaded, diagnostics)?;
+    let plan = plan_usable(spec, checked, &usable, diagnostics)?;
+    Some((usable, plan))
+}
+
+/// The check's split plan, handed on to training so that the rows are planned (and warned about) once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Planned {
+    /// Which rows go where.
+    pub plan: SplitPlan,
+    /// Rows left out because their target was missing.
+    pub dropped_target: usize,
+    /// Rows left out by a `drop` strategy or a missing group cell.
+    pub dropped_by_strategy: usize,
+}
+
+impl Planned {
+    /// The plan of `usable` rows.
+    pub fn of(usable: &UsableRows, plan: SplitPlan) -> Planned {
+        Planned { plan, dropped_target: usable.dropped_target, dropped_by_strategy: usable.dropped_by_strategy }
+    }
+}
+
+/// Plans the split again with the seed of `spec` (`--seed` replaces the spec's). Only the split's own findings
+/// are said: the usable rows are the check's, whose warnings were said already.
+pub fn replan(spec: &Spec, checked: &Checked, loaded: &LoadedData, diagnostics: &mut Diagnostics) -> Option<Planned> {
+    let usable = usable_rows(spec, checked, loaded, &mut Diagnostics::new())?;
+    let plan = plan_usable(spec, checked, &usable, diagnostics)?;
+    Some(Planned::of(&usable, plan))
+}
+
+fn plan_usable(
+    spec: &Spec,
+    checked: &Checked,
+    usable: &UsableRows,
+    diagnostics: &mut Diagnostics,
+) -> Option<SplitPlan> {
     let split_rows = SplitRows {
         rows: &usable.rows,
         classes: usable.classes.as_deref(),
@@ -95,11 +133,11 @@ pub fn plan(
         groups: usable.groups.as_deref(),
         assigned: usable.assigned.as_deref(),
     };
-    let plan = plan_split(&spec.data.split, &split_rows, &Streams::new(spec.seed.value), diagnostics)?;
-    Some((usable, plan))
+    plan_split(&spec.data.split, &split_rows, &Streams::new(spec.seed.value), diagnostics)
 }
 
-/// Prepares the data of a checked spec for training: split, fit on the training rows, apply everywhere.
+/// Prepares the data of a checked spec: plans the split, fits on the training rows and applies everywhere. The
+/// loaded data are left as they were read (see [`prepare_planned`] for training, which plans nothing again).
 pub fn prepare(
     file: &SpecFile,
     spec: &Spec,
@@ -108,13 +146,95 @@ pub fn prepare(
     diagnostics: &mut Diagnostics,
 ) -> Option<Prepared> {
     let (usable, plan) = plan(spec, checked, loaded, diagnostics)?;
-    let (dropped_target, dropped_by_strategy) = (usable.dropped_target, usable.dropped_by_strategy);
+    let planned = Planned::of(&usable, plan);
     // The usable rows are not needed beyond their counts: their memory is given back before the inputs are made.
     drop(usable);
-    let mut prepared = assemble(file, spec, checked, loaded, plan, diagnostics)?;
-    prepared.dropped_target = dropped_target;
-    prepared.dropped_by_strategy = dropped_by_strategy;
-    Some(prepared)
+    assemble(file, spec, checked, loaded, planned, diagnostics)
+}
+
+/// Prepares the data of a checked spec for training on the split the check planned: fits on its training rows
+/// and applies everywhere. A table's numbers become the inputs in place, shared by its splits: the data are held
+/// once, as the f32 matrix the model reads.
+pub fn prepare_planned(
+    file: &SpecFile,
+    spec: &Spec,
+    checked: &Checked,
+    loaded: LoadedData,
+    planned: Planned,
+    diagnostics: &mut Diagnostics,
+) -> Option<Prepared> {
+    let LoadedData::Table(mut table, schema) = loaded else {
+        return assemble(file, spec, checked, &loaded, planned, diagnostics);
+    };
+    let Planned { plan, dropped_target, dropped_by_strategy } = planned;
+    let errors_before = diagnostics.error_count();
+    let transform = Transform::fit(spec, checked, &schema, &table, &plan.train, diagnostics);
+    if diagnostics.error_count() > errors_before {
+        return None;
+    }
+    let test_file = matches!(spec.data.split.value, Split::TestFile { .. });
+    let mut sets: Vec<&[usize]> = vec![&plan.train, &plan.val];
+    if !test_file {
+        sets.push(&plan.test);
+    }
+    let applied = transform.apply_in_place(&mut table, &sets).map_err(|found| diagnostics.extend(found)).ok()?;
+    let values = Arc::new(applied.values);
+    let mut splits = Vec::with_capacity(sets.len());
+    for (index, set) in applied.sets.into_iter().enumerate() {
+        let set = set.map_err(|found| diagnostics.extend(found)).ok()?;
+        diagnostics.extend(set.unseen_warning(table.path()));
+        let targets = transform.targets(&table, &set.rows).map_err(|found| diagnostics.extend(found)).ok()?;
+        let weights = match (index == 0, &targets) {
+            (true, Targets::Classes(classes)) => weights_for(spec, checked, classes),
+            _ => vec![1.0; set.rows.len()],
+        };
+        let shape = checked.input_shape.clone();
+        let Some(inputs) = Inputs::new(Arc::clone(&values), applied.width, set.rows.clone(), shape) else {
+            diagnostics.push(shape_error(&checked.input_shape, applied.width));
+            return None;
+        };
+        splits.push(SplitData { rows: set.rows, inputs, targets, weights });
+    }
+    // The table's text (the target, the group) is given back before a test file is read.
+    drop(table);
+    let mut splits = splits.into_iter();
+    let (Some(train), Some(val)) = (splits.next(), splits.next()) else { return None };
+    let test = match (&spec.data.split.value, splits.next()) {
+        (Split::TestFile { path, .. }, _) => {
+            test_file_split(file, spec, checked, &transform, &path.value, diagnostics)?
+        }
+        (_, test) => test?,
+    };
+    Some(Prepared { transform: Some(transform), plan, train, val, test, dropped_target, dropped_by_strategy })
+}
+
+/// [`prepare_planned`] with the data of each cross-validation fold of the plan, in fold order. A warning that a
+/// fold's fit repeats word for word (every fit says `data::fill_without_order`) is said once.
+pub fn prepare_training(
+    file: &SpecFile,
+    spec: &Spec,
+    checked: &Checked,
+    loaded: LoadedData,
+    planned: Planned,
+    diagnostics: &mut Diagnostics,
+) -> Option<(Prepared, Vec<Prepared>)> {
+    // The folds are prepared from the data as read, before the final split's preparation takes them; what they
+    // find is said after what the final split's preparation finds, and not at all when that fails.
+    let mut fold_diagnostics = Diagnostics::new();
+    let folds: Option<Vec<Prepared>> = planned
+        .plan
+        .folds
+        .iter()
+        .map(|fold| prepare_fold(file, spec, checked, &loaded, fold, &mut fold_diagnostics))
+        .collect();
+    let prepared = prepare_planned(file, spec, checked, loaded, planned, diagnostics)?;
+    for diagnostic in fold_diagnostics.items {
+        let said = diagnostics.items.iter().any(|d| d.code == diagnostic.code && d.message == diagnostic.message);
+        if !said {
+            diagnostics.push(diagnostic);
+        }
+    }
+    Some((prepared, folds?))
 }
 
 /// Prepares one cross-validation fold: the transform is fitted on the fold's training rows only.
@@ -127,7 +247,8 @@ pub fn prepare_fold(
     diagnostics: &mut Diagnostics,
 ) -> Option<Prepared> {
     let plan = SplitPlan { train: fold.train.clone(), val: fold.val.clone(), test: Vec::new(), folds: Vec::new() };
-    assemble(file, spec, checked, loaded, plan, diagnostics)
+    let planned = Planned { plan, dropped_target: 0, dropped_by_strategy: 0 };
+    assemble(file, spec, checked, loaded, planned, diagnostics)
 }
 
 /// Fits on the plan's training rows and applies to every split. Its test rows are rows of the same file; a
@@ -137,9 +258,10 @@ fn assemble(
     spec: &Spec,
     checked: &Checked,
     loaded: &LoadedData,
-    plan: SplitPlan,
+    planned: Planned,
     diagnostics: &mut Diagnostics,
 ) -> Option<Prepared> {
+    let Planned { plan, dropped_target, dropped_by_strategy } = planned;
     let (train, val, test) = (&plan.train, &plan.val, &plan.test);
     match loaded {
         LoadedData::Table(table, schema) => {
@@ -162,8 +284,8 @@ fn assemble(
                 train: train_data,
                 val: val_data,
                 test: test_data,
-                dropped_target: 0,
-                dropped_by_strategy: 0,
+                dropped_target,
+                dropped_by_strategy,
             })
         }
         LoadedData::Manifest(_, _) | LoadedData::Folder(_) => {
@@ -175,12 +297,12 @@ fn assemble(
                     load_images(&chosen, size.value, color.value).map_err(|found| diagnostics.extend(found)).ok()?;
                 let targets: Vec<u32> = rows.iter().map(|&row| classes[row]).collect();
                 let weights = if weighted { weights_for(spec, checked, &targets) } else { vec![1.0; rows.len()] };
-                let inputs = reshape(pixels.into_dyn(), &checked.input_shape, diagnostics)?;
+                let inputs = Inputs::from_array(reshape(pixels.into_dyn(), &checked.input_shape, diagnostics)?);
                 Some(SplitData { rows: rows.to_vec(), inputs, targets: Targets::Classes(targets), weights })
             };
             let (train, val, test) =
                 (split(train, true, diagnostics)?, split(val, false, diagnostics)?, split(test, false, diagnostics)?);
-            Some(Prepared { transform: None, plan, train, val, test, dropped_target: 0, dropped_by_strategy: 0 })
+            Some(Prepared { transform: None, plan, train, val, test, dropped_target, dropped_by_strategy })
         }
         LoadedData::Unavailable => None,
     }
@@ -203,7 +325,7 @@ fn table_split(
         (true, Targets::Classes(classes)) => weights_for(spec, checked, classes),
         _ => vec![1.0; applied.rows.len()],
     };
-    let inputs = reshape(applied.features.into_dyn(), &checked.input_shape, diagnostics)?;
+    let inputs = Inputs::from_array(reshape(applied.features.into_dyn(), &checked.input_shape, diagnostics)?);
     Some(SplitData { rows: applied.rows, inputs, targets, weights })
 }
 
@@ -278,9 +400,9 @@ pub fn class_weight_table(spec: &Spec, checked: &Checked, train_classes: &[u32])
             }
         }
         Some(ClassWeight::Explicit(given)) => {
-            let numeric = super::schema::labels_are_numbers(names);
+            let numeric = super::cells::labels_are_numbers(names);
             for (label, weight) in given {
-                let label = super::schema::label_text(&label.value, numeric);
+                let label = super::cells::label_text(&label.value, numeric);
                 if let Some(index) = names.iter().position(|name| *name == label) {
                     weights[index] = weight.value as f32;
                 }
@@ -305,6 +427,13 @@ fn reshape(inputs: ArrayD<f32>, shape: &[usize], diagnostics: &mut Diagnostics) 
             None
         }
     }
+}
+
+/// The error for inputs of `width` values a row that the input shape does not hold.
+fn shape_error(shape: &[usize], width: usize) -> Diagnostic {
+    let error = ndarray::ShapeError::from_kind(ndarray::ErrorKind::IncompatibleShape);
+    Diagnostic::error("data::shape", format!("the inputs cannot take the shape {shape:?}: {error}"))
+        .with_help(format!("each row has {width} input values"))
 }
 
 /// Rows with a target, without a `drop`-strategy gap and (with a group split) with a group.
@@ -444,5 +573,113 @@ fn image_rows(spec: &Spec, checked: &Checked, loaded: &LoadedData) -> Option<(Ve
             Some((manifest.files.clone(), classes))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::data::read_csv;
+    use crate::pipeline::{check_file, CheckOutcome};
+    use crate::synth::{messy_csv, MessyOptions};
+
+    fn checked(path: &Path) -> CheckOutcome {
+        let outcome = check_file(path);
+        assert!(outcome.checked.is_some() && !outcome.diagnostics.has_errors(), "{path:?}: {:?}", outcome.diagnostics);
+        outcome
+    }
+
+    /// Prepares `path` as the tests and `galen eval` do (planning, the data left as read) and as training does
+    /// (the check's plan, the table's numbers transformed in place): the same inputs, targets and findings. Gives
+    /// the numbers read per row and the inputs per row.
+    fn prepared_both_ways(path: &Path) -> (usize, usize) {
+        let (apart, in_place) = (checked(path), checked(path));
+        let (file, spec, checked) =
+            (apart.file.as_ref().unwrap(), &apart.lowered.as_ref().unwrap().spec, apart.checked.as_ref().unwrap());
+        let read = match &in_place.loaded {
+            LoadedData::Table(table, _) => table.matrix().width(),
+            _ => 0,
+        };
+        let mut found_apart = Diagnostics::new();
+        let expected = prepare(file, spec, checked, &apart.loaded, &mut found_apart).expect("prepares");
+        let mut found = Diagnostics::new();
+        let planned = in_place.planned.expect("the check plans the split");
+        let prepared = prepare_planned(file, spec, checked, in_place.loaded, planned, &mut found).expect("prepares");
+        // Planning again says again what the check said of the rows; the check's plan says nothing.
+        found_apart.items.retain(|d| {
+            !d.code.starts_with("split::") && d.code != "data::missing_target" && d.code != "data::missing_group"
+        });
+        assert_eq!(found, found_apart, "{path:?}");
+        assert_eq!(prepared.transform, expected.transform, "{path:?}");
+        assert_eq!(prepared.plan, expected.plan, "{path:?}");
+        for (split, (found, expected)) in [
+            ("train", (&prepared.train, &expected.train)),
+            ("val", (&prepared.val, &expected.val)),
+            ("test", (&prepared.test, &expected.test)),
+        ] {
+            assert_eq!(found.rows, expected.rows, "{path:?} {split}");
+            let bits = |data: &SplitData| data.inputs.iter().map(|value| value.to_bits()).collect::<Vec<u32>>();
+            assert_eq!(bits(found), bits(expected), "{path:?} {split}");
+            assert_eq!(found.inputs.shape(), expected.inputs.shape(), "{path:?} {split}");
+            assert_eq!((&found.targets, &found.weights), (&expected.targets, &expected.weights), "{path:?} {split}");
+        }
+        assert_eq!(
+            (prepared.dropped_target, prepared.dropped_by_strategy),
+            (expected.dropped_target, expected.dropped_by_strategy)
+        );
+        (read, prepared.transform.as_ref().map_or(0, Transform::width))
+    }
+
+    #[test]
+    fn preparing_in_place_gives_what_preparing_apart_gives() {
+        let others = ["tests/data/pipeline/test_file.yaml", "tests/data/pipeline/kfold.galen", "tests/fuzz/base.galen"];
+        for example in crate::testing::example_specs().into_iter().chain(others.iter().map(PathBuf::from)) {
+            prepared_both_ways(&example);
+        }
+    }
+
+    /// A folder of messy variants of the shipped datasets, with every missing-value strategy, indicators (more
+    /// inputs than numbers read), excluded columns (fewer), fills that follow the file's order within patients,
+    /// and rows dropped by a strategy.
+    #[test]
+    fn preparing_messy_data_in_place_gives_what_preparing_apart_gives() {
+        let dir = std::env::temp_dir().join(format!("galen-in-place-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        let table = read_csv(Path::new("specs/data/breast_cancer.csv"), &CsvOptions::default()).expect("reads");
+        let options =
+            MessyOptions { target: Some("diagnosis".into()), missing: 0.15, codes: true, patients: true, date: true };
+        let (bytes, _) = messy_csv(&table, &options, 11).expect("a messy variant");
+        std::fs::write(dir.join("messy.csv"), bytes).expect("written");
+        let cases = [
+            ("median", "mode", " indicator", "  exclude visit_date\n"),
+            ("ffill", "ffill", " indicator", "  exclude visit_date mean_radius mean_texture\n"),
+            ("bfill", "bfill", "", "  exclude visit_date\n"),
+            ("interpolate", "{constant=\"unknown\"}", " indicator", "  exclude visit_date worst_area\n"),
+            ("drop", "drop", "", "  exclude visit_date\n"),
+            ("{constant=-1}", "mode", " indicator", "  exclude visit_date\n  encode ordinal\n"),
+            // Fewer inputs than numbers read: four numeric columns left out, the codes one input each.
+            (
+                "mean",
+                "mode",
+                "",
+                "  exclude visit_date mean_radius mean_texture worst_area worst_perimeter\n  encode ordinal\n",
+            ),
+        ];
+        let mut seen_widths = Vec::new();
+        for (index, (numeric, categorical, indicator, more)) in cases.iter().enumerate() {
+            let text = format!(
+                "experiment \"messy\"\nseed 3\n\ndata {{\n  source \"messy.csv\"\n  target diagnosis\n{more}  missing numeric={numeric} categorical={categorical}{indicator}\n  scale robust\n  split train=0.6 val=0.2 test=0.2 group=patient_id stratify\n}}\n\nmodel {{\n  dense 4 relu\n  dense 2 softmax\n}}\n\ntrain {{\n  loss categorical_crossentropy\n  epochs 1\n}}\n"
+            );
+            let path: PathBuf = dir.join(format!("case{index}.galen"));
+            std::fs::write(&path, text).expect("written");
+            let widths = prepared_both_ways(&path);
+            seen_widths.push(widths);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(seen_widths.iter().any(|(read, inputs)| inputs > read), "{seen_widths:?}");
+        assert!(seen_widths.iter().any(|(read, inputs)| inputs < read), "{seen_widths:?}");
     }
 }

@@ -7,7 +7,8 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageBuffer, ImageError, ImageReader, Pixel};
 use ndarray::Array2;
 
-use crate::data::csv_table::{lowercase_first, not_found, read_csv, single, CsvOptions, Table};
+use crate::data::csv_read::{lowercase_first, not_found, read_csv, single, CsvOptions};
+use crate::data::table::Table;
 use crate::diagnostics::{unknown_name_help, Diagnostic, Diagnostics};
 use crate::spec::ast::Color;
 

@@ -23,8 +23,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Checked, Feature};
-use crate::data::csv_table::{Column, Table};
-use crate::data::schema::{label_text, parse_number, Schema};
+use crate::data::cells::{finite_f32, label_text, parse_number};
+use crate::data::schema::Schema;
+use crate::data::table::{Column, Table};
 use crate::diagnostics::{quote_list, Diagnostic, Diagnostics, Span};
 use crate::spec::ast::{ColumnKind, Impute, Spec};
 
@@ -246,11 +247,6 @@ impl<T> Fill<T> {
     }
 }
 
-/// An f64 as the nearest finite f32.
-pub fn finite_f32(value: f64) -> f32 {
-    (value as f32).clamp(-f32::MAX, f32::MAX)
-}
-
 /// The fill of a numeric column: its training statistics for `mean`, `median` and `mode`, and the median for a
 /// gap that `ffill`, `bfill` or `interpolate` cannot fill. A constant that is not a number is an error.
 pub fn number_fill(spec: &Spec, feature: &Feature, stats: &NumericStats, diagnostics: &mut Diagnostics) -> Fill<f32> {
@@ -297,45 +293,16 @@ pub fn label_fill(impute: &Impute, mode: String, label: impl Fn(&str) -> String)
     }
 }
 
-/// The numbers of `column` in `rows` with their gaps filled, each made an input by `input`; a cell that is not a
-/// number is noted in `bad` as (row, column, text) and filled like a gap.
-pub fn filled_numbers(
-    column: &Column,
-    rows: &[usize],
-    fill: &Fill<f32>,
-    sequences: &[Vec<usize>],
-    bad: &mut Vec<(usize, String, String)>,
-    input: impl Fn(f64) -> f32,
-) -> Vec<f32> {
-    let parsed = column.numbers();
-    let mut number_at = |row: usize| {
-        let number = parsed.get(row).copied().filter(|number| !number.is_nan());
-        if number.is_none() {
-            if let Some(text) = column.get(row) {
-                bad.push((row, column.name().to_string(), text.to_string()));
-            }
-        }
-        number
-    };
-    let filled = match fill {
-        Fill::Drop => return rows.iter().map(|&row| input(number_at(row).unwrap_or(0.0))).collect(),
-        Fill::Value(value) => {
-            return rows.iter().map(|&row| input(number_at(row).unwrap_or(f64::from(*value)))).collect();
-        }
-        Fill::Forward { fallback } => {
-            let numbers = rows.iter().map(|&row| number_at(row)).collect();
-            fill_along(numbers, sequences, Direction::Forward, &f64::from(*fallback))
-        }
-        Fill::Backward { fallback } => {
-            let numbers = rows.iter().map(|&row| number_at(row)).collect();
-            fill_along(numbers, sequences, Direction::Backward, &f64::from(*fallback))
-        }
-        Fill::Interpolate { fallback } => {
-            let numbers = rows.iter().map(|&row| number_at(row)).collect();
-            interpolate_along(numbers, sequences, f64::from(*fallback))
-        }
-    };
-    filled.into_iter().map(input).collect()
+/// `numbers` (one per row being transformed, `None` for a gap: a missing cell or one that is not a number) with
+/// every gap filled as `fill` says.
+pub fn fill_numbers(numbers: Vec<Option<f64>>, fill: &Fill<f32>, sequences: &[Vec<usize>]) -> Vec<f64> {
+    match fill {
+        Fill::Drop => numbers.into_iter().map(|number| number.unwrap_or(0.0)).collect(),
+        Fill::Value(value) => numbers.into_iter().map(|number| number.unwrap_or(f64::from(*value))).collect(),
+        Fill::Forward { fallback } => fill_along(numbers, sequences, Direction::Forward, &f64::from(*fallback)),
+        Fill::Backward { fallback } => fill_along(numbers, sequences, Direction::Backward, &f64::from(*fallback)),
+        Fill::Interpolate { fallback } => interpolate_along(numbers, sequences, f64::from(*fallback)),
+    }
 }
 
 /// The category indices of a column's `cells` with their gaps filled, `None` for a label outside `categories`;
@@ -434,7 +401,7 @@ pub fn rows_dropped_by_strategy(checked: &Checked, table: &Table) -> Vec<usize> 
         .filter(|feature| feature.impute == Impute::Drop)
         .filter_map(|feature| table.column(&feature.name))
         .collect();
-    (0..table.rows()).filter(|&row| dropping.iter().any(|column| column.get(row).is_none())).collect()
+    (0..table.rows()).filter(|&row| dropping.iter().any(|&column| table.is_missing(column, row))).collect()
 }
 
 /// The errors for cells of numeric columns that are not numbers, the first `max` one by one.

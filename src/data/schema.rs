@@ -20,7 +20,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::PathBuf;
 
-use crate::data::csv_table::{Column, Table};
+use rayon::prelude::*;
+
+use crate::data::cells::{finite_f32, parse_cell, parse_trimmed_number};
+// The checker reads cells through these too; they are named here, beside the schema it reads.
+pub use crate::data::cells::{canonical_number, label_text, labels_are_numbers, looks_like_date, parse_number};
+use crate::data::table::{from_order_key, order_key, Column, Matrix, NumberFacts, Table, MAX_DISTINCT};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::spec::ast::ColumnKind;
 
@@ -30,7 +35,7 @@ pub const ID_MIN_ROWS: usize = 20;
 pub const STRAY_MIN_NUMBERS: usize = 10;
 /// At most this many categories are kept per column. Different values are counted to the end, except in a column
 /// of numbers that is not declared categorical or binary: there counting stops past this many.
-pub const MAX_CATEGORIES: usize = 1000;
+pub const MAX_CATEGORIES: usize = MAX_DISTINCT;
 
 /// What is known about a data file's columns before any model is built; the `check` stage reads only this.
 #[derive(Clone, Debug, PartialEq)]
@@ -159,159 +164,6 @@ impl ColumnInfo {
     }
 }
 
-/// A cell or user-written value as a label: the canonical number when labels are numbers (`1.0` is `1`), else
-/// the trimmed text.
-pub fn label_text(text: &str, labels_numeric: bool) -> String {
-    match parse_number(text).filter(|_| labels_numeric) {
-        Some(number) => canonical_number(number),
-        None => text.trim().to_string(),
-    }
-}
-
-/// Whether every label is a number, so that user-written labels compare as numbers.
-pub fn labels_are_numbers(labels: &[String]) -> bool {
-    labels.iter().all(|label| parse_number(label).is_some())
-}
-
-/// Parses a cell as a number: decimal or exponent notation, optional sign (`-2`, `+3.5`, `1e-3`, `.5`); words
-/// like `inf` or `nan` and numbers too large for f64 are not numbers.
-pub fn parse_number(text: &str) -> Option<f64> {
-    parse_trimmed_number(text.trim())
-}
-
-/// [`parse_number`] for text already trimmed, as table cells are.
-fn parse_trimmed_number(text: &str) -> Option<f64> {
-    if let Some(number) = parse_plain_decimal(text.as_bytes()) {
-        return Some(number);
-    }
-    let legal = |byte: u8| byte.is_ascii_digit() || matches!(byte, b'+' | b'-' | b'.' | b'e' | b'E');
-    if !text.bytes().all(legal) || !text.bytes().any(|byte| byte.is_ascii_digit()) {
-        return None;
-    }
-    text.parse::<f64>().ok().filter(|number| number.is_finite())
-}
-
-/// [`parse_trimmed_number`] for the cell `text[cell]`. A short plain decimal (a sign, then at most eight digits
-/// and points) is read eight bytes at once, from the eight bytes of `text` that end where the cell ends.
-fn parse_cell(text: &str, cell: Range<usize>) -> Option<f64> {
-    let bytes = text.as_bytes();
-    let (negative, unsigned) = match bytes.get(cell.start) {
-        Some(b'-') => (true, cell.start + 1),
-        Some(b'+') => (false, cell.start + 1),
-        _ => (false, cell.start),
-    };
-    let window = cell.end.checked_sub(8).and_then(|from| bytes.get(from..cell.end));
-    if let Some(magnitude) = window.and_then(|window| eight_byte_decimal(window, cell.end.saturating_sub(unsigned))) {
-        return Some(if negative { -magnitude } else { magnitude });
-    }
-    parse_trimmed_number(text.get(cell)?)
-}
-
-/// The number written by the last `length` (1 to 8) bytes of the eight bytes `window`, when they are digits with
-/// at most one point among them and at least one digit; the same f64 as [`parse_plain_decimal`] gives.
-fn eight_byte_decimal(window: &[u8], length: usize) -> Option<f64> {
-    const ZEROS: u64 = u64::from_le_bytes([b'0'; 8]);
-    const POINTS: u64 = u64::from_le_bytes([b'.'; 8]);
-    const LOW_BITS: u64 = u64::from_le_bytes([0x7F; 8]);
-    const HIGH_NIBBLES: u64 = u64::from_le_bytes([0xF0; 8]);
-    if !(1..=8).contains(&length) {
-        return None;
-    }
-    // Bytes in reading order from the lowest; the bytes before the cell become leading zeros.
-    let word = u64::from_le_bytes(window.try_into().ok()?);
-    let before_cell = (1u64 << (8 * (8 - length))) - 1;
-    let chars = (word & !before_cell) | (ZEROS & before_cell);
-    // The high bit of the byte that is a point, exactly.
-    let differs = chars ^ POINTS;
-    let points = !(((differs & LOW_BITS) + LOW_BITS) | differs | LOW_BITS);
-    let (digits, after_point) = match points.count_ones() {
-        0 => (chars, 0),
-        1 if length > 1 => {
-            let at = points.trailing_zeros() / 8;
-            let before = (1u64 << (8 * at)) - 1;
-            let after = u64::MAX.checked_shl(8 * (at + 1)).unwrap_or(0);
-            // The digits before the point move up into its place and a leading zero comes in.
-            (((chars & before) << 8) | (chars & after) | u64::from(b'0'), 7 - at as usize)
-        }
-        _ => return None,
-    };
-    let all_digits = digits & HIGH_NIBBLES == ZEROS && (digits + u64::from_le_bytes([6; 8])) & HIGH_NIBBLES == ZEROS;
-    if !all_digits {
-        return None;
-    }
-    // Eight digits to their value in three steps, pairs, then fours, then the whole (the first digit is the
-    // lowest byte).
-    let values = digits - ZEROS;
-    let pairs = values.wrapping_mul(10).wrapping_add(values >> 8);
-    let mask = 0x0000_00FF_0000_00FF;
-    let whole = (pairs & mask)
-        .wrapping_mul(100 + (1_000_000 << 32))
-        .wrapping_add(((pairs >> 16) & mask).wrapping_mul(1 + (10_000 << 32)))
-        >> 32;
-    Some((whole as u32) as f64 / EXACT_POWERS_OF_TEN[after_point])
-}
-
-/// Powers of ten that f64 holds exactly.
-const EXACT_POWERS_OF_TEN: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
-    1e21, 1e22,
-];
-
-/// The common case of [`parse_number`] done quickly: a plain decimal (`-12.5`, `+3`, `.5`, `7.`) whose digits,
-/// read as a whole number, are at most 2^53, with at most 22 digits after the point. Both that whole number and
-/// the power of ten are exact f64s, so one division rounds exactly as `str::parse` does (Clinger's fast path).
-/// `None` for any other text, which then takes the general path.
-fn parse_plain_decimal(bytes: &[u8]) -> Option<f64> {
-    let (negative, digits) = match bytes.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
-        _ => (false, bytes),
-    };
-    // 19 digits cannot overflow a u64.
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    let (mut whole, mut count, mut point) = (0u64, 0usize, None);
-    for (index, &byte) in digits.iter().enumerate() {
-        match byte {
-            b'0'..=b'9' => {
-                whole = whole * 10 + u64::from(byte - b'0');
-                count += 1;
-            }
-            b'.' if point.is_none() => point = Some(index),
-            _ => return None,
-        }
-    }
-    let after_point = point.map_or(0, |at| digits.len() - at - 1);
-    if count == 0 || whole > 1 << 53 {
-        return None;
-    }
-    let magnitude = whole as f64 / EXACT_POWERS_OF_TEN.get(after_point)?;
-    Some(if negative { -magnitude } else { magnitude })
-}
-
-/// The canonical text of a number, so that `1`, `1.0` and `+1` are one label: the shortest form that reads back
-/// as the same f64 ("1", "0.5", "-2"), in exponent form beyond 1e16 or below 1e-6 ("1e20").
-pub fn canonical_number(number: f64) -> String {
-    let number = number + 0.0;
-    if number != 0.0 && !(1e-6..1e16).contains(&number.abs()) {
-        format!("{number:e}")
-    } else {
-        format!("{number}")
-    }
-}
-
-/// Whether a cell looks like a date or a date-time: `2021-03-04`, `2021/03/04`, `04/03/2021`, `03.04.2021`,
-/// `4-3-2021`, optionally followed by a time after `T` or a space (`2021-03-04T10:00`, `2021-03-04 10:00:00`).
-pub fn looks_like_date(text: &str) -> bool {
-    let text = text.trim();
-    let (date, time) = match text.find(['T', ' ']) {
-        Some(at) => (&text[..at], Some(text[at + 1..].trim_start())),
-        None => (text, None),
-    };
-    date_part_ok(date) && time.is_none_or(time_part_ok)
-}
-
 /// Infers the schema of `table`; `declared` holds the kinds from `data.types` (names that are not columns are the
 /// checker's business and are ignored here). Errors are stray text in numeric columns and declared kinds that the
 /// values contradict.
@@ -324,15 +176,18 @@ pub fn infer_schema(table: &Table, declared: &BTreeMap<String, ColumnKind>) -> (
         let info = infer_column(table, column, declared.get(column.name()).copied(), &mut diagnostics);
         (info, diagnostics)
     };
-    let all = table.columns();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(all.len());
-    let inferred: Vec<(ColumnInfo, Diagnostics)> = if threads <= 1 || table.rows() < PARALLEL_MIN_ROWS {
-        all.iter().map(infer).collect()
+    // Text columns are scanned on several threads; the number columns' facts were found as the file was read, and
+    // their schemas are made here, on this thread, so that their labels are allocated where the work that follows
+    // allocates (and reuses the memory once the schema is dropped).
+    let text: Vec<&Column> = table.columns().iter().filter(|column| !column.is_numbers()).collect();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(text.len());
+    let scanned: Vec<(ColumnInfo, Diagnostics)> = if threads <= 1 || table.rows() < PARALLEL_MIN_ROWS {
+        text.iter().copied().map(infer).collect()
     } else {
         std::thread::scope(|scope| {
-            let workers: Vec<_> = all
-                .chunks(all.len().div_ceil(threads))
-                .map(|chunk| scope.spawn(move || chunk.iter().map(infer).collect::<Vec<_>>()))
+            let workers: Vec<_> = text
+                .chunks(text.len().div_ceil(threads))
+                .map(|chunk| scope.spawn(move || chunk.iter().copied().map(infer).collect::<Vec<_>>()))
                 .collect();
             workers
                 .into_iter()
@@ -340,6 +195,20 @@ pub fn infer_schema(table: &Table, declared: &BTreeMap<String, ColumnKind>) -> (
                 .collect()
         })
     };
+    let summaries = matrix_summaries(table.matrix());
+    let mut scanned = scanned.into_iter();
+    let inferred: Vec<(ColumnInfo, Diagnostics)> = table
+        .columns()
+        .iter()
+        .filter_map(|column| match (column.number_facts(), column.number_slot()) {
+            (Some(facts), Some(slot)) => {
+                let declared = declared.get(column.name()).copied();
+                let info = infer_number_column(table, column, facts, summaries[slot], declared);
+                Some((info, Diagnostics::new()))
+            }
+            _ => scanned.next(),
+        })
+        .collect();
     let mut diagnostics = Diagnostics::new();
     let mut columns = Vec::with_capacity(inferred.len());
     for (info, found) in inferred {
@@ -426,7 +295,7 @@ fn infer_column(
     let present = column.len() - column.missing();
     let labels_numeric = scan.non_numeric == 0 && present > 0;
     let row_number = labels_numeric && column.missing() == 0 && present >= ID_MIN_ROWS && numbers_rows(scan.numbers());
-    let summary = summarize(scan.numbers());
+    let summary = summarize(scan.numbers().map(|number| f64::from(finite_f32(number))));
     let text_counts = if labels_numeric { HashMap::new() } else { count_texts(column) };
     let date_cells: usize = text_counts.iter().filter(|(text, _)| looks_like_date(text)).map(|(_, count)| count).sum();
     let looks_like_date = present > 0 && !labels_numeric && date_cells * 10 >= present * 9;
@@ -446,13 +315,83 @@ fn infer_column(
         _ if unique_text => ColumnKind::Id,
         _ => ColumnKind::Categorical,
     };
+    let categories = Categories { distinct, capped, labels: categories, counts: category_counts };
+    let info = column_info(column, declared, inferred, row_number, numbers, categories, summary, looks_like_date);
+    match declared {
+        None if stray => report_strays(table, column, &scan, diagnostics),
+        Some(ColumnKind::Numeric) if scan.non_numeric > 0 => report_not_numeric(table, column, &scan, diagnostics),
+        Some(ColumnKind::Binary) if distinct > 2 => report_not_binary(table, column, &info, diagnostics),
+        _ => {}
+    }
+    if labels_numeric || info.kind == ColumnKind::Numeric {
+        // Read as numbers from now on (fitting and applying the transform): keep this parse.
+        column.keep_numbers(scan.into_per_row());
+    }
+    info
+}
+
+/// The schema of a column read as numbers, from what the reader found out about its exact values: every cell is
+/// a number or missing (a column holding anything else is read as text), so the column is numeric, or an
+/// identifier when it numbers the rows.
+fn infer_number_column(
+    table: &Table,
+    column: &Column,
+    facts: &NumberFacts,
+    summary: Option<NumericSummary>,
+    declared: Option<ColumnKind>,
+) -> ColumnInfo {
+    let present = column.len() - column.missing();
+    let row_number = present > 0 && column.missing() == 0 && present >= ID_MIN_ROWS && facts.numbers_rows();
+    let every_value = matches!(declared, Some(ColumnKind::Categorical | ColumnKind::Binary));
+    let categories = match &facts.distinct {
+        Some(counted) => {
+            let (labels, counts) =
+                counted.iter().map(|&(key, count)| (canonical_number(from_order_key(key)), count)).unzip();
+            Categories { distinct: counted.len(), capped: false, labels, counts }
+        }
+        None if every_value => {
+            // The pipeline reads a column declared categorical or binary as text: only a reader asked for it as
+            // numbers comes here, and gets the labels of the numbers as f32.
+            debug_assert!(false, "`{}`, declared categorical or binary, was read as numbers", column.name());
+            let numbers = table.model_numbers(column);
+            all_numeric_categories((0..column.len()).filter_map(|row| numbers.get(row)).map(f64::from).collect())
+        }
+        None => Categories { distinct: MAX_CATEGORIES + 1, capped: true, labels: Vec::new(), counts: Vec::new() },
+    };
+    debug_assert!(
+        !matches!(declared, Some(ColumnKind::Binary)) || categories.distinct <= 2,
+        "`{}`, declared binary with more values, was read as numbers",
+        column.name()
+    );
+    let inferred = match () {
+        _ if row_number => ColumnKind::Id,
+        _ => ColumnKind::Numeric,
+    };
+    column_info(column, declared, inferred, row_number, present, categories, summary, false)
+}
+
+/// A column's schema from what was found in it.
+#[allow(clippy::too_many_arguments)]
+fn column_info(
+    column: &Column,
+    declared: Option<ColumnKind>,
+    inferred: ColumnKind,
+    row_number: bool,
+    numbers: usize,
+    categories: Categories,
+    summary: Option<NumericSummary>,
+    looks_like_date: bool,
+) -> ColumnInfo {
+    let present = column.len() - column.missing();
+    let labels_numeric = numbers == present && present > 0;
     let id_reason = match inferred {
         ColumnKind::Id if row_number => Some(IdReason::RowNumber),
         ColumnKind::Id => Some(IdReason::UniqueText),
         _ => None,
     };
     let kind = declared.unwrap_or(inferred);
-    let info = ColumnInfo {
+    let Categories { distinct, capped, labels, counts } = categories;
+    ColumnInfo {
         name: column.name().to_string(),
         kind,
         inferred,
@@ -461,25 +400,71 @@ fn infer_column(
         numbers,
         distinct,
         distinct_capped: capped,
-        categories_truncated: categories.len() < distinct,
-        categories,
-        category_counts,
+        categories_truncated: labels.len() < distinct,
+        categories: labels,
+        category_counts: counts,
         labels_numeric,
         summary: summary.filter(|_| labels_numeric || kind == ColumnKind::Numeric),
         id_reason,
         looks_like_date,
-    };
-    match declared {
-        None if stray => report_strays(table, column, &scan, diagnostics),
-        Some(ColumnKind::Numeric) if scan.non_numeric > 0 => report_not_numeric(table, column, &scan, diagnostics),
-        Some(ColumnKind::Binary) if distinct > 2 => report_not_binary(table, column, &info, diagnostics),
-        _ => {}
     }
-    if labels_numeric || kind == ColumnKind::Numeric {
-        // Read as numbers from now on (fitting and applying the transform): keep this parse.
-        column.keep_numbers(scan.into_per_row());
+}
+
+/// The summary of every number column of `matrix` (by its position in a row), as [`summarize`] gives it from
+/// the column's numbers in row order. The rows are read a block at a time, every column of the block at once, on
+/// several threads each taking some of the columns.
+fn matrix_summaries(matrix: &Matrix) -> Vec<Option<NumericSummary>> {
+    let width = matrix.width();
+    if width == 0 {
+        return Vec::new();
     }
-    info
+    let values = matrix.values();
+    let threads = rayon::current_num_threads().clamp(1, width);
+    let per_thread = width.div_ceil(threads);
+    let groups: Vec<Range<usize>> =
+        (0..width).step_by(per_thread).map(|start| start..(start + per_thread).min(width)).collect();
+    groups.into_par_iter().flat_map_iter(|columns| summaries_of(values, width, columns)).collect()
+}
+
+/// [`matrix_summaries`] of the columns `columns` of rows of `width` values.
+fn summaries_of(values: &[f32], width: usize, columns: Range<usize>) -> Vec<Option<NumericSummary>> {
+    const BLOCK_ROWS: usize = 512;
+    let count = columns.len();
+    let (mut counts, mut sums) = (vec![0usize; count], vec![0.0f64; count]);
+    let (mut mins, mut maxs) = (vec![f64::INFINITY; count], vec![f64::NEG_INFINITY; count]);
+    for block in values.chunks(BLOCK_ROWS * width) {
+        for row in block.chunks_exact(width) {
+            for (index, &value) in row[columns.clone()].iter().enumerate() {
+                if !value.is_nan() {
+                    let number = f64::from(value) + 0.0;
+                    counts[index] += 1;
+                    sums[index] += number;
+                    mins[index] = f64::min(mins[index], number);
+                    maxs[index] = f64::max(maxs[index], number);
+                }
+            }
+        }
+    }
+    let means: Vec<f64> = sums.iter().zip(&counts).map(|(sum, &count)| sum / count.max(1) as f64).collect();
+    let mut squares = vec![0.0f64; count];
+    for row in values.chunks_exact(width) {
+        for (index, &value) in row[columns.clone()].iter().enumerate() {
+            if !value.is_nan() {
+                let deviation = f64::from(value) + 0.0 - means[index];
+                squares[index] += deviation * deviation;
+            }
+        }
+    }
+    (0..count)
+        .map(|index| {
+            (counts[index] > 0).then(|| NumericSummary {
+                min: mins[index],
+                max: maxs[index],
+                mean: means[index],
+                std: (squares[index] / counts[index] as f64).sqrt(),
+            })
+        })
+        .collect()
 }
 
 /// Whether whole numbers rise by exactly one from each row to the next.
@@ -567,24 +552,6 @@ fn all_numeric_categories(numbers: Vec<f64>) -> Categories {
         }
     }
     Categories { distinct, capped: false, labels, counts }
-}
-
-/// A key whose unsigned order is the numeric order of finite numbers (negative numbers have their bits flipped).
-fn order_key(number: f64) -> u64 {
-    let bits = number.to_bits();
-    if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits | 1 << 63
-    }
-}
-
-fn from_order_key(key: u64) -> f64 {
-    if key >> 63 == 1 {
-        f64::from_bits(key & !(1 << 63))
-    } else {
-        f64::from_bits(!key)
-    }
 }
 
 fn count_texts(column: &Column) -> HashMap<&str, usize> {
@@ -697,57 +664,39 @@ fn report_not_binary(table: &Table, column: &Column, info: &ColumnInfo, diagnost
     );
 }
 
-/// `YYYY-MM-DD`, `YYYY/MM/DD`, `DD/MM/YYYY`, `MM/DD/YYYY`, `DD.MM.YYYY` (one separator throughout).
-fn date_part_ok(date: &str) -> bool {
-    let Some(separator) = date.chars().find(|c| matches!(c, '-' | '/' | '.')) else {
-        return false;
-    };
-    let parts: Vec<&str> = date.split(separator).collect();
-    if parts.len() != 3 || parts.iter().any(|part| part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit())) {
-        return false;
-    }
-    let lengths: Vec<usize> = parts.iter().map(|part| part.len()).collect();
-    let values: Vec<u32> = parts.iter().map(|part| part.parse().unwrap_or(0)).collect();
-    let day_month = |day: u32, month: u32| (1..=31).contains(&day) && (1..=12).contains(&month);
-    let year_ok = |year: u32| (1000..=2999).contains(&year);
-    match lengths[..] {
-        [4, 1..=2, 1..=2] if separator != '.' => year_ok(values[0]) && day_month(values[2], values[1]),
-        [1..=2, 1..=2, 4] => year_ok(values[2]) && (day_month(values[0], values[1]) || day_month(values[1], values[0])),
-        _ => false,
-    }
-}
-
-/// `HH:MM`, optionally followed by seconds, fractions and a zone (`10:00:00.5Z`, `10:00+02:00`).
-fn time_part_ok(time: &str) -> bool {
-    let mut pieces = time.splitn(2, ':');
-    let hours = pieces.next().unwrap_or("");
-    let rest = pieces.next().unwrap_or("");
-    let minutes: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    (1..=2).contains(&hours.len())
-        && hours.bytes().all(|b| b.is_ascii_digit())
-        && hours.parse::<u32>().is_ok_and(|hours| hours <= 23)
-        && minutes.len() == 2
-        && minutes.parse::<u32>().is_ok_and(|minutes| minutes <= 59)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::csv_table::{read_csv, read_csv_bytes, CsvOptions};
+    use crate::data::csv_read::{read_csv, read_csv_bytes, read_table, read_table_bytes, CsvOptions, Layout};
     use crate::diagnostics::Location;
     use std::path::Path;
 
+    /// The schema of a file read as text; read as numbers (as the pipeline reads it, the declared categories as
+    /// text), it must be the same.
     fn infer_file(path: &str, declared: &[(&str, ColumnKind)]) -> (Schema, Diagnostics) {
         let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-        let table = read_csv(&full, &CsvOptions::default()).expect("reads");
-        let declared = declared.iter().map(|(name, kind)| (name.to_string(), *kind)).collect();
-        infer_schema(&table, &declared)
+        let text = read_csv(&full, &CsvOptions::default()).expect("reads");
+        let numbers = read_table(&full, &CsvOptions::default(), numbers_layout(declared)).expect("reads");
+        same_schema(&text, &numbers, declared)
     }
 
     fn infer_text(text: &str, declared: &[(&str, ColumnKind)]) -> (Schema, Diagnostics) {
-        let table = read_csv_bytes(Path::new("t.csv"), text.as_bytes(), &CsvOptions::default()).expect("reads");
+        let (path, options) = (Path::new("t.csv"), CsvOptions::default());
+        let numbers = read_table_bytes(path, text.as_bytes(), &options, numbers_layout(declared)).expect("reads");
+        let text = read_csv_bytes(path, text.as_bytes(), &options).expect("reads");
+        same_schema(&text, &numbers, declared)
+    }
+
+    fn numbers_layout(declared: &[(&str, ColumnKind)]) -> Layout {
+        let text = declared.iter().filter(|(_, kind)| *kind != ColumnKind::Numeric).map(|(name, _)| name.to_string());
+        Layout::Numbers { text: text.collect() }
+    }
+
+    fn same_schema(text: &Table, numbers: &Table, declared: &[(&str, ColumnKind)]) -> (Schema, Diagnostics) {
         let declared = declared.iter().map(|(name, kind)| (name.to_string(), *kind)).collect();
-        infer_schema(&table, &declared)
+        let (schema, diagnostics) = infer_schema(text, &declared);
+        assert_eq!(infer_schema(numbers, &declared), (schema.clone(), diagnostics.clone()), "read as numbers");
+        (schema, diagnostics)
     }
 
     fn column<'s>(schema: &'s Schema, name: &str) -> &'s ColumnInfo {
@@ -864,12 +813,6 @@ mod tests {
         assert!(diagnostics.is_empty());
         let visit = column(&schema, "visit_date");
         assert_eq!((visit.kind, visit.missing, visit.looks_like_date), (ColumnKind::Date, 1, true));
-        for date in ["2021-03-04", "2021-03-04T10:00", "2021/03/04", "04/03/2021", "03.04.2021", "12/31/2020"] {
-            assert!(looks_like_date(date), "{date}");
-        }
-        for date in ["2021", "2021-13-04", "32/13/2021", "1.5.3", "a-b-c", "2021-03-04T25:00", "03.04.21", "T"] {
-            assert!(!looks_like_date(date), "{date}");
-        }
     }
 
     #[test]
@@ -888,91 +831,6 @@ mod tests {
         assert_eq!(dose.categories, ["0", "1", "2", "2.5", "10"]);
         assert_eq!(dose.category_counts, [1, 2, 1, 1, 1]);
         assert_eq!((dose.label_of(" 1.00 "), dose.find_category("2.5e0")), ("1".to_string(), Some(3)));
-        assert_eq!(canonical_number(1e20), "1e20");
-        assert_eq!(canonical_number(1.5e-7), "1.5e-7");
-        assert_eq!(canonical_number(-0.0), "0");
-        assert_eq!(canonical_number(0.1), "0.1");
-    }
-
-    #[test]
-    fn parses_numbers_but_not_words() {
-        for (text, number) in [("1e-3", 0.001), ("-2", -2.0), ("+3.5", 3.5), (" 7 ", 7.0), (".5", 0.5)] {
-            assert_eq!(parse_number(text), Some(number), "{text}");
-        }
-        for text in ["inf", "nan", "NaN", "infinity", "1e999", "1,5", "e5", "--1", "", ".", "0x10", "1_000"] {
-            assert_eq!(parse_number(text), None, "{text}");
-        }
-    }
-
-    #[test]
-    fn plain_decimals_read_exactly_as_the_standard_parser_does() {
-        use rand::{Rng, SeedableRng};
-        let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-        let alphabet = b"0123456789012345678901234567890123456789.-+";
-        let mut fast = 0;
-        for round in 0..200_000 {
-            let text: String = if round % 2 == 0 {
-                let length = random.gen_range(1..24);
-                (0..length).map(|_| alphabet[random.gen_range(0..alphabet.len())] as char).collect()
-            } else {
-                let sign = ["", "-", "+"][random.gen_range(0..3)];
-                let whole: u64 = random.gen_range(0..u64::MAX) >> random.gen_range(0..64);
-                let places = random.gen_range(0..24);
-                let digits = whole.to_string();
-                let at = random.gen_range(0..=digits.len());
-                let point = if places == 0 { "" } else { "." };
-                format!("{sign}{}{point}{}", &digits[..at], &digits[at..])
-            };
-            let expected = text.parse::<f64>().ok().filter(|number| number.is_finite());
-            if let Some(number) = parse_plain_decimal(text.as_bytes()) {
-                fast += 1;
-                assert_eq!(Some(number.to_bits()), expected.map(f64::to_bits), "{text}");
-            }
-            assert_eq!(parse_trimmed_number(&text).map(f64::to_bits), expected.map(f64::to_bits), "{text}");
-        }
-        assert!(fast > 50_000, "the fast path took only {fast} texts");
-        for (text, number) in [("-0", -0.0), ("0.1", 0.1), ("9007199254740992", 9007199254740992.0), ("1.", 1.0)] {
-            assert_eq!(parse_plain_decimal(text.as_bytes()).map(f64::to_bits), Some(f64::to_bits(number)), "{text}");
-        }
-        for text in ["9007199254740993", "1e5", ".", "-", "1.2.3", "0x1", "+-1", "00000000000000000001"] {
-            assert_eq!(parse_plain_decimal(text.as_bytes()), None, "{text}");
-        }
-    }
-
-    #[test]
-    fn cells_read_eight_bytes_at_once_as_the_standard_parser_does() {
-        use rand::{Rng, SeedableRng};
-        let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(12);
-        let alphabet = b"0123456789012345678901234567890123456789..-+e";
-        let mut fast = 0;
-        for _ in 0..200_000 {
-            let before: String =
-                (0..random.gen_range(0..12)).map(|_| ['x', '.', '7', 'é'][random.gen_range(0..4)]).collect();
-            let cell: String =
-                (0..random.gen_range(0..12)).map(|_| alphabet[random.gen_range(0..alphabet.len())] as char).collect();
-            let text = format!("{before}{cell}");
-            let unsigned = cell.strip_prefix(['-', '+']).unwrap_or(&cell);
-            let window = text.len().checked_sub(8).map(|from| &text.as_bytes()[from..]);
-            fast += usize::from(window.and_then(|window| eight_byte_decimal(window, unsigned.len())).is_some());
-            let expected = cell.parse::<f64>().ok().filter(|number| number.is_finite());
-            let found = parse_cell(&text, before.len()..text.len());
-            assert_eq!(found.map(f64::to_bits), expected.map(f64::to_bits), "{cell:?} after {before:?}");
-        }
-        assert!(fast > 20_000, "the eight-byte path took only {fast} cells");
-        for (cell, number) in
-            [("-0", -0.0), ("12345678", 12345678.0), ("-1234.567", -1234.567), (".5", 0.5), ("7.", 7.0)]
-        {
-            let text = format!("abcdefgh{cell}");
-            let window = &text.as_bytes()[text.len() - 8..];
-            let unsigned = cell.trim_start_matches('-').len();
-            assert_eq!(eight_byte_decimal(window, unsigned).map(f64::abs), Some(f64::abs(number)), "{cell}");
-            assert_eq!(parse_cell(&text, 8..text.len()).map(f64::to_bits), Some(number.to_bits()), "{cell}");
-        }
-        for cell in ["", "-", ".", "..5", "1.2.3", "1e5", "+-1", "1 2"] {
-            let text = format!("abcdefgh{cell}");
-            let unsigned = cell.strip_prefix(['-', '+']).unwrap_or(cell).len();
-            assert_eq!(eight_byte_decimal(&text.as_bytes()[text.len() - 8..], unsigned), None, "{cell}");
-        }
     }
 
     #[test]
@@ -1032,12 +890,16 @@ mod tests {
             let length = random.gen_range(0..40);
             let bytes: Vec<u8> =
                 (0..length).flat_map(|_| pieces[random.gen_range(0..pieces.len())].iter().copied()).collect();
+            let layout = numbers_layout(&[("a", ColumnKind::Binary), ("1", ColumnKind::Numeric)]);
+            let numbers = read_table_bytes(Path::new("random.csv"), &bytes, &CsvOptions::default(), layout);
             match read_csv_bytes(Path::new("random.csv"), &bytes, &CsvOptions::default()) {
                 Ok(table) => {
                     assert!(table.columns().iter().all(|column| column.len() == table.rows()), "{bytes:?}");
                     let (schema, diagnostics) = infer_schema(&table, &declared);
                     assert_eq!(schema.columns.len(), table.columns().len());
                     assert!(diagnostics.items.iter().all(|d| d.code.starts_with("data::")));
+                    let numbers = numbers.expect("a table as text is a table as numbers");
+                    assert_eq!(infer_schema(&numbers, &declared), (schema, diagnostics), "{bytes:?}");
                 }
                 Err(diagnostics) => {
                     assert!(diagnostics.has_errors(), "{bytes:?}");

@@ -1,6 +1,6 @@
 //! The fitted preprocessing of DESIGN.md's pipeline (load, split, fit on the training rows, apply to every split):
 //! missing-value filling, scaling and encoding, held in one [`Transform`] value that is saved as JSON beside the
-//! weights, so that `predict` applies exactly what training saw.
+//! weights, so that `predict` applies exactly what training saw. Fitting is here; applying is `apply`'s.
 //!
 //! Choices, each for a reason:
 //! - **Every statistic is fitted on the training rows only**: means, medians, modes, quantiles, minimum and
@@ -33,20 +33,20 @@
 //! - Fitted numbers are stored as f32, the precision the model sees, and JSON gives them back bit for bit (checked
 //!   for every finite f32 with the serde_json in use); statistics are computed in f64 first.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::HashMap;
 
-use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Checked, Feature, Task};
-use crate::data::csv_table::{Column, Table};
+pub use crate::data::apply::{Applied, AppliedRows, InPlace};
+use crate::data::cells::finite_f32;
+use crate::data::cells::{label_text, parse_number};
 use crate::data::impute::{
-    constant_outside_binary, fill_without_order, filled_codes, filled_numbers, finite_f32, label_fill, mode_index,
-    no_group_column, not_numbers, number_fill, sequences, NumericStats,
+    constant_outside_binary, fill_without_order, label_fill, mode_index, no_group_column, number_fill, NumericStats,
 };
 pub use crate::data::impute::{rows_dropped_by_strategy, Fill};
-use crate::data::schema::{label_text, parse_number, Schema};
+use crate::data::schema::Schema;
+use crate::data::table::Table;
 use crate::diagnostics::{did_you_mean, quote_list, Diagnostic, Diagnostics};
 use crate::spec::ast::{ColumnKind, Encode, Impute, Scale, Spec};
 use rayon::prelude::*;
@@ -55,7 +55,7 @@ use rayon::prelude::*;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// At most this many bad cells are reported one by one; the rest are counted.
-const MAX_REPORTED: usize = 10;
+pub(super) const MAX_REPORTED: usize = 10;
 
 /// Everything fitted on the training rows that turns a data row into the model's input values and its target.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -145,19 +145,6 @@ pub enum FittedTarget {
     },
 }
 
-/// The input values of some rows.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Applied {
-    /// One row per kept row, [`Transform::width`] values each.
-    pub features: Array2<f32>,
-    /// The original row indices kept, in the order given (rows with a missing cell under `drop` are left out).
-    pub rows: Vec<usize>,
-    /// Cells filled.
-    pub imputed: usize,
-    /// Column name to cells holding a category outside the vocabulary.
-    pub unseen: BTreeMap<String, usize>,
-}
-
 /// The encoded target of some rows.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Targets {
@@ -223,70 +210,6 @@ impl Transform {
         Transform { format: FORMAT_VERSION, features, target, group, columns }
     }
 
-    /// Applies the transform to `rows` of a table (the training file or a predict-time CSV), in the order given.
-    /// Rows with a missing cell in a column whose strategy is `drop` are left out (see [`Applied::rows`]); indices
-    /// beyond the table are ignored. A missing feature column or a cell that is not a number in a numeric column
-    /// is an error naming it.
-    pub fn apply(&self, table: &Table, rows: &[usize]) -> Result<Applied, Diagnostics> {
-        let columns: Vec<Option<&Column>> = self.features.iter().map(|f| table.column(&f.name)).collect();
-        let absent: Vec<&str> =
-            self.features.iter().zip(&columns).filter(|(_, c)| c.is_none()).map(|(f, _)| f.name.as_str()).collect();
-        if !absent.is_empty() {
-            return Err(Diagnostics { items: vec![missing_columns(table, &absent, &[])] });
-        }
-        let columns: Vec<&Column> = columns.into_iter().flatten().collect();
-        let dropping: Vec<&Column> = self
-            .features
-            .iter()
-            .zip(&columns)
-            .filter(|(feature, _)| feature.drops_missing())
-            .map(|(_, column)| *column)
-            .collect();
-        let kept: Vec<usize> = rows
-            .iter()
-            .copied()
-            .filter(|&row| row < table.rows())
-            .filter(|&row| dropping.iter().all(|column| column.get(row).is_some()))
-            .collect();
-        let ordered = self.features.iter().any(FittedFeature::fills_in_order);
-        let group = self.group.as_deref().and_then(|name| table.column(name));
-        let sequences = if ordered { sequences(&kept, group) } else { Vec::new() };
-        let mut applied = Applied { features: Array2::zeros((0, 0)), rows: kept, imputed: 0, unseen: BTreeMap::new() };
-        // Each feature's block of input columns is computed independently (in parallel), then laid side by side
-        // (in parallel over rows). A few features at a time, so that the blocks waiting to be laid out stay small
-        // beside the output.
-        let width = self.width();
-        let cells = applied.rows.len().saturating_mul(width);
-        let data = crate::memory::try_zeroed(cells, "the data matrix")
-            .map_err(|error| Diagnostics { items: vec![error.diagnostic()] })?;
-        let mut out = Output { data, width, offset: 0 };
-        let mut bad_cells = Vec::new();
-        let at_once = rayon::current_num_threads().max(1) * 2;
-        for (features, columns) in self.features.chunks(at_once).zip(columns.chunks(at_once)) {
-            let blocks: Vec<Block> = features
-                .par_iter()
-                .zip(columns.par_iter())
-                .map(|(feature, column)| feature_block(feature, column, &applied.rows, &sequences))
-                .collect();
-            lay_out(&mut out, &blocks);
-            for (feature, block) in features.iter().zip(blocks) {
-                applied.imputed += block.imputed;
-                if block.unseen > 0 {
-                    applied.unseen.insert(feature.name.clone(), block.unseen);
-                }
-                bad_cells.extend(block.bad_cells);
-            }
-        }
-        if !bad_cells.is_empty() {
-            return Err(not_numbers(table, &bad_cells, MAX_REPORTED));
-        }
-        applied.features =
-            Array2::from_shape_vec((applied.rows.len(), out.width), out.data).map_err(|error| Diagnostics {
-                items: vec![Diagnostic::error("data::internal", format!("cannot shape the inputs: {error}"))],
-            })?;
-        Ok(applied)
-    }
-
     /// Encodes the target of `rows`: the class index, or the number. A missing target, a label that is not a class
     /// the model was trained on, or a regression target that is not a number is an error naming the line.
     pub fn targets(&self, table: &Table, rows: &[usize]) -> Result<Targets, Diagnostics> {
@@ -317,6 +240,17 @@ impl Transform {
                     }
                 }
                 Targets::Classes(indices)
+            }
+            FittedTarget::Number { .. } if column.is_numbers() => {
+                let read = table.model_numbers(column);
+                let mut numbers = Vec::with_capacity(rows.len());
+                for &row in rows {
+                    match read.get(row) {
+                        Some(number) => numbers.push(number),
+                        None => bad.push((row, None)),
+                    }
+                }
+                Targets::Numbers(numbers)
             }
             FittedTarget::Number { .. } => {
                 let mut numbers = Vec::with_capacity(rows.len());
@@ -444,138 +378,18 @@ impl FittedFeature {
         values + usize::from(self.indicator)
     }
 
-    fn drops_missing(&self) -> bool {
+    pub(super) fn drops_missing(&self) -> bool {
         matches!(
             &self.values,
             FittedValues::Numeric { fill: Fill::Drop, .. } | FittedValues::Categorical { fill: Fill::Drop, .. }
         )
     }
 
-    fn fills_in_order(&self) -> bool {
+    pub(super) fn fills_in_order(&self) -> bool {
         match &self.values {
             FittedValues::Numeric { fill, .. } => fill.follows_order(),
             FittedValues::Categorical { fill, .. } => fill.follows_order(),
         }
-    }
-}
-
-impl Applied {
-    /// The warning `data::unseen_category` when some cells of `path` held categories the model never saw.
-    pub fn unseen_warning(&self, path: &Path) -> Option<Diagnostic> {
-        let total: usize = self.unseen.values().sum();
-        if total == 0 {
-            return None;
-        }
-        let columns: Vec<String> = self.unseen.iter().map(|(name, count)| format!("`{name}` ({count})")).collect();
-        Some(
-            Diagnostic::warning(
-                "data::unseen_category",
-                format!("{total} value(s) are categories not seen in training: {}", columns.join(", ")),
-            )
-            .at_file(path)
-            .with_help("they count as no known category; check their spelling against the training file"),
-        )
-    }
-}
-
-/// The row-major input values being written, and where the current feature's values start.
-struct Output {
-    data: Vec<f32>,
-    width: usize,
-    offset: usize,
-}
-
-/// One feature's input columns for the rows being transformed (row-major within the block), with its counts.
-struct Block {
-    /// Input columns per row.
-    width: usize,
-    values: Vec<f32>,
-    imputed: usize,
-    unseen: usize,
-    bad_cells: Vec<(usize, String, String)>,
-}
-
-/// Fills, scales and encodes one feature for `rows`.
-fn feature_block(feature: &FittedFeature, column: &Column, rows: &[usize], sequences: &[Vec<usize>]) -> Block {
-    let width = feature.width();
-    let mut out = Output { data: Vec::new(), width, offset: 0 };
-    let mut block = Block { width, values: Vec::new(), imputed: 0, unseen: 0, bad_cells: Vec::new() };
-    match &feature.values {
-        FittedValues::Numeric { fill, offset, scale } => {
-            let (offset, scale) = (f64::from(*offset), f64::from(*scale));
-            let input = |value: f64| finite_f32((value - offset) / scale);
-            let inputs = filled_numbers(column, rows, fill, sequences, &mut block.bad_cells, input);
-            if width == 1 {
-                out.data = inputs;
-            } else {
-                out.data = vec![0.0; rows.len() * width];
-                for (row, value) in inputs.into_iter().enumerate() {
-                    out.set(row, 0, value);
-                }
-            }
-        }
-        FittedValues::Categorical { fill, labels_numeric, categories, encoding } => {
-            out.data = vec![0.0; rows.len() * width];
-            let cells: Vec<Option<&str>> = rows.iter().map(|&row| column.get(row)).collect();
-            let (filled, unseen) = filled_codes(&cells, *labels_numeric, categories, fill, sequences);
-            block.unseen = unseen;
-            for (row, code) in filled.into_iter().enumerate() {
-                encode(&mut out, row, code, *encoding);
-            }
-        }
-    }
-    // Only a cell that is not a number can be missing, so the text is looked at for those alone.
-    let parsed = column.numbers_if_parsed();
-    let is_missing = |row: usize| {
-        parsed.and_then(|numbers| numbers.get(row)).is_none_or(|number| number.is_nan()) && column.get(row).is_none()
-    };
-    if !feature.drops_missing() {
-        block.imputed = rows.iter().filter(|&&row| is_missing(row)).count();
-    }
-    if feature.indicator {
-        let last = width - 1;
-        for (index, &row) in rows.iter().enumerate() {
-            out.set(index, last, f32::from(u8::from(is_missing(row))));
-        }
-    }
-    block.values = out.data;
-    block
-}
-
-/// Copies `blocks` side by side into every row of `out` from its current offset, and moves the offset past them.
-fn lay_out(out: &mut Output, blocks: &[Block]) {
-    let (width, offset) = (out.width, out.offset);
-    out.data.par_chunks_mut(width.max(1)).enumerate().for_each(|(row, line)| {
-        let mut at = offset;
-        for block in blocks {
-            let values = block.values.get(row * block.width..(row + 1) * block.width).unwrap_or_default();
-            match (line.get_mut(at..at + values.len()), values) {
-                // One value, the usual case, is not worth a call to copy a slice.
-                (Some([slot]), [value]) => *slot = *value,
-                (Some(slots), _) => slots.copy_from_slice(values),
-                (None, _) => {}
-            }
-            at += block.width;
-        }
-    });
-    out.offset += blocks.iter().map(|block| block.width).sum::<usize>();
-}
-
-impl Output {
-    fn set(&mut self, row: usize, column: usize, value: f32) {
-        if let Some(slot) = self.data.get_mut(row * self.width + self.offset + column) {
-            *slot = value;
-        }
-    }
-}
-
-fn encode(out: &mut Output, row: usize, code: Option<usize>, encoding: CategoryEncoding) {
-    match (encoding, code) {
-        (CategoryEncoding::OneHot, Some(index)) => out.set(row, index, 1.0),
-        (CategoryEncoding::OneHot, None) => {}
-        (CategoryEncoding::Ordinal, code) => out.set(row, 0, code.map_or(-1.0, |index| index as f32)),
-        (CategoryEncoding::Binary, Some(index @ (0 | 1))) => out.set(row, 0, index as f32),
-        (CategoryEncoding::Binary, _) => out.set(row, 0, 0.5),
     }
 }
 
@@ -602,10 +416,9 @@ impl Fitter<'_> {
         }
         let values = match (feature.kind, column) {
             (ColumnKind::Numeric, Some(column)) => {
-                let numbers = column.numbers();
-                let mut values = Vec::with_capacity(self.train_rows.len());
-                let known = self.train_rows.iter().filter_map(|&row| numbers.get(row).copied());
-                values.extend(known.filter(|number| !number.is_nan()));
+                // The numbers as the model reads them (f32), summed and sorted as f64.
+                let numbers = self.table.model_numbers(column);
+                let values = self.train_rows.iter().filter_map(|&row| numbers.get(row)).map(f64::from).collect();
                 self.numeric(feature, values)
             }
             (ColumnKind::Numeric, None) => self.numeric(feature, Vec::new()),
@@ -715,9 +528,8 @@ fn pool_image_scaling(
         let mut values = Vec::new();
         for feature in features.iter().skip(channel).step_by(channels) {
             if let Some(column) = table.column(&feature.name) {
-                let numbers = column.numbers();
-                let known = train_rows.iter().filter_map(|&row| numbers.get(row).copied());
-                values.extend(known.filter(|number| !number.is_nan()));
+                let numbers = table.model_numbers(column);
+                values.extend(train_rows.iter().filter_map(|&row| numbers.get(row)).map(f64::from));
             }
         }
         let stats = NumericStats::of(values, false, robust);
@@ -776,7 +588,7 @@ fn zero_variance(spec: &Spec, names: &[String]) -> Diagnostic {
 }
 
 /// The error for feature columns a file lacks, suggesting a close name among `extra` columns.
-fn missing_columns(table: &Table, absent: &[&str], extra: &[&str]) -> Diagnostic {
+pub(super) fn missing_columns(table: &Table, absent: &[&str], extra: &[&str]) -> Diagnostic {
     let message = match absent {
         [one] => format!("the file has no column `{one}`, which the model was trained on"),
         _ => format!("the file lacks columns the model was trained on: {}", quote_list(absent)),

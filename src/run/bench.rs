@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::train::check_sizes;
-use crate::data::dataset::prepare;
+use crate::data::dataset::{prepare_planned, replan};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::ir::{Graph, Op};
 use crate::lowering::Model;
@@ -287,17 +287,20 @@ fn bench_in_pool(options: &BenchOptions) -> BenchOutcome {
         return outcome;
     }
     let mut spec = lowered.spec.clone();
+    let mut planned = check.planned;
     if let Some(seed) = options.seed {
         spec.seed.value = seed;
-        // As in `galen train`: preparing the data plans the split again with this seed and says what it finds.
+        // As in `galen train`: the split is planned again with this seed, and what that finds replaces the check's.
         outcome.diagnostics.items.retain(|diagnostic| !diagnostic.code.starts_with("split::"));
+        planned = replan(&spec, checked, &check.loaded, &mut outcome.diagnostics);
     }
     let diagnostics = &mut outcome.diagnostics;
+    let Some(planned) = planned else { return outcome };
     let started = Instant::now();
-    let Some(prepared) = prepare(file, &spec, checked, &check.loaded, diagnostics) else { return outcome };
+    let Some(prepared) = prepare_planned(file, &spec, checked, check.loaded, planned, diagnostics) else {
+        return outcome;
+    };
     let transform = started.elapsed();
-    let mut seen = std::collections::HashSet::new();
-    diagnostics.items.retain(|diagnostic| seen.insert((diagnostic.code, diagnostic.message.clone())));
 
     // Every epoch runs, so that epochs compare between runs and frameworks: early stopping is left out, and so is
     // a schedule that watches validation rows when there are none (k-fold specs train the final model only).

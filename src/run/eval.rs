@@ -12,7 +12,7 @@ use crate::backend::Backend;
 use crate::check::{rebuild, Checked, Task};
 use crate::data::dataset::{prepare, SplitData};
 use crate::data::transform::Transform;
-use crate::data::{read_csv, CsvOptions};
+use crate::data::{read_csv, CsvOptions, Inputs};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::lowering::Model;
 use crate::pipeline::check_spec;
@@ -321,7 +321,7 @@ fn labelled_split(loaded: &LoadedRun, data: &Path, warnings: &mut Diagnostics) -
     }
     let inputs = to_model_shape(applied.features, &loaded.checked.input_shape, data)?;
     let weights = vec![1.0; applied.rows.len()];
-    Ok(SplitData { rows: applied.rows, inputs, targets, weights })
+    Ok(SplitData { rows: applied.rows, inputs: Inputs::from_array(inputs), targets, weights })
 }
 
 /// Rows of input values shaped as the model reads them (`[rows, input shape...]`).

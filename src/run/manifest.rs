@@ -112,11 +112,14 @@ impl Manifest {
         })
     }
 
-    /// The manifest as pretty JSON with a final newline.
-    pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).expect("a manifest always serializes");
+    /// The manifest as pretty JSON with a final newline. Serde fails only on a map with non-string keys, which a
+    /// manifest has none of; the error is still reported rather than assumed away.
+    pub fn to_json(&self) -> Result<String, Diagnostic> {
+        let mut text = serde_json::to_string_pretty(self).map_err(|error| {
+            Diagnostic::error("run::manifest", format!("the run's manifest cannot be written as JSON: {error}"))
+        })?;
         text.push('\n');
-        text
+        Ok(text)
     }
 }
 

@@ -389,7 +389,7 @@ mod tests {
             finished: String::new(),
             status: "completed".into(),
         };
-        run.write(MANIFEST, manifest.to_json().as_bytes()).unwrap();
+        run.write(MANIFEST, manifest.to_json().unwrap().as_bytes()).unwrap();
         run.write("plots/a.svg", b"<svg/>").unwrap();
         let refused = RunDir::create(Some(&dir), false, "x", "").unwrap_err();
         assert_eq!(refused.code, "run::exists");

@@ -201,8 +201,8 @@ impl Report {
 
     /// Writes `metrics.json`, the test predictions and the plots.
     pub fn write(&self, run: &RunDir, spec: &Spec, checked: &Checked, prepared: &Prepared) -> Result<(), Diagnostic> {
-        let metrics = serde_json::to_string_pretty(&self.to_json(spec, checked)).expect("metrics serialize");
-        run.write(METRICS, format!("{metrics}\n").as_bytes())?;
+        // A JSON value's alternate display is serde_json's pretty printer, and cannot fail.
+        run.write(METRICS, format!("{:#}\n", self.to_json(spec, checked)).as_bytes())?;
         if let Some((_, outputs)) = &self.test {
             run.write(TEST_PREDICTIONS, predictions_csv(&checked.task, &prepared.test, outputs).as_bytes())?;
         }

@@ -12,7 +12,7 @@ use super::report::{self, FoldResult, Report};
 use super::{weights, RunDir, MANIFEST, MODEL, TRANSFORM};
 use crate::backend::Backend;
 use crate::check::Checked;
-use crate::data::dataset::{prepare, prepare_fold, Prepared, SplitData};
+use crate::data::dataset::{prepare_training, replan, Prepared, SplitData};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::lowering::Model;
 use crate::pipeline::check_file;
@@ -101,22 +101,19 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
         return outcome;
     }
     let mut spec = lowered.spec.clone();
+    let mut planned = check.planned;
     if let Some(seed) = options.seed {
         spec.seed.value = seed;
-        // The check planned the split with the spec's seed; preparing the data plans it again with this one and
-        // says what it finds, so the check's word on a split that is not trained goes.
+        // The check planned the split with the spec's seed: it is planned again with this one, and what that finds
+        // replaces what the check found.
         outcome.diagnostics.items.retain(|diagnostic| !diagnostic.code.starts_with("split::"));
+        planned = replan(&spec, checked, &check.loaded, &mut outcome.diagnostics);
     }
     let diagnostics = &mut outcome.diagnostics;
-    let Some(prepared) = prepare(file, &spec, checked, &check.loaded, diagnostics) else { return outcome };
-    let mut folds = Vec::new();
-    for fold in &prepared.plan.folds {
-        let Some(data) = prepare_fold(file, &spec, checked, &check.loaded, fold, diagnostics) else { return outcome };
-        folds.push(data);
-    }
-    // Preparing plans the same split as the check did: each of its warnings is said once.
-    let mut seen = std::collections::HashSet::new();
-    diagnostics.items.retain(|diagnostic| seen.insert((diagnostic.code, diagnostic.message.clone())));
+    let Some(planned) = planned else { return outcome };
+    let Some((prepared, folds)) = prepare_training(file, &spec, checked, check.loaded, planned, diagnostics) else {
+        return outcome;
+    };
     if !check_sizes(&spec, &prepared, &folds, diagnostics) {
         return outcome;
     }
@@ -162,8 +159,9 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     };
     // The manifest first: from then on the folder is a galen run, which `--force` may replace, whatever else a crash
     // leaves in it (before, the folder holds at most its temporary file, which `--force` replaces too).
-    let written = run
-        .write(MANIFEST, manifest.to_json().as_bytes())
+    let written = manifest
+        .to_json()
+        .and_then(|text| run.write(MANIFEST, text.as_bytes()))
         .and_then(|()| run.write(&spec_name, file.text.as_bytes()))
         .and_then(|()| match &prepared.transform {
             Some(transform) => run.write(TRANSFORM, format!("{}\n", transform.to_json()).as_bytes()),
@@ -394,7 +392,7 @@ fn failed(mut outcome: TrainOutcome, run: &RunDir, manifest: &mut Manifest, erro
     manifest.finished = now();
     manifest.status = "failed".to_string();
     // The manifest's own write failing is not worth a second error: the first one says what went wrong.
-    let _ = run.write(MANIFEST, manifest.to_json().as_bytes());
+    let _ = manifest.to_json().and_then(|text| run.write(MANIFEST, text.as_bytes()));
     outcome
 }
 
@@ -413,7 +411,9 @@ fn finish(
     }
     manifest.finished = now();
     manifest.status = status.to_string();
-    if let Err(error) = run.write(MANIFEST, manifest.to_json().as_bytes()).and_then(|()| run.commit()) {
+    if let Err(error) =
+        manifest.to_json().and_then(|text| run.write(MANIFEST, text.as_bytes())).and_then(|()| run.commit())
+    {
         outcome.diagnostics.push(error);
     }
     outcome.report = report;

@@ -33,7 +33,8 @@ pub fn to_bytes(weights: &Weights, metadata: &[(String, String)]) -> Vec<u8> {
         header.insert(name.clone(), Value::Object(entry));
         offset += size;
     }
-    let mut header = serde_json::to_vec(&Value::Object(header)).expect("a JSON map always serializes");
+    // A JSON value's display is serde_json's compact writer, and cannot fail.
+    let mut header = Value::Object(header).to_string().into_bytes();
     while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }

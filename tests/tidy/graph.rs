@@ -49,18 +49,16 @@ impl ModuleGraph {
             let uses = if uses.is_empty() { "(nothing)".to_string() } else { uses.join(", ") };
             let _ = writeln!(text, "  {node} -> {uses}");
         }
-        let layers = self.without(&[], true).order();
-        let _ = writeln!(text, "lowest first (a module and its own submodules in any order; where a cycle is allowed, as far as there is an order): {}", layers.join(", "));
+        let layers = self.without(true).order();
+        let _ = writeln!(text, "lowest first (a module and its own submodules in any order): {}", layers.join(", "));
         text
     }
 
-    /// The graph less the edges between allowed pairs and, with `family`, the edges between a module and its own
-    /// submodules.
-    pub(crate) fn without(&self, allowed: &[(&str, &str)], family: bool) -> Level {
+    /// The graph, less (with `family`) the edges between a module and its own submodules.
+    pub(crate) fn without(&self, family: bool) -> Level {
         let mut level = Level { nodes: self.nodes.clone(), edges: BTreeMap::new() };
         for ((from, to), place) in &self.edges {
-            let is_allowed = allowed.iter().any(|&(a, b)| (from == a && to == b) || (from == b && to == a));
-            if is_allowed || (family && (contains(from, to) || contains(to, from))) {
+            if family && (contains(from, to) || contains(to, from)) {
                 continue;
             }
             level.edges.entry(from.clone()).or_default().insert(to.clone(), place.clone());
@@ -69,16 +67,10 @@ impl ModuleGraph {
     }
 
     /// What is wrong: each edge on a cycle that is not between a module and its own submodule (one cycle reported
-    /// per group of modules that reach each other), and each allowed pair that is no longer a cycle.
-    pub(crate) fn problems(&self, allowed: &[(&str, &str)]) -> Vec<String> {
+    /// per group of modules that reach each other).
+    pub(crate) fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for &(a, b) in allowed {
-            let both = self.edges.contains_key(&(a.into(), b.into())) && self.edges.contains_key(&(b.into(), a.into()));
-            if !both {
-                problems.push(format!("{a} <-> {b} is no longer a cycle: remove it from ALLOWED_CYCLES"));
-            }
-        }
-        let graph = self.without(allowed, false);
+        let graph = self.without(false);
         let mut reported: Vec<BTreeSet<String>> = Vec::new();
         for (from, uses) in &graph.edges {
             for to in uses.keys() {

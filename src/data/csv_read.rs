@@ -1,26 +1,27 @@
-//! Reading a CSV file once into a compact, column-wise [`Table`], with every problem reported by line and column.
-//!
-//! Cells are stored trimmed, one text buffer per column plus an end offset per cell, so a table of 1,000,000 rows
-//! by 30 columns costs its text plus 4 bytes a cell. A missing cell (empty, whitespace, `NA`, `NaN` or `?`) is
-//! stored as the empty string, so "missing" needs no separate bitmap.
+//! Reading a CSV file once into a [`Table`], with every problem reported by line and column.
 //!
 //! A large file without quotes is read in pieces on several threads, each a chunk at a time, so that it is never
 //! held whole in memory; any other file is read whole by the csv reader. Both give the same table and problems.
+//!
+//! Each column is kept as text or as numbers ([`Layout`]). A number column's cells go straight into the table's
+//! f32 matrix as the file is read, keeping no text; a column asked for as numbers that turns out to hold a cell
+//! that is not a number is read again as text (the reading stops soon after finding it, and starts over), so that
+//! the table is the same as if it had been asked for as text, less the text of its number columns.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+use crate::data::cells::{finite_f32, is_missing_trimmed, parse_cell};
 use crate::data::csv_bytes::{
     count_line_breaks, find_unclosed_quote, for_each_separator, trim_cell, LineCounter, UTF8_BOM,
 };
-use crate::data::schema::parse_number;
+use crate::data::table::{Column, DistinctCounts, FactsBuilder, Matrix, RowLines, Table};
 use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics};
 
 /// How to read a CSV file.
@@ -49,64 +50,92 @@ impl CsvOptions {
     }
 }
 
-/// A CSV file read into memory: named columns of trimmed text cells, in file order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Table {
-    path: PathBuf,
-    columns: Vec<Column>,
-    rows: usize,
-    lines: RowLines,
+/// Which columns a reading keeps as text and which as numbers (see [`Table`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// Every column as text.
+    #[default]
+    Text,
+    /// Every column as numbers, but those named here and those found to hold a cell that is not a number.
+    Numbers {
+        /// The columns kept as text whatever they hold.
+        text: BTreeSet<String>,
+    },
 }
 
-/// One column of a [`Table`]: its name and its cells, missing cells stored as empty text.
-#[derive(Clone, Debug)]
-pub struct Column {
-    name: String,
-    text: String,
-    ends: Vec<u32>,
-    missing: usize,
-    /// Every cell parsed as a number once, on first use (see [`Column::numbers`]); derived from `text`, so it
-    /// takes no part in equality.
-    numbers: OnceLock<Vec<f64>>,
-}
+impl Layout {
+    /// Whether the column called `name` is asked for as numbers.
+    fn numbers(&self, name: &str) -> bool {
+        match self {
+            Layout::Text => false,
+            Layout::Numbers { text } => !text.contains(name),
+        }
+    }
 
-impl PartialEq for Column {
-    fn eq(&self, other: &Column) -> bool {
-        self.name == other.name && self.text == other.text && self.ends == other.ends && self.missing == other.missing
+    /// The layout with the columns `names` kept as text too.
+    fn with_text(self, names: Vec<String>) -> Layout {
+        match self {
+            Layout::Text => Layout::Text,
+            Layout::Numbers { mut text } => {
+                text.extend(names);
+                Layout::Numbers { text }
+            }
+        }
     }
 }
 
-/// The physical line of each row: regular (row `i` on `first + i`) unless blank lines or values spanning several
-/// lines break the pattern; then every row's line is stored.
-#[derive(Clone, Debug, PartialEq)]
-enum RowLines {
-    Regular { first: u64 },
-    Explicit(Vec<u64>),
+/// What one reading of a file gives: the table, or the columns asked for as numbers that hold text.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Table(Table),
+    Text(Vec<String>),
 }
 
-/// Whether a cell counts as missing: empty or whitespace only, or exactly `NA`, `NaN` or `?` once trimmed.
-pub fn is_missing(cell: &str) -> bool {
-    matches!(cell.trim(), "" | "NA" | "NaN" | "?")
-}
-
-/// Reads the CSV file at `path`: one header row, then one row per record. All problems found are returned
-/// together; the table is returned only when there is none.
+/// Reads the CSV file at `path`: one header row, then one row per record, every column as text. All problems
+/// found are returned together; the table is returned only when there is none.
 pub fn read_csv(path: &Path, options: &CsvOptions) -> Result<Table, Diagnostics> {
-    let mut file = open_data_file(path, "CSV file")?;
-    let length = file.metadata().map_or(0, |meta| meta.len());
-    let source = Source::File(path);
-    if let Some(reading) = read_plain_in_pieces(path, source, length, options, pieces_for(length), CHUNK_BYTES)? {
-        return reading.finish(None);
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0).saturating_add(1));
-    file.read_to_end(&mut bytes).map_err(|error| single(unreadable(path, &error)))?;
-    read_with_csv_reader(path, &bytes, options)
+    read_table(path, options, Layout::Text)
 }
 
-/// Reads CSV text already in memory; `path` is only used in messages. Meant for tests and for callers that hold
-/// the bytes already.
+/// [`read_csv`] with each column kept as `layout` says.
+pub fn read_table(path: &Path, options: &CsvOptions, layout: Layout) -> Result<Table, Diagnostics> {
+    again_as_text(layout, |layout| {
+        let mut file = open_data_file(path, "CSV file")?;
+        let length = file.metadata().map_or(0, |meta| meta.len());
+        let source = Source::File(path);
+        let pieces = pieces_for(length, layout);
+        if let Some(reading) = read_plain_in_pieces(path, source, length, options, layout, pieces, CHUNK_BYTES)? {
+            return reading.finish(None);
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0).saturating_add(1));
+        file.read_to_end(&mut bytes).map_err(|error| single(unreadable(path, &error)))?;
+        read_with_csv_reader(path, &bytes, options, layout)
+    })
+}
+
+/// Reads CSV text already in memory, every column as text; `path` is only used in messages. Meant for tests and
+/// for callers that hold the bytes already.
 pub fn read_csv_bytes(path: &Path, bytes: &[u8], options: &CsvOptions) -> Result<Table, Diagnostics> {
-    read_csv_pieces(path, bytes, options, pieces_for(bytes.len() as u64), CHUNK_BYTES)
+    read_table_bytes(path, bytes, options, Layout::Text)
+}
+
+/// [`read_csv_bytes`] with each column kept as `layout` says.
+pub fn read_table_bytes(path: &Path, bytes: &[u8], options: &CsvOptions, layout: Layout) -> Result<Table, Diagnostics> {
+    let pieces = pieces_for(bytes.len() as u64, &layout);
+    read_csv_pieces(path, bytes, options, layout, pieces, CHUNK_BYTES)
+}
+
+/// Reads with `read` until no column asked for as numbers holds text, each such column then kept as text.
+fn again_as_text(
+    mut layout: Layout,
+    mut read: impl FnMut(&Layout) -> Result<Outcome, Diagnostics>,
+) -> Result<Table, Diagnostics> {
+    loop {
+        match read(&layout)? {
+            Outcome::Table(table) => return Ok(table),
+            Outcome::Text(names) => layout = layout.with_text(names),
+        }
+    }
 }
 
 /// Below this many bytes a file is parsed on one thread.
@@ -115,187 +144,58 @@ const PARALLEL_MIN_BYTES: u64 = 1 << 20;
 /// How many bytes a piece of a file reads at a time.
 const CHUNK_BYTES: usize = 1 << 20;
 
-/// The number of pieces a file of `length` bytes is read in: one per thread for a large file.
-fn pieces_for(length: u64) -> usize {
-    if length >= PARALLEL_MIN_BYTES {
-        rayon::current_num_threads()
-    } else {
-        1
+/// A piece of a file read as numbers holds at least this many bytes.
+const NUMBERS_PIECE_BYTES: u64 = 8 << 20;
+
+/// The number of pieces a file of `length` bytes is read in: one per thread for a large file. Read as numbers, a
+/// large file is cut into up to four pieces per thread: the pieces' numbers are put together one piece after the
+/// other, and the smaller the pieces the less memory that takes beside the numbers themselves.
+fn pieces_for(length: u64, layout: &Layout) -> usize {
+    if length < PARALLEL_MIN_BYTES {
+        return 1;
+    }
+    let threads = rayon::current_num_threads();
+    match layout {
+        Layout::Text => threads,
+        Layout::Numbers { .. } => {
+            let small = usize::try_from(length / NUMBERS_PIECE_BYTES).unwrap_or(usize::MAX);
+            small.clamp(threads, threads * 4)
+        }
     }
 }
 
-/// [`read_csv_bytes`] in up to `pieces` pieces read `chunk` bytes at a time (see [`read_plain_in_pieces`]). The
-/// table and the diagnostics are the same for any number of pieces and any chunk size.
+/// [`read_table_bytes`] in up to `pieces` pieces read `chunk` bytes at a time (see [`read_plain_in_pieces`]).
+/// The table and the diagnostics are the same for any number of pieces and any chunk size.
 fn read_csv_pieces(
     path: &Path,
     bytes: &[u8],
     options: &CsvOptions,
+    layout: Layout,
     pieces: usize,
     chunk: usize,
 ) -> Result<Table, Diagnostics> {
-    let source = Source::Bytes(bytes);
-    if let Some(reading) = read_plain_in_pieces(path, source, bytes.len() as u64, options, pieces, chunk)? {
-        return reading.finish(None);
-    }
-    read_with_csv_reader(path, bytes, options)
+    again_as_text(layout, |layout| {
+        let source = Source::Bytes(bytes);
+        let length = bytes.len() as u64;
+        if let Some(reading) = read_plain_in_pieces(path, source, length, options, layout, pieces, chunk)? {
+            return reading.finish(None);
+        }
+        read_with_csv_reader(path, bytes, options, layout)
+    })
 }
 
 /// Reads a whole file with the csv reader, on one thread.
-fn read_with_csv_reader(path: &Path, bytes: &[u8], options: &CsvOptions) -> Result<Table, Diagnostics> {
+fn read_with_csv_reader(
+    path: &Path,
+    bytes: &[u8],
+    options: &CsvOptions,
+    layout: &Layout,
+) -> Result<Outcome, Diagnostics> {
     let bom_length = if bytes.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
     let body = &bytes[bom_length..];
-    let reading = read_records(path, body, options)?;
+    let reading = read_records(path, body, options, layout)?;
     let tail = reading.last_record.and_then(|last| body.get(usize::try_from(last.byte).ok()?..));
     reading.finish(tail)
-}
-
-impl Table {
-    /// The file the table was read from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Number of data rows (the header is not a row).
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// The columns, in file order.
-    pub fn columns(&self) -> &[Column] {
-        &self.columns
-    }
-
-    /// The column names, in file order.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.columns.iter().map(Column::name)
-    }
-
-    /// The column called `name` (exact, after trimming the header).
-    pub fn column(&self, name: &str) -> Option<&Column> {
-        self.columns.iter().find(|column| column.name == name)
-    }
-
-    /// The position of the column called `name`.
-    pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|column| column.name == name)
-    }
-
-    /// The 1-based physical line of the file where data row `row` (0-based) starts; the header is line 1.
-    pub fn line_of_row(&self, row: usize) -> u64 {
-        match &self.lines {
-            RowLines::Regular { first } => first + row as u64,
-            RowLines::Explicit(lines) => lines.get(row).copied().unwrap_or(0),
-        }
-    }
-}
-
-impl Column {
-    /// The column's name from the header, trimmed.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Number of cells (the table's row count).
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Whether the column has no cell.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// Number of missing cells.
-    pub fn missing(&self) -> usize {
-        self.missing
-    }
-
-    /// The trimmed text of the cell in `row`; `None` when it is missing (or `row` is out of range).
-    pub fn get(&self, row: usize) -> Option<&str> {
-        let end = *self.ends.get(row)? as usize;
-        let start = if row == 0 { 0 } else { *self.ends.get(row - 1)? as usize };
-        self.text.get(start..end).filter(|cell| !cell.is_empty())
-    }
-
-    /// Every cell in row order, `None` for a missing one.
-    pub fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
-        let mut start = 0;
-        self.ends.iter().map(move |&end| {
-            let cell = self.text.get(start..end as usize).unwrap_or("");
-            start = end as usize;
-            Some(cell).filter(|cell| !cell.is_empty())
-        })
-    }
-
-    /// The text of every cell, one after the other, with each cell's range in it in row order (empty for a missing
-    /// cell): for readers that look at the bytes around a cell.
-    pub(crate) fn cell_ranges(&self) -> (&str, impl Iterator<Item = Range<usize>> + '_) {
-        let mut start = 0;
-        let ranges = self.ends.iter().map(move |&end| {
-            let range = start..end as usize;
-            start = end as usize;
-            range
-        });
-        (&self.text, ranges)
-    }
-
-    /// Every cell as [`parse_number`] reads it, in row order: NaN for a missing cell and for one that is not a
-    /// number (a number is always finite). Parsed once, on the first call, so that inferring the schema, fitting
-    /// and applying a transform all share one parse of the text.
-    pub fn numbers(&self) -> &[f64] {
-        self.numbers.get_or_init(|| self.iter().map(|cell| cell.and_then(parse_number).unwrap_or(f64::NAN)).collect())
-    }
-
-    /// [`Column::numbers`] when already parsed.
-    pub(crate) fn numbers_if_parsed(&self) -> Option<&[f64]> {
-        self.numbers.get().map(Vec::as_slice)
-    }
-
-    /// Keeps `numbers`, computed by the caller exactly as [`Column::numbers`] would, for later calls.
-    pub(crate) fn keep_numbers(&self, numbers: Vec<f64>) {
-        debug_assert_eq!(numbers.len(), self.len());
-        let _ = self.numbers.set(numbers);
-    }
-
-    fn new(name: String) -> Column {
-        Column { name, text: String::new(), ends: Vec::new(), missing: 0, numbers: OnceLock::new() }
-    }
-
-    /// The pieces of one column, read from consecutive parts of a file, as one column; the column's name when its
-    /// text no longer fits 32-bit offsets.
-    fn join(pieces: Vec<Column>) -> Result<Column, String> {
-        let mut pieces = pieces.into_iter();
-        let Some(mut joined) = pieces.next() else { return Err(String::new()) };
-        let rest: Vec<Column> = pieces.collect();
-        joined.text.reserve(rest.iter().map(|piece| piece.text.len()).sum());
-        joined.ends.reserve(rest.iter().map(|piece| piece.ends.len()).sum());
-        for piece in rest {
-            let Ok(base) = u32::try_from(joined.text.len()) else { return Err(joined.name) };
-            if u32::try_from(joined.text.len() + piece.text.len()).is_err() {
-                return Err(joined.name);
-            }
-            joined.text.push_str(&piece.text);
-            joined.ends.extend(piece.ends.iter().map(|end| end + base));
-            joined.missing += piece.missing;
-        }
-        Ok(joined)
-    }
-
-    /// Appends a trimmed cell; false when the column's text no longer fits 32-bit offsets.
-    fn push(&mut self, cell: &str) -> bool {
-        if matches!(cell, "" | "NA" | "NaN" | "?") {
-            self.missing += 1;
-        } else {
-            self.text.push_str(cell);
-        }
-        match u32::try_from(self.text.len()) {
-            Ok(end) => {
-                self.ends.push(end);
-                true
-            }
-            Err(_) => false,
-        }
-    }
 }
 
 /// Opens a data file, turning "not found", "is a folder" and other failures into diagnostics. `what` names the
@@ -358,7 +258,46 @@ struct Reading<'p> {
     too_large: Option<String>,
     /// Where the last record (or the header) is.
     last_record: Option<LastRecord>,
+    /// The number columns' cells, row by row (see [`Matrix`]), `width` a row.
+    matrix: Vec<f32>,
+    width: usize,
+    /// What the schema needs to know about each number column's exact values.
+    facts: Vec<Option<FactsBuilder>>,
+    /// The columns asked for as numbers that hold a cell that is not a number.
+    not_numbers: Vec<bool>,
+    /// Records read since the first cell that is not a number in a number column.
+    since_not_number: Option<usize>,
+    /// Records whose cells are stored.
+    stored: usize,
 }
+
+/// What the pieces of a file read together tell each other.
+struct Shared {
+    /// A piece found a quote: the csv reader must read the file.
+    quoted: AtomicBool,
+    /// A piece found a cell that is not a number in a number column: the file is read again.
+    not_numbers: AtomicBool,
+    /// The different numbers of each number column.
+    distinct: DistinctCounts,
+}
+
+impl Shared {
+    fn new(columns: usize) -> Shared {
+        Shared {
+            quoted: AtomicBool::new(false),
+            not_numbers: AtomicBool::new(false),
+            distinct: DistinctCounts::new(columns),
+        }
+    }
+}
+
+/// The fewest numbers a piece makes room for once it has many: 32 MiB and a page, past the largest block the
+/// system allocator (glibc) serves from its heap rather than mapping it apart. Room not written takes no memory.
+const MAPPED_NUMBERS: usize = ((32 << 20) + 4096) / std::mem::size_of::<f32>();
+
+/// The csv reader stops this many records after finding a cell that is not a number in a number column (and
+/// a piece at the end of its chunk), so that one reading finds most such columns before the file is read again.
+const RECORDS_AFTER_NOT_NUMBER: usize = 1000;
 
 fn read_error(path: &Path) -> impl Fn(csv::Error) -> Diagnostics + '_ {
     move |error: csv::Error| {
@@ -385,34 +324,46 @@ fn start_reading<'p, R: Read>(
     path: &'p Path,
     reader: &mut csv::Reader<LineCounter<R>>,
     options: &CsvOptions,
+    layout: &Layout,
 ) -> Result<Reading<'p>, Diagnostics> {
     let mut record = csv::ByteRecord::new();
     if !reader.read_byte_record(&mut record).map_err(read_error(path))? {
         return Err(single(empty_file(path, "the file is empty")));
     }
     let header = LastRecord::of(reader, &record);
-    let (columns, header_errors) = read_header(path, &record, header.start_line, options.delimiter)?;
-    Ok(Reading {
-        path,
-        delimiter: options.delimiter,
-        header_line: header.start_line,
-        columns,
-        rows: 0,
-        lines: RowLines::Regular { first: header.start_line + 1 },
-        header_errors,
-        ragged: Vec::new(),
-        bad_utf8: Vec::new(),
-        bad_utf8_total: 0,
-        too_large: None,
-        last_record: Some(header),
-    })
+    let (names, header_errors) = read_header(path, &record, header.start_line, options.delimiter)?;
+    let mut width = 0;
+    let columns: Vec<Column> = names
+        .into_iter()
+        .map(|name| {
+            if layout.numbers(&name) {
+                width += 1;
+                Column::numbers_at(name, width - 1)
+            } else {
+                Column::text(name)
+            }
+        })
+        .collect();
+    let mut reading = Reading::part(path, options.delimiter, header.start_line, &columns);
+    reading.columns = columns;
+    reading.lines = RowLines::Regular { first: header.start_line + 1 };
+    reading.header_errors = header_errors;
+    reading.last_record = Some(header);
+    Ok(reading)
 }
 
 /// Reads the header and every record, validating UTF-8 per field so that errors carry their line.
-fn read_records<'p, R: Read>(path: &'p Path, input: R, options: &CsvOptions) -> Result<Reading<'p>, Diagnostics> {
+fn read_records<'p, R: Read>(
+    path: &'p Path,
+    input: R,
+    options: &CsvOptions,
+    layout: &Layout,
+) -> Result<Reading<'p>, Diagnostics> {
     let mut reader = csv_reader(input, options);
-    let mut reading = start_reading(path, &mut reader, options)?;
-    reading.read_rest(&mut reader)?;
+    let mut reading = start_reading(path, &mut reader, options, layout)?;
+    let shared = Shared::new(reading.columns.len());
+    reading.read_rest(&mut reader, &shared)?;
+    reading.finish_facts(&shared, true);
     Ok(reading)
 }
 
@@ -489,6 +440,7 @@ fn read_plain_in_pieces<'p>(
     source: Source,
     length: u64,
     options: &CsvOptions,
+    layout: &Layout,
     pieces: usize,
     chunk: usize,
 ) -> Result<Option<Reading<'p>>, Diagnostics> {
@@ -506,7 +458,7 @@ fn read_plain_in_pieces<'p>(
         return Ok(None);
     }
     let mut reader = csv_reader(body, options);
-    let mut reading = start_reading(path, &mut reader, options)?;
+    let mut reading = start_reading(path, &mut reader, options, layout)?;
     let start = usize::try_from(reader.position().byte()).unwrap_or(body.len()).min(body.len());
     if !whole && !start.checked_sub(1).is_some_and(|end| matches!(body[end], b'\n' | b'\r')) {
         return Ok(None);
@@ -524,8 +476,7 @@ fn read_plain_in_pieces<'p>(
             }
         })
         .collect();
-    let names: Vec<String> = reading.columns.iter().map(|column| column.name.clone()).collect();
-    let quoted = AtomicBool::new(false);
+    let shared = Shared::new(reading.columns.len());
     let parts: Vec<Option<(Reading<'p>, u64)>> = (0..pieces)
         .into_par_iter()
         .map(|piece| {
@@ -533,13 +484,15 @@ fn read_plain_in_pieces<'p>(
                 0 => Some(data_start),
                 _ => line_after(source, limits[piece - 1], chunk)?,
             };
-            let mut part = Reading::part(path, options.delimiter, reading.header_line, &names);
+            let mut part = Reading::part(path, options.delimiter, reading.header_line, &reading.columns);
             // The other pieces are appended to the first: it makes room for all of them.
             let room = if piece == 0 { data_length } else { data_length / pieces as u128 };
             let room = usize::try_from(room).unwrap_or(usize::MAX);
             let Some(first) = first else { return Ok(Some((part, 0))) };
             let piece = PlainPiece { source, first, limit: limits[piece], chunk, room };
-            Ok(part.read_plain_piece(&piece, &quoted)?.map(|breaks| (part, breaks)))
+            let read = part.read_plain_piece(&piece, &shared)?;
+            part.finish_facts(&shared, false);
+            Ok(read.map(|breaks| (part, breaks)))
         })
         .collect::<io::Result<_>>()
         .map_err(unreadable)?;
@@ -584,6 +537,23 @@ fn read_plain_in_pieces<'p>(
     if parts.is_empty() {
         return Ok(Some(reading));
     }
+    for part in &parts {
+        for (found, &not_number) in reading.not_numbers.iter_mut().zip(&part.not_numbers) {
+            *found |= not_number;
+        }
+    }
+    // The header's reading holds no record: its columns are the pieces' columns joined.
+    reading.facts.iter_mut().for_each(|facts| *facts = None);
+    reading.stored = parts.iter().map(|part| part.stored).sum();
+    // The pieces' numbers one after the other, in the first piece's, which made room for all: each piece's are
+    // given back once copied, so that at most one piece's are held twice.
+    let cells: usize = parts.iter().map(|part| part.matrix.len()).sum();
+    reading.matrix = std::mem::take(&mut parts[0].matrix);
+    reading.matrix.reserve_exact(cells - reading.matrix.len());
+    for part in &mut parts[1..] {
+        reading.matrix.extend_from_slice(&part.matrix);
+        part.matrix = Vec::new();
+    }
     // Each column's pieces joined, one column per task.
     let mut pieces_of: Vec<Vec<Column>> = reading.columns.iter().map(|_| Vec::with_capacity(parts.len())).collect();
     for part in parts {
@@ -593,12 +563,15 @@ fn read_plain_in_pieces<'p>(
     }
     let joined: Vec<Result<Column, String>> = pieces_of.into_par_iter().map(Column::join).collect();
     reading.columns = Vec::with_capacity(joined.len());
-    for column in joined {
+    for (index, column) in joined.into_iter().enumerate() {
         match column {
-            Ok(column) => reading.columns.push(column),
+            Ok(mut column) => {
+                column.set_distinct(shared.distinct.take(index));
+                reading.columns.push(column);
+            }
             Err(name) => {
                 reading.too_large.get_or_insert_with(|| name.clone());
-                reading.columns.push(Column::new(name));
+                reading.columns.push(Column::text(name));
             }
         }
     }
@@ -633,7 +606,7 @@ fn read_header(
     record: &csv::ByteRecord,
     line: u64,
     delimiter: u8,
-) -> Result<(Vec<Column>, Diagnostics), Diagnostics> {
+) -> Result<(Vec<String>, Diagnostics), Diagnostics> {
     let mut errors = Diagnostics::new();
     let mut names = Vec::with_capacity(record.len());
     for (index, field) in record.iter().enumerate() {
@@ -682,12 +655,16 @@ fn read_header(
             first_position.insert(name, index);
         }
     }
-    Ok((names.into_iter().map(Column::new).collect(), errors))
+    Ok((names, errors))
 }
 
 impl Reading<'_> {
     /// Reads every record left in `reader`.
-    fn read_rest<R: Read>(&mut self, reader: &mut csv::Reader<LineCounter<R>>) -> Result<(), Diagnostics> {
+    fn read_rest<R: Read>(
+        &mut self,
+        reader: &mut csv::Reader<LineCounter<R>>,
+        shared: &Shared,
+    ) -> Result<(), Diagnostics> {
         let mut record = csv::ByteRecord::new();
         let mut ranges = Vec::new();
         while reader.read_byte_record(&mut record).map_err(read_error(self.path))? {
@@ -695,18 +672,23 @@ impl Reading<'_> {
             self.last_record = Some(last);
             ranges.clear();
             ranges.extend((0..record.len()).filter_map(|index| record.range(index)));
-            self.add_record(record.as_slice(), &ranges, last.start_line);
+            self.add_record(record.as_slice(), &ranges, last.start_line, shared);
+            if self.since_not_number.is_some_and(|records| records >= RECORDS_AFTER_NOT_NUMBER) {
+                // The file is read again: what is left of it does not matter.
+                break;
+            }
         }
         Ok(())
     }
 
-    /// A reading of the records of one piece of a file, under the header already read.
-    fn part<'q>(path: &'q Path, delimiter: u8, header_line: u64, names: &[String]) -> Reading<'q> {
+    /// A reading of the records of one piece of a file, under the header already read (`columns`, empty).
+    fn part<'q>(path: &'q Path, delimiter: u8, header_line: u64, columns: &[Column]) -> Reading<'q> {
+        let numbers = columns.iter().filter(|column| column.is_numbers()).count();
         Reading {
             path,
             delimiter,
             header_line,
-            columns: names.iter().cloned().map(Column::new).collect(),
+            columns: columns.to_vec(),
             rows: 0,
             lines: RowLines::Regular { first: 1 },
             header_errors: Diagnostics::new(),
@@ -715,13 +697,19 @@ impl Reading<'_> {
             bad_utf8_total: 0,
             too_large: None,
             last_record: None,
+            matrix: Vec::new(),
+            width: numbers,
+            facts: columns.iter().map(|column| column.is_numbers().then(FactsBuilder::new)).collect(),
+            not_numbers: vec![false; columns.len()],
+            since_not_number: None,
+            stored: 0,
         }
     }
 
     /// Reads the records of `piece`, numbering its lines from 1, and returns how many line breaks it holds;
     /// `None` when it holds a quote, or another piece found one (`quoted`), so that the csv reader must read the
     /// file.
-    fn read_plain_piece(&mut self, piece: &PlainPiece, quoted: &AtomicBool) -> io::Result<Option<u64>> {
+    fn read_plain_piece(&mut self, piece: &PlainPiece, shared: &Shared) -> io::Result<Option<u64>> {
         if piece.first > piece.limit {
             return Ok(Some(0));
         }
@@ -731,10 +719,14 @@ impl Reading<'_> {
             let kept = buffer.len();
             let end_of_file = read_chunk(&mut reader, &mut buffer, piece.chunk)?;
             if buffer[kept..].contains(&b'"') {
-                quoted.store(true, Ordering::Relaxed);
+                shared.quoted.store(true, Ordering::Relaxed);
             }
-            if quoted.load(Ordering::Relaxed) {
+            if shared.quoted.load(Ordering::Relaxed) {
                 return Ok(None);
+            }
+            if shared.not_numbers.load(Ordering::Relaxed) {
+                // The file is read again: what is left of the piece does not matter.
+                return Ok(Some(breaks));
             }
             // Whole lines only, up to the line break at or after the limit.
             let search = usize::try_from(piece.limit.saturating_sub(offset)).unwrap_or(usize::MAX).min(buffer.len());
@@ -743,10 +735,11 @@ impl Reading<'_> {
                 None if end_of_file => (buffer.len(), true),
                 None => (buffer.iter().rposition(|&byte| byte == b'\n').map_or(0, |at| at + 1), false),
             };
+            breaks += self.read_plain_records(&buffer[..end], breaks, shared);
             if offset == piece.first {
+                // Judged from what the first chunk held (before reading it, every column is empty).
                 self.make_room(end, piece.room);
             }
-            breaks += self.read_plain_records(&buffer[..end], breaks);
             if last {
                 return Ok(Some(breaks));
             }
@@ -759,7 +752,7 @@ impl Reading<'_> {
     /// and returns the number of line breaks in `text`. Without quotes the csv reader's rules are simple, and
     /// followed here without copying each record: `\n` and `\r` end a record, an empty record is skipped and the
     /// delimiter separates the fields.
-    fn read_plain_records(&mut self, text: &[u8], lines_before: u64) -> u64 {
+    fn read_plain_records(&mut self, text: &[u8], lines_before: u64, shared: &Shared) -> u64 {
         let mut line = lines_before + 1;
         let mut fields = Vec::with_capacity(self.columns.len());
         let (mut start, mut field_start) = (0, 0);
@@ -772,7 +765,7 @@ impl Reading<'_> {
             }
             if index > start {
                 fields.push(field_start - start..index - start);
-                self.add_record(&text[start..index], &fields, line);
+                self.add_record(&text[start..index], &fields, line, shared);
                 fields.clear();
             }
             line += u64::from(byte == b'\n');
@@ -780,9 +773,21 @@ impl Reading<'_> {
         });
         if text.len() > start {
             fields.push(field_start - start..text.len() - start);
-            self.add_record(&text[start..], &fields, line);
+            self.add_record(&text[start..], &fields, line, shared);
         }
         line - lines_before - 1
+    }
+
+    /// Gives each number column its facts and its number of cells, from what was read; the different numbers
+    /// too when this reading read the `whole` file (those of a piece are counted with the other pieces').
+    fn finish_facts(&mut self, shared: &Shared, whole: bool) {
+        for (index, (column, facts)) in self.columns.iter_mut().zip(&mut self.facts).enumerate() {
+            if let Some(mut facts) = facts.take() {
+                shared.distinct.count(index, &mut facts);
+                let distinct = if whole { shared.distinct.take(index) } else { None };
+                column.finish_numbers(self.stored, facts.finish(distinct));
+            }
+        }
     }
 
     /// Moves every line found so far `by` lines down.
@@ -800,8 +805,13 @@ impl Reading<'_> {
     fn make_room(&mut self, read: usize, room: usize) {
         let share = |length: usize| length.saturating_mul(room) / read.max(1) / 8 * 9;
         for column in &mut self.columns {
-            column.text.reserve(share(column.text.len()));
-            column.ends.reserve(share(column.ends.len()));
+            column.reserve(share(column.text_len()), share(column.len()));
+        }
+        let numbers = share(self.matrix.len());
+        if numbers > 0 {
+            // A large block is mapped apart by the allocator, and unmapped when freed: the pieces' numbers are
+            // given back as soon as they are copied together.
+            self.matrix.reserve(if numbers >= MAPPED_NUMBERS / 32 { numbers.max(MAPPED_NUMBERS) } else { numbers });
         }
     }
 
@@ -816,7 +826,7 @@ impl Reading<'_> {
     /// Stores one record's cells, the `fields` of its `bytes`, or notes why it cannot be stored. Once any problem
     /// is found cells are no longer stored (the table will not be returned) but the rest of the file is still
     /// checked.
-    fn add_record(&mut self, bytes: &[u8], fields: &[Range<usize>], line: u64) {
+    fn add_record(&mut self, bytes: &[u8], fields: &[Range<usize>], line: u64, shared: &Shared) {
         let row = self.rows;
         self.rows += 1;
         if fields.len() != self.columns.len() {
@@ -835,12 +845,44 @@ impl Reading<'_> {
         if !self.ragged.is_empty() || self.bad_utf8_total > 0 || self.too_large.is_some() {
             return;
         }
-        for (column, field) in self.columns.iter_mut().zip(fields) {
+        for (index, (column, field)) in self.columns.iter_mut().zip(fields).enumerate() {
             let cell = text.get(field.clone()).unwrap_or_default();
-            if !column.push(trim_cell(cell)) {
-                self.too_large = Some(column.name.clone());
+            let trimmed = trim_cell(cell);
+            let Some(facts) = self.facts[index].as_mut() else {
+                if !column.push(trimmed) {
+                    self.too_large = Some(column.name.clone());
+                }
+                continue;
+            };
+            if is_missing_trimmed(trimmed) {
+                column.missing += 1;
+                facts.missing();
+                self.matrix.push(f32::NAN);
+                continue;
+            }
+            let start = field.start + (trimmed.as_ptr() as usize - cell.as_ptr() as usize);
+            match parse_cell(text, start..start + trimmed.len()) {
+                Some(number) => {
+                    if !facts.capped() && shared.distinct.capped(index) {
+                        facts.stop_counting();
+                    }
+                    if facts.number(number) {
+                        shared.distinct.count(index, facts);
+                    }
+                    self.matrix.push(finite_f32(number));
+                }
+                None => {
+                    self.not_numbers[index] = true;
+                    self.since_not_number.get_or_insert(0);
+                    shared.not_numbers.store(true, Ordering::Relaxed);
+                    self.matrix.push(f32::NAN);
+                }
             }
         }
+        if let Some(records) = &mut self.since_not_number {
+            *records += 1;
+        }
+        self.stored += 1;
         self.note_line(row, line);
     }
 
@@ -873,7 +915,14 @@ impl Reading<'_> {
 
     /// Turns what was found into the table or the diagnostics. `tail` holds the raw bytes from the start of the
     /// last record to the end of the file, to find a quote that is never closed.
-    fn finish(self, tail: Option<&[u8]>) -> Result<Table, Diagnostics> {
+    fn finish(self, tail: Option<&[u8]>) -> Result<Outcome, Diagnostics> {
+        let not_numbers: Vec<String> = (self.columns.iter().zip(&self.not_numbers))
+            .filter(|(_, &not_numbers)| not_numbers)
+            .map(|(column, _)| column.name.clone())
+            .collect();
+        if !not_numbers.is_empty() {
+            return Ok(Outcome::Text(not_numbers));
+        }
         let path = self.path;
         let mut diagnostics = self.header_errors;
         let open_quote = tail.and_then(|tail| find_unclosed_quote(tail, self.delimiter));
@@ -934,7 +983,14 @@ impl Reading<'_> {
         if diagnostics.has_errors() {
             return Err(diagnostics);
         }
-        Ok(Table { path: path.to_path_buf(), columns: self.columns, rows: self.rows, lines: self.lines })
+        let matrix = Matrix { values: self.matrix, width: self.width };
+        Ok(Outcome::Table(Table {
+            path: path.to_path_buf(),
+            columns: self.columns,
+            rows: self.rows,
+            lines: self.lines,
+            matrix,
+        }))
     }
 }
 
@@ -1000,6 +1056,7 @@ pub(crate) fn single(diagnostic: Diagnostic) -> Diagnostics {
 mod tests {
     use super::*;
     use crate::diagnostics::Location;
+    use std::path::PathBuf;
 
     fn test_file(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/csv").join(name)
@@ -1020,6 +1077,37 @@ mod tests {
         diagnostics.items.iter().map(|d| (d.code, line(&d.location))).collect()
     }
 
+    /// Every column as text, every column as numbers, and `b` as text.
+    fn layouts() -> [Layout; 3] {
+        let b = ["b".to_string()].into_iter().collect();
+        [Layout::Text, Layout::Numbers { text: BTreeSet::new() }, Layout::Numbers { text: b }]
+    }
+
+    /// Checks that `table` is `text` (the same file read as text) but for its number columns, which hold the
+    /// numbers of `text`'s cells as f32.
+    fn same_but_the_text(table: &Table, text: &Table) {
+        assert_eq!(
+            (table.path(), table.rows(), table.columns().len()),
+            (text.path(), text.rows(), text.columns().len())
+        );
+        assert!((0..table.rows()).all(|row| table.line_of_row(row) == text.line_of_row(row)));
+        for (column, text_column) in table.columns().iter().zip(text.columns()) {
+            assert_eq!(
+                (column.name(), column.missing(), column.len()),
+                (text_column.name(), text_column.missing(), text_column.len())
+            );
+            if column.is_numbers() {
+                let (numbers, parsed) = (table.model_numbers(column), text.model_numbers(text_column));
+                for row in 0..table.rows() {
+                    assert_eq!(numbers.get(row).map(f32::to_bits), parsed.get(row).map(f32::to_bits), "row {row}");
+                    assert_eq!(table.is_missing(column, row), text.is_missing(text_column, row), "row {row}");
+                }
+            } else {
+                assert_eq!(column, text_column);
+            }
+        }
+    }
+
     fn read_text(text: &str) -> Table {
         read_csv_bytes(Path::new("test.csv"), text.as_bytes(), &CsvOptions::default()).expect("reads")
     }
@@ -1029,13 +1117,7 @@ mod tests {
     }
 
     #[test]
-    fn recognises_exactly_the_missing_tokens() {
-        for missing in ["", "  ", "NA", "NaN", "?", " NA ", "\t"] {
-            assert!(is_missing(missing), "{missing:?}");
-        }
-        for present in ["na", "nan", "N/A", "-", "0", "None", "??"] {
-            assert!(!is_missing(present), "{present:?}");
-        }
+    fn reads_the_missing_tokens_as_missing() {
         let table = read_csv(&test_file("missing_tokens.csv"), &CsvOptions::default()).expect("reads");
         assert_eq!(cells(&table, "a"), [Some("1"), None, None, None, Some("na")]);
         assert_eq!(cells(&table, "b"), [Some("x"), None, None, None, Some("-")]);
@@ -1152,14 +1234,14 @@ mod tests {
             b"",
         ];
         for input in inputs {
-            for delimiter in [b',', b';', b'\t'] {
+            for (delimiter, layout) in [b',', b';', b'\t'].into_iter().flat_map(|d| layouts().map(|l| (d, l))) {
                 let options = CsvOptions { delimiter };
-                let whole = read_csv_pieces(Path::new("p.csv"), input, &options, 1, CHUNK_BYTES);
+                let whole = read_csv_pieces(Path::new("p.csv"), input, &options, layout.clone(), 1, CHUNK_BYTES);
                 for (pieces, chunk) in (2..7).flat_map(|pieces| [12, 13, 64, CHUNK_BYTES].map(|chunk| (pieces, chunk)))
                 {
-                    let parts = read_csv_pieces(Path::new("p.csv"), input, &options, pieces, chunk);
+                    let parts = read_csv_pieces(Path::new("p.csv"), input, &options, layout.clone(), pieces, chunk);
                     let text = String::from_utf8_lossy(input);
-                    assert_eq!(parts, whole, "{pieces} pieces of {chunk} bytes of {text:?}");
+                    assert_eq!(parts, whole, "{pieces} pieces of {chunk} bytes of {text:?} as {layout:?}");
                 }
             }
         }
@@ -1177,13 +1259,20 @@ mod tests {
                 text.extend_from_slice(tokens[random.gen_range(0..tokens.len())]);
             }
             let options = CsvOptions::default();
-            let plain =
-                read_plain_in_pieces(Path::new("r.csv"), Source::Bytes(&text), text.len() as u64, &options, 2, 12);
-            assert!(!matches!(plain, Ok(None)), "read by the csv reader: {:?}", String::from_utf8_lossy(&text));
-            let whole = read_csv_pieces(Path::new("r.csv"), &text, &options, 1, CHUNK_BYTES);
-            for (pieces, chunk) in [(2, 12), (3, 17), (4, CHUNK_BYTES)] {
-                let parts = read_csv_pieces(Path::new("r.csv"), &text, &options, pieces, chunk);
-                assert_eq!(parts, whole, "{pieces} pieces of {chunk} bytes of {:?}", String::from_utf8_lossy(&text));
+            for layout in layouts() {
+                let length = text.len() as u64;
+                let plain =
+                    read_plain_in_pieces(Path::new("r.csv"), Source::Bytes(&text), length, &options, &layout, 2, 12);
+                assert!(!matches!(plain, Ok(None)), "read by the csv reader: {:?}", String::from_utf8_lossy(&text));
+                let whole = read_csv_pieces(Path::new("r.csv"), &text, &options, layout.clone(), 1, CHUNK_BYTES);
+                for (pieces, chunk) in [(2, 12), (3, 17), (4, CHUNK_BYTES)] {
+                    let parts = read_csv_pieces(Path::new("r.csv"), &text, &options, layout.clone(), pieces, chunk);
+                    let shown = String::from_utf8_lossy(&text);
+                    assert_eq!(parts, whole, "{pieces} pieces of {chunk} bytes of {shown:?} as {layout:?}");
+                }
+                if let Ok(table) = &whole {
+                    same_but_the_text(table, &read_csv_bytes(Path::new("r.csv"), &text, &options).expect("reads"));
+                }
             }
         }
     }
@@ -1205,16 +1294,23 @@ mod tests {
             }
             std::fs::write(&path, &text).expect("writes");
             let options = CsvOptions::default();
-            let whole = read_with_csv_reader(&path, &text, &options);
-            assert_eq!(whole.is_ok(), !messy);
-            for (pieces, chunk) in [(2, 16), (3, 100), (5, 4096)] {
-                let length = text.len() as u64;
-                let Ok(Some(reading)) =
-                    read_plain_in_pieces(&path, Source::File(&path), length, &options, pieces, chunk)
-                else {
-                    panic!("not read in pieces");
-                };
-                assert_eq!(reading.finish(None), whole, "{pieces} pieces of {chunk} bytes");
+            for layout in layouts() {
+                let whole = read_with_csv_reader(&path, &text, &options, &layout);
+                assert_eq!(whole.is_ok(), !messy);
+                for (pieces, chunk) in [(2, 16), (3, 100), (5, 4096)] {
+                    let length = text.len() as u64;
+                    let Ok(Some(reading)) =
+                        read_plain_in_pieces(&path, Source::File(&path), length, &options, &layout, pieces, chunk)
+                    else {
+                        panic!("not read in pieces");
+                    };
+                    assert_eq!(reading.finish(None), whole, "{pieces} pieces of {chunk} bytes");
+                }
+                let table = read_table(&path, &options, layout.clone());
+                if let Ok(table) = &table {
+                    same_but_the_text(table, &read_csv(&path, &options).expect("reads"));
+                }
+                assert_eq!(table.is_ok(), !messy);
             }
         }
         let _ = std::fs::remove_file(&path);
@@ -1225,7 +1321,9 @@ mod tests {
         let inputs: [&[u8]; 8] =
             [b"", b"\xEF\xBB", b"\xEF\xBB\xBF", b"\"", b",", b"a\n\"", b"a\r\r\r1", b"\xff\xfe\n\x00"];
         for input in inputs {
-            let _ = read_csv_bytes(Path::new("odd.csv"), input, &CsvOptions::default());
+            for layout in layouts() {
+                let _ = read_table_bytes(Path::new("odd.csv"), input, &CsvOptions::default(), layout);
+            }
         }
         let table = read_text("a\n\"\"\n");
         assert_eq!(cells(&table, "a"), [None]);
