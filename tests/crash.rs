@@ -197,7 +197,12 @@ fn kills_at_seeded_times_leave_a_loadable_model_or_none() {
     let output = train(spec, &baseline, false, None).output().unwrap();
     let duration = started.elapsed();
     assert!(output.status.success(), "{}", text(&output.stderr));
-    assert!(matches!(eval_after_kill(&baseline), Found::Model { status, .. } if status == "completed"));
+    // The full example may stop early (patience 8 of 25 epochs): either way it finished.
+    let found = eval_after_kill(&baseline);
+    assert!(
+        matches!(&found, Found::Model { status, .. } if status == "completed" || status == "stopped early"),
+        "baseline: {found:?}"
+    );
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(15);
     let mut models = 0;
     for index in 0..5 {
