@@ -93,7 +93,7 @@ fn io_in_check_is_caught_but_not_in_tests_comments_or_the_exception() {
 }
 
 #[test]
-fn panics_outside_tests_are_caught_and_allowances_only_go_down() {
+fn panics_outside_tests_are_caught() {
     let files = sources(&[
         ("src/lib.rs", "//! lib\npub mod data;\npub mod spec;\nmod cli;\n"),
         ("src/data/mod.rs", "//! data\nfn f(x: Option<u8>) -> u8 { x.unwrap() + x.expect(\"one\") }\n"),
