@@ -342,7 +342,7 @@ fn test_file_split(
     let table = super::read_csv(&path, &CsvOptions::of(&spec.data.source.value))
         .map_err(|found| diagnostics.extend(found))
         .ok()?;
-    let problems = transform.check_columns(&table);
+    let problems = transform.check_columns(&table, &[]);
     let failed = problems.has_errors();
     diagnostics.extend(problems);
     if failed {

@@ -16,8 +16,10 @@
 
 pub mod bench;
 pub mod eval;
+pub mod loaded;
 pub mod manifest;
 pub mod predict;
+pub mod predictor;
 pub mod report;
 pub mod train;
 pub mod weights;

@@ -224,20 +224,8 @@ impl Report {
             .collect();
         let mut svgs = vec![("learning_curves.svg", plots::learning_curves(title, &points, self.best_epoch))];
         let scored = self.test.as_ref().map(|(test, _)| test).or(self.val.as_ref());
-        if let (Some(scored), false) = (scored, matches!(checked.task, Task::Regression)) {
-            if let Some(series) = scored.scores.roc_series() {
-                svgs.push(("roc.svg", plots::roc_curve(title, &series)));
-            }
-            if let Some(bins) = scored.scores.calibration_bins() {
-                let title = match checked.task {
-                    Task::Multiclass { .. } => format!("{title} (each class against the rest, pooled)"),
-                    _ => title.clone(),
-                };
-                svgs.push(("calibration.svg", plots::calibration_curve(&title, &bins)));
-            }
-            if let Some((classes, counts)) = scored.scores.confusion() {
-                svgs.push(("confusion_matrix.svg", plots::confusion_matrix(title, &classes, &counts)));
-            }
+        if let Some(scored) = scored {
+            svgs.extend(split_plots(title, &checked.task, scored));
         }
         for (name, svg) in svgs {
             let svg = svg.map_err(|error| Diagnostic::error("run::plot", format!("cannot draw `{name}`: {error}")))?;
@@ -293,6 +281,31 @@ impl Report {
         }
         text
     }
+}
+
+/// The plots of a classifier's scored split, by file name: the ROC curve, the calibration curve and the confusion
+/// matrix (titled with the threshold behind it); none for a regression.
+pub fn split_plots(title: &str, task: &Task, scored: &SplitScore) -> Vec<(&'static str, Result<String, String>)> {
+    let mut svgs = Vec::new();
+    if matches!(task, Task::Regression) {
+        return svgs;
+    }
+    if let Some(series) = scored.scores.roc_series() {
+        svgs.push(("roc.svg", plots::roc_curve(title, &series)));
+    }
+    if let Some(bins) = scored.scores.calibration_bins() {
+        let title = match task {
+            Task::Multiclass { .. } => format!("{title} (each class against the rest, pooled)"),
+            _ => title.to_string(),
+        };
+        svgs.push(("calibration.svg", plots::calibration_curve(&title, &bins)));
+    }
+    if let Some((classes, counts)) = scored.scores.confusion() {
+        let rule = scored.scores.threshold_rule().unwrap_or_default();
+        let title = format!("{title} (at {rule})");
+        svgs.push(("confusion_matrix.svg", plots::confusion_matrix(&title, &classes, &counts)));
+    }
+    svgs
 }
 
 /// A split's metrics as `galen train` and `galen eval` print them: `NAME (N rows)`, then a line per metric.

@@ -281,7 +281,7 @@ fn model_metadata(manifest: &Manifest, spec: &Spec, checked: &Checked) -> Vec<(S
         ("spec_sha256".to_string(), manifest.spec.sha256.clone()),
         ("seed".to_string(), spec.seed.value.to_string()),
     ];
-    metadata.extend(super::eval::describe_model(&checked.task, &checked.input_shape));
+    metadata.extend(super::loaded::describe_model(&checked.task, &checked.input_shape));
     metadata
 }
 
