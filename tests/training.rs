@@ -133,18 +133,20 @@ fn breast_cancer_writes_a_complete_run_directory_and_reaches_the_peers() {
         predictions.lines().skip(1).filter_map(|line| line.split_once(',')).collect();
     let test_predictions = fs::read_to_string(out.join("test_predictions.csv")).unwrap();
     assert_eq!(test_predictions.lines().next(), Some("row,truth,p_malignant,predicted"));
-    assert_eq!(predictions.lines().next(), Some("row,p_malignant,predicted"));
+    assert_eq!(predictions.lines().next(), Some("row,p_malignant,predicted,filled,unseen,out_of_range"));
     for line in test_predictions.lines().skip(1) {
         let cells: Vec<&str> = line.split(',').collect();
-        assert_eq!(by_row[cells[0]], format!("{},{}", cells[2], cells[3]), "row {}", cells[0]);
+        let expected = format!("{},{},", cells[2], cells[3]);
+        assert!(by_row[cells[0]].starts_with(&expected), "row {}: {} against {expected}", cells[0], by_row[cells[0]]);
     }
     assert_eq!(test_predictions.lines().count(), 115);
 
     // `eval` on the run's own data reproduces the final test metrics.
-    let (evaluated, _) = galen::run::eval::eval(&out, None, galen::backend::Backend::Jit).unwrap();
-    let (name, score) = evaluated.splits.last().unwrap();
-    assert_eq!(name, "test");
-    assert_eq!(score.scores.to_json(), strip(test, &["loss"]));
+    let options = galen::run::eval::EvalOptions::default();
+    let (evaluated, _) = galen::run::eval::eval(&out, None, &options, galen::backend::Backend::Jit).unwrap();
+    let split = evaluated.splits.last().unwrap();
+    assert_eq!(split.name, "test");
+    assert_eq!(split.score.scores.to_json(), strip(test, &["loss"]));
 }
 
 /// A split's metrics without the keys training adds around them.
@@ -411,9 +413,11 @@ fn the_command_line_refuses_an_existing_out_and_eval_and_predict_check_their_inp
         .map(|(i, line)| format!("{line},{}\n", if i == 0 { "shoe_size" } else { "41" }))
         .collect();
     fs::write(dir.join("extra.csv"), extra).unwrap();
-    let failed = galen(&["predict", out.to_str().unwrap(), "--input", dir.join("extra.csv").to_str().unwrap()]);
-    assert_eq!(failed.status.code(), Some(1));
-    assert!(says(&failed.stderr, "shoe_size"), "{}", text(&failed.stderr));
+    // A column training did not have is ignored with a warning naming it (issue 16: IDs need not be stripped).
+    let extra_run = galen(&["predict", out.to_str().unwrap(), "--input", dir.join("extra.csv").to_str().unwrap()]);
+    assert_eq!(extra_run.status.code(), Some(0), "{}", text(&extra_run.stderr));
+    assert!(says(&extra_run.stderr, "data::extra_column"), "{}", text(&extra_run.stderr));
+    assert!(says(&extra_run.stderr, "shoe_size"), "{}", text(&extra_run.stderr));
     // Predictions go to a file when asked, rows in the input's order.
     let output = dir.join("predictions.csv");
     let predicted = galen(&[
