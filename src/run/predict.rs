@@ -73,7 +73,9 @@ pub fn predict(run: &Path, input: &Path, backend: Backend) -> Result<(Prediction
         }
     };
     let model = Model::new(&loaded.spec, &loaded.checked);
-    let mut runner = Runner::new(&model, &loaded.checked, loaded.spec.train.batch_size.value).with_backend(backend);
+    let mut runner = Runner::new(&model, &loaded.checked, loaded.spec.train.batch_size.value)
+        .with_backend(backend)
+        .with_risk_correction(loaded.risk_correction.clone());
     let outputs = runner.predict(&inputs, &loaded.weights);
     let task = &loaded.checked.task;
     let mut writer = csv::Writer::from_writer(Vec::new());
