@@ -176,8 +176,9 @@ fn data_summary(out: &mut String, spec: &Spec, checked: &Checked, data_path: &st
 fn class_weight_lines(out: &mut String, data: &crate::spec::ast::Data) {
     let (Some(weights), Some(correction)) = (&data.class_weight, data.risk_correction()) else { return };
     let weights = match &weights.value {
-        ClassWeight::Balanced => "balanced (each class weighs rows / (classes × its rows), over the training rows)"
-            .to_string(),
+        ClassWeight::Balanced => {
+            "balanced (each class weighs rows / (classes × its rows), over the training rows)".to_string()
+        }
         ClassWeight::Explicit(given) => {
             let given: Vec<String> =
                 given.iter().map(|(class, weight)| format!("{} {}", class.value, trim_float(weight.value))).collect();

@@ -42,10 +42,7 @@ pub fn from_metadata(metadata: &BTreeMap<String, String>, classes: usize) -> Res
     let value = serde_json::from_str(text).map_err(|error| format!("`{METADATA_KEY}` is not JSON: {error}"))?;
     let correction = PriorCorrection::from_json(&value).map_err(|error| format!("`{METADATA_KEY}`: {error}"))?;
     if correction.class_weights.len() != classes {
-        return Err(format!(
-            "`{METADATA_KEY}` has {} classes but the model {classes}",
-            correction.class_weights.len()
-        ));
+        return Err(format!("`{METADATA_KEY}` has {} classes but the model {classes}", correction.class_weights.len()));
     }
     Ok(Some(correction))
 }

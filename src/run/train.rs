@@ -210,8 +210,8 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     let (final_spec, epochs, refit_changes) = refit_settings(&spec, &fold_results);
     progress.prefix = if folds.is_empty() { String::new() } else { "final model  ".to_string() };
     let mut checkpoint_error = None;
-    let mut metadata = model_metadata(&manifest, &spec, checked);
-    metadata.extend(super::risk::metadata(risk_correction.as_ref()));
+    let risk_metadata = super::risk::metadata(risk_correction.as_ref());
+    let metadata: Vec<_> = model_metadata(&manifest, &spec, checked).into_iter().chain(risk_metadata).collect();
     runner.set_risk_correction(risk_correction);
     let fitted =
         runner.fit(&final_spec, &prepared.train, &prepared.val, epochs, spec.seed.value, interrupt, &mut |event| {

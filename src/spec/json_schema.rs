@@ -14,8 +14,8 @@
 use serde_json::{json, Map, Value};
 
 use super::ast::{
-    Activation, Color, ColumnKind, Encode, Impute, Loss, Metric, Padding, RiskCorrection, Scalar, Scale, CLIPPING_KEYS, LAYER_NAMES,
-    OPTIMIZER_NAMES, SCHEDULE_NAMES,
+    Activation, Color, ColumnKind, Encode, Impute, Loss, Metric, Padding, RiskCorrection, Scalar, Scale, CLIPPING_KEYS,
+    LAYER_NAMES, OPTIMIZER_NAMES, SCHEDULE_NAMES,
 };
 
 /// The schema's `$id`.
