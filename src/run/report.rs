@@ -108,7 +108,7 @@ impl Report {
             let mut record = correction.to_json();
             let scope = if correction.applies() {
                 "every probability and metric here (each epoch's and the final ones) is of the corrected risks; \
-                 the losses are the weighted ones training minimises"
+                 the losses are of the model's uncorrected outputs, as training computes them"
             } else {
                 "the risks are the weighted model's, not corrected"
             };

@@ -59,7 +59,8 @@ pub fn summary_line(correction: &PriorCorrection, classes: &[String]) -> String 
     if correction.applies() {
         format!(
             "risks corrected for the class weights (`risk_correction: prior`, Saerens et al. 2002): from the weighted \
-             prevalence ({weighted}) back to the training rows' ({training}); the losses are the weighted ones"
+             prevalence ({weighted}) back to the training rows' ({training}); the losses are of the uncorrected \
+             outputs, as training computes them"
         )
     } else {
         format!(

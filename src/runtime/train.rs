@@ -36,7 +36,8 @@ pub type Weights = BTreeMap<String, ArrayD<f32>>;
 pub struct SplitOutputs {
     /// The mean loss (weighted by the split's loss weights, as training computes it).
     pub loss: f64,
-    /// `[rows, width]`: class probabilities (P(positive) for one sigmoid unit) or predicted numbers.
+    /// `[rows, width]`: class probabilities (P(positive) for one sigmoid unit; corrected for class weights when the
+    /// runner has a risk correction, while the loss is of the model's own outputs) or predicted numbers.
     pub outputs: Array2<f32>,
 }
 

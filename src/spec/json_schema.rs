@@ -377,7 +377,10 @@ fn data_schema() -> Value {
                 },
             ],
         },
-        "risk_correction": with_default(enum_of(RiskCorrection::NAMES, risk_correction), json!(RiskCorrection::Prior.name())),
+        "risk_correction": with_default(
+            enum_of(RiskCorrection::NAMES, risk_correction),
+            json!(RiskCorrection::Prior.name())
+        ),
     });
     let description = "Where the data come from and how they are prepared. Every statistic is learned from the \
         training rows only.";
