@@ -108,7 +108,9 @@ pub fn eval(
     let (predictor, mut warnings) = Predictor::open(path, backend)?;
     let loaded = &predictor.loaded;
     let model = Model::new(&loaded.spec, &loaded.checked);
-    let mut runner = Runner::new(&model, &loaded.checked, loaded.spec.train.batch_size.value).with_backend(backend);
+    let mut runner = Runner::new(&model, &loaded.checked, loaded.spec.train.batch_size.value)
+        .with_backend(backend)
+        .with_risk_correction(loaded.risk_correction.clone());
     let seed = Some(loaded.spec.seed.value);
     let sources = match data {
         None => own_splits(loaded, &options.keep, &mut warnings)?,

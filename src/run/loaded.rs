@@ -9,6 +9,7 @@ use crate::check::{rebuild, Checked, Task};
 use crate::data::transform::Transform;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::lowering::Model;
+use crate::metrics::PriorCorrection;
 use crate::runtime::train::Weights;
 use crate::spec::ast::{Source, Spec};
 use crate::spec::{Form, SpecFile};
@@ -29,6 +30,9 @@ pub struct LoadedRun {
     pub weights: Weights,
     /// The fitted preprocessing (tables only).
     pub transform: Option<Transform>,
+    /// The correction of the risks for class weights that training reported with (`None` without class weights,
+    /// and for a run saved before corrections were recorded).
+    pub risk_correction: Option<PriorCorrection>,
 }
 
 /// Reads a run directory; every problem is an error naming the file.
@@ -57,6 +61,11 @@ pub fn load(path: &Path) -> Result<LoadedRun, Diagnostics> {
             .at_file(&model_path))
     })?;
     let checked = rebuild(&spec, task, input_shape)?;
+    let risk_correction = super::risk::from_metadata(&metadata, checked.task.classes().len()).map_err(|error| {
+        one(Diagnostic::error("run::model", format!("the model's risk correction is damaged: {error}"))
+            .at_file(&model_path)
+            .with_help("the run directory is damaged; train again"))
+    })?;
     let transform = match (&spec.data.source.value, run.file(TRANSFORM).is_file()) {
         (_, true) => {
             let text = String::from_utf8_lossy(&run.read(TRANSFORM).map_err(one)?).into_owned();
@@ -112,7 +121,7 @@ pub fn load(path: &Path) -> Result<LoadedRun, Diagnostics> {
             .with_help("the run directory is damaged or its files come from different runs; train again")));
         }
     }
-    Ok(LoadedRun { run, manifest, file, spec, checked, weights, transform })
+    Ok(LoadedRun { run, manifest, file, spec, checked, weights, transform, risk_correction })
 }
 
 /// A warning when the run did not finish training (its model is a checkpoint of an interrupted or failed run).

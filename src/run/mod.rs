@@ -4,7 +4,9 @@
 //! runs/breast-cancer-20261129-140512/
 //!   breast_cancer.galen      the spec as given, byte for byte
 //!   manifest.json            galen version, spec and data paths with SHA-256, seed, threads, CPU code path, times
-//!   model.safetensors        the weights (and running statistics), metadata in a fixed order
+//!                            (and the risk correction, with class weights)
+//!   model.safetensors        the weights (and running statistics), metadata in a fixed order (the task, the
+//!                            risk correction that `eval` and `predict` apply)
 //!   transform.json           the fitted preprocessing, so that `predict` applies exactly what training saw
 //!   metrics.json             per epoch and final, per split (no times: reruns give the same bytes)
 //!   test_predictions.csv     the test rows' outputs, which `galen predict` reproduces
@@ -21,6 +23,7 @@ pub mod manifest;
 pub mod predict;
 pub mod predictor;
 pub mod report;
+pub mod risk;
 pub mod train;
 pub mod weights;
 
@@ -386,6 +389,7 @@ mod tests {
             data: Vec::new(),
             seed: 1,
             threads: 1,
+            risk_correction: None,
             code_path: manifest::CodePath::detect("interpreter"),
             started: String::new(),
             finished: String::new(),

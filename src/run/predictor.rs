@@ -145,7 +145,9 @@ impl Predictor {
     pub fn outputs(&self, inputs: &ArrayD<f32>) -> Array2<f32> {
         let model = Model::new(&self.loaded.spec, &self.loaded.checked);
         let batch = self.loaded.spec.train.batch_size.value;
-        let mut runner = Runner::new(&model, &self.loaded.checked, batch).with_backend(self.backend);
+        let mut runner = Runner::new(&model, &self.loaded.checked, batch)
+            .with_backend(self.backend)
+            .with_risk_correction(self.loaded.risk_correction.clone());
         runner.predict(inputs, &self.loaded.weights)
     }
 }

@@ -8,6 +8,7 @@ use crate::check::{Checked, Task};
 use crate::data::dataset::{Prepared, SplitData};
 use crate::data::transform::Targets;
 use crate::diagnostics::Diagnostic;
+use crate::metrics::PriorCorrection;
 use crate::plots;
 use crate::runtime::train::{Ending, EpochRecord, Fit, Runner, SplitOutputs, SplitScore};
 use crate::spec::ast::Spec;
@@ -54,6 +55,10 @@ pub struct Report {
     pub headline: Vec<String>,
     /// What changed for the final model after cross-validation (settings dropped, epochs chosen).
     pub refit_changes: Vec<String>,
+    /// With class weights, the correction of the final model's risks (applied with `prior`, recorded with `none`).
+    pub risk_correction: Option<PriorCorrection>,
+    /// The class names, for the correction's summary.
+    pub classes: Vec<String>,
 }
 
 impl Report {
@@ -61,7 +66,7 @@ impl Report {
     /// intervals from the spec's seed.
     pub fn build(
         spec: &Spec,
-        _checked: &Checked,
+        checked: &Checked,
         runner: &mut Runner,
         prepared: &Prepared,
         fit: Fit,
@@ -88,6 +93,8 @@ impl Report {
             folds,
             headline,
             refit_changes: Vec::new(),
+            risk_correction: runner.risk_correction().cloned(),
+            classes: checked.task.classes().to_vec(),
         }
     }
 
@@ -97,6 +104,19 @@ impl Report {
         root.insert("experiment".into(), json!(spec.name.value));
         root.insert("seed".into(), json!(spec.seed.value));
         root.insert("task".into(), task_json(&checked.task));
+        if let Some(correction) = &self.risk_correction {
+            let mut record = correction.to_json();
+            let scope = if correction.applies() {
+                "every probability and metric here (each epoch's and the final ones) is of the corrected risks; \
+                 the losses are of the model's uncorrected outputs, as training computes them"
+            } else {
+                "the risks are the weighted model's, not corrected"
+            };
+            if let Value::Object(map) = &mut record {
+                map.insert("scope".into(), json!(scope));
+            }
+            root.insert("risk_correction".into(), record);
+        }
         let ending = match self.ending {
             Ending::Completed => json!({"status": "completed"}),
             Ending::EarlyStopped { epoch } => json!({"status": "stopped early", "epoch": epoch}),
@@ -249,6 +269,9 @@ impl Report {
             }
         };
         text.push_str(&format!("{ending}\n"));
+        if let Some(correction) = &self.risk_correction {
+            text.push_str(&format!("{}\n", super::risk::summary_line(correction, &self.classes)));
+        }
         let scored = match (&self.test, &self.val) {
             (Some((test, _)), _) => Some(("test", test)),
             (None, Some(val)) => Some(("validation", val)),

@@ -141,6 +141,7 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     };
     outcome.run = Some(run.final_path().to_path_buf());
     let spec_name = options.spec.file_name().map_or("spec".into(), |name| name.to_string_lossy().into_owned());
+    let risk_correction = super::risk::correction(&spec, checked, &prepared.train);
     let mut manifest = Manifest {
         galen_version: env!("CARGO_PKG_VERSION").to_string(),
         command: options.command.clone(),
@@ -152,6 +153,7 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
         data,
         seed: spec.seed.value,
         threads: options.threads.max(1),
+        risk_correction: risk_correction.as_ref().map(crate::metrics::PriorCorrection::to_json),
         code_path: CodePath::detect(options.backend.name()),
         started,
         finished: String::new(),
@@ -178,6 +180,7 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     let mut fold_results = Vec::new();
     for (index, fold) in folds.iter().enumerate() {
         progress.prefix = format!("fold {}/{}  ", index + 1, folds.len());
+        runner.set_risk_correction(super::risk::correction(&spec, checked, &fold.train));
         let fitted = runner.fit(
             &spec,
             &fold.train,
@@ -207,7 +210,9 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     let (final_spec, epochs, refit_changes) = refit_settings(&spec, &fold_results);
     progress.prefix = if folds.is_empty() { String::new() } else { "final model  ".to_string() };
     let mut checkpoint_error = None;
-    let metadata = model_metadata(&manifest, &spec, checked);
+    let risk_metadata = super::risk::metadata(risk_correction.as_ref());
+    let metadata: Vec<_> = model_metadata(&manifest, &spec, checked).into_iter().chain(risk_metadata).collect();
+    runner.set_risk_correction(risk_correction);
     let fitted =
         runner.fit(&final_spec, &prepared.train, &prepared.val, epochs, spec.seed.value, interrupt, &mut |event| {
             progress.event(&event);
