@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Checked, Feature};
+use crate::check::Feature;
 use crate::data::cells::{finite_f32, label_text, parse_number};
 use crate::data::schema::Schema;
 use crate::data::table::{Column, Table};
@@ -394,9 +394,8 @@ pub fn fill_without_order(spec: &Spec, schema: &Schema, features: &[Feature]) ->
 
 /// Original rows that a `drop` strategy removes: a missing cell in a feature column whose strategy is `drop`. The
 /// caller removes them before splitting.
-pub fn rows_dropped_by_strategy(checked: &Checked, table: &Table) -> Vec<usize> {
-    let dropping: Vec<&Column> = checked
-        .features
+pub fn rows_dropped_by_strategy(features: &[Feature], table: &Table) -> Vec<usize> {
+    let dropping: Vec<&Column> = features
         .iter()
         .filter(|feature| feature.impute == Impute::Drop)
         .filter_map(|feature| table.column(&feature.name))
@@ -440,7 +439,7 @@ pub fn no_group_column(table: &Table, group: &str) -> Option<Diagnostic> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::check::{check, DataView};
+    use crate::check::{check, Checked, DataView};
     use crate::data::transform::{Applied, Transform};
     use crate::data::{infer_schema, read_csv_bytes, CsvOptions};
     use crate::spec::{Form, SpecFile};
@@ -609,12 +608,12 @@ pub(crate) mod tests {
     fn drop_leaves_rows_out_before_the_split_and_when_applied() {
         let csv = "x,c,y\n1,red,a\nNA,blue,b\n3,NA,a\n4,green,b\n";
         let fixture = fixture("  missing: {columns: {x: drop}}\n", csv);
-        assert_eq!(rows_dropped_by_strategy(&fixture.checked, &fixture.table), [1]);
+        assert_eq!(rows_dropped_by_strategy(&fixture.checked.features, &fixture.table), [1]);
         let (transform, _) = fit(&fixture, &[0, 2, 3]);
         let applied = transform.apply(&fixture.table, &[3, 1, 2, 0]).expect("applies");
         assert_eq!((applied.rows, applied.imputed), (vec![3, 2, 0], 1));
         let fixture = self::fixture("  missing: drop\n", csv);
-        assert_eq!(rows_dropped_by_strategy(&fixture.checked, &fixture.table), [1, 2]);
+        assert_eq!(rows_dropped_by_strategy(&fixture.checked.features, &fixture.table), [1, 2]);
     }
 
     const VISITS: &str = "p,x,y\nA,NA,a\nB,10,b\nA,1,a\nB,NA,b\nA,NA,a\nB,30,b\nA,3,a\nA,NA,b\n";
