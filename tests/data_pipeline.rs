@@ -153,7 +153,7 @@ fn balanced_class_weights_come_from_the_training_rows() {
     assert!(prepared.test.weights.iter().all(|&w| w == 1.0), "weights apply to training only");
 }
 
-/// The names of a table's rows' `column` cells, for the rows given.
+/// The text of `column`'s cells in `rows` (empty for a missing cell).
 fn cells(outcome: &CheckOutcome, column: &str, rows: &[usize]) -> Vec<String> {
     let LoadedData::Table(table, _) = &outcome.loaded else { panic!("a table") };
     let column = table.column(column).expect("the column");
