@@ -104,17 +104,19 @@ pub(super) fn table_features(spec: &Spec, form: Form, schema: &Schema, diagnosti
     features
 }
 
-/// The input values a predictor becomes with `categories`: one per category under one-hot encoding (at least
-/// one), plus one for a constant fill that is not among them (a category of its own), else one; plus a missing
-/// indicator when asked for and the column has gaps.
+/// The input values a predictor becomes with `categories`: under one-hot encoding one per category and one for a
+/// constant fill that is not among them (a category of its own), at least one; else one; plus a missing indicator
+/// when asked for and the column has gaps.
 fn feature_width(spec: &Spec, column: &ColumnInfo, categories: &[String], impute: &Impute) -> usize {
     let data = &spec.data;
     let extra_category = match impute {
         Impute::Constant(value) => usize::from(!categories.contains(&column.label_of(value.text()))),
         _ => 0,
     };
+    // As the transform counts them: a column whose training rows hold no category but are filled with a constant
+    // has that one category.
     let values = match (column.kind, data.encode.value) {
-        (ColumnKind::Categorical, Encode::OneHot) => categories.len().max(1) + extra_category,
+        (ColumnKind::Categorical, Encode::OneHot) => (categories.len() + extra_category).max(1),
         _ => 1,
     };
     values + usize::from(data.missing.indicator.value && column.missing > 0)
