@@ -297,3 +297,17 @@ fn a_run_saved_without_ranges_still_predicts_and_says_why_it_flags_no_range() {
     assert_eq!(evaluated.status.code(), Some(0), "{}", text(&evaluated.stderr));
     assert!(says(&evaluated.stderr, "run::no_ranges"));
 }
+
+/// `eval` prepares the run's own data with the seed the run used, which `--seed` may have set: the split, and so
+/// the training rows' categories and the inputs' width, depend on it (found with the vocabulary from training
+/// rows: under the spec's own seed a ward falls outside training, and the preprocessing differed).
+#[test]
+fn eval_of_a_run_trained_with_another_seed_prepares_with_that_seed() {
+    let out = dir("seeded").join("run");
+    let spec = "tests/data/pipeline/wards_kfold.galen";
+    let trained = galen(&["train", spec, "--seed", "2", "--out", out.to_str().unwrap(), "-q"]);
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let evaluated = galen(&["eval", out.to_str().unwrap()]);
+    assert_eq!(evaluated.status.code(), Some(0), "{}", text(&evaluated.stderr));
+    assert!(text(&evaluated.stdout).contains("test ("), "{}", text(&evaluated.stdout));
+}

@@ -4,11 +4,13 @@
 //!
 //! Choices, each for a reason:
 //! - **Every statistic is fitted on the training rows only**: means, medians, modes, quantiles, minimum and
-//!   maximum, standard deviations and fill values. The **vocabulary** of a categorical or binary column is not a
-//!   statistic: it is the column's domain, the categories the schema found in the whole file, like a declared type.
-//!   It fixes the model's input width, which the checker computes before any split exists, and carries no outcome
-//!   information. A `{constant: V}` fill whose value is not in the vocabulary is appended to it (its own one-hot
-//!   column, the last ordinal index); the checker counts it in the width.
+//!   maximum, standard deviations and fill values, and the **vocabulary** of a categorical column: the categories
+//!   of the rows the model is fitted on (every non-test row under k-fold, so that every fold has the same inputs),
+//!   which the check found once the split was planned and gives in [`Feature::categories`], because they fix the
+//!   model's input width. A category seen only outside them is unseen, as at predict time (below). A binary
+//!   column keeps both values of the whole file: it is one input either way, and its kind comes from the whole
+//!   file. A `{constant: V}` fill whose value is not in the vocabulary is appended to it (its own one-hot column,
+//!   the last ordinal index); the checker counts it in the width.
 //! - **Numbers** become `(x - offset) / scale`: `standard` uses the mean and the population standard deviation,
 //!   `minmax` the minimum and the range, `robust` the median and the interquartile range (linear quantiles),
 //!   `none` offset 0 and scale 1. A spread of 0 on the training rows keeps scale 1 (the offset still applies) with
@@ -163,7 +165,7 @@ pub enum Targets {
 
 impl Transform {
     /// Fits every statistic on `train_rows` (original row indices) of `table`, the file `schema` describes. The
-    /// features, their kinds, strategies and widths come from `checked`; the vocabularies from `schema`. Warnings
+    /// features, their kinds, strategies, widths and vocabularies come from `checked`. Warnings
     /// (`data::zero_variance`, `data::fill_without_order`) and errors (a constant that cannot fill its column, a
     /// width that disagrees with the checker's) go to `diagnostics`; after an error the transform must not be used.
     pub fn fit(
@@ -487,7 +489,7 @@ impl Fitter<'_> {
     fn categorical(&mut self, feature: &Feature, cells: &[&str]) -> FittedValues {
         let info = self.schema.column(&feature.name);
         let labels_numeric = info.is_some_and(|info| info.labels_numeric);
-        let mut categories = info.map(|info| info.categories.clone()).unwrap_or_default();
+        let mut categories = feature.categories.clone();
         let encoding = match (feature.kind, self.spec.data.encode.value) {
             (ColumnKind::Binary, _) => CategoryEncoding::Binary,
             (ColumnKind::Categorical, Encode::OneHot) => CategoryEncoding::OneHot,

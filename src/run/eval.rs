@@ -23,7 +23,8 @@ use crate::data::transform::Targets;
 use crate::data::{read_csv, resolve, CsvOptions, Inputs, LoadedData, RowFlags};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::lowering::Model;
-use crate::pipeline::check_spec;
+use crate::memory::Limit;
+use crate::pipeline::check_spec_seeded;
 use crate::runtime::train::{Runner, SplitScore};
 use crate::spec::ast::{Source, Split};
 
@@ -183,7 +184,8 @@ fn own_splits(
     warnings: &mut Diagnostics,
 ) -> Result<Vec<SplitSource>, Diagnostics> {
     check_data_unchanged(&loaded.manifest)?;
-    let outcome = check_spec(loaded.file.clone());
+    // The run's seed, which `--seed` may have set: the split, and so the training rows' categories, depend on it.
+    let outcome = check_spec_seeded(loaded.file.clone(), Limit::from_environment(), Some(loaded.spec.seed.value));
     let Some(checked) = outcome.checked.as_ref().filter(|_| !outcome.diagnostics.has_errors()) else {
         return Err(outcome.diagnostics);
     };

@@ -8,6 +8,7 @@
 //!   model.safetensors        the weights (and running statistics), metadata in a fixed order (the task, the
 //!                            risk correction that `eval` and `predict` apply)
 //!   transform.json           the fitted preprocessing, so that `predict` applies exactly what training saw
+//!   splits.csv               where every data row went: file, row (as in test_predictions.csv), split, fold
 //!   metrics.json             per epoch and final, per split (no times: reruns give the same bytes)
 //!   test_predictions.csv     the test rows' outputs, which `galen predict` reproduces
 //!   plots/*.svg              learning curves; ROC, calibration and confusion matrix for classifiers
@@ -47,6 +48,8 @@ pub const TRANSFORM: &str = "transform.json";
 pub const METRICS: &str = "metrics.json";
 /// The test split's predictions.
 pub const TEST_PREDICTIONS: &str = "test_predictions.csv";
+/// Where every data row went (`report::splits_csv`).
+pub const SPLITS: &str = "splits.csv";
 /// The folder of plots.
 pub const PLOTS: &str = "plots";
 

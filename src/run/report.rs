@@ -6,12 +6,13 @@ use serde_json::{json, Map, Value};
 use super::{RunDir, METRICS, PLOTS, TEST_PREDICTIONS};
 use crate::check::{Checked, Task};
 use crate::data::dataset::{Prepared, SplitData};
+use crate::data::split::Assigned;
 use crate::data::transform::Targets;
 use crate::diagnostics::Diagnostic;
 use crate::metrics::PriorCorrection;
 use crate::plots;
 use crate::runtime::train::{Ending, EpochRecord, Fit, Runner, SplitOutputs, SplitScore};
-use crate::spec::ast::Spec;
+use crate::spec::ast::{Source, Spec, Split};
 
 /// The keys of a split's metrics that hold curves for the plots.
 pub const CURVES: &[&str] = &["roc_curve", "roc_curves", "calibration_curve"];
@@ -408,6 +409,45 @@ pub fn prediction_cells(task: &Task, output: &[f32]) -> Vec<String> {
     }
 }
 
+/// A row's number as the run's files write it: its place among the data rows of its file, counted from 1 (the
+/// header is not counted, so a file's line is this number plus one). `test_predictions.csv` and `splits.csv`
+/// share it, so that they join on it.
+pub fn row_number(row: usize) -> usize {
+    row + 1
+}
+
+/// `splits.csv`: where every data row went, one line per row in file order, with the columns `file` (the data
+/// file as the spec writes it: `data.source`, or `split.test_file` for the rows of a test file), `row` (as
+/// [`row_number`] counts, as in `test_predictions.csv`), `split` (`train`, `val`, `test`, or `dropped` for a row
+/// left out before the split: a missing target, a `drop` strategy's gap, a missing group; a test file's row left
+/// out likewise) and `fold` (under k-fold, the fold that holds the row out, from 1; empty otherwise). Under
+/// k-fold the final model's training rows are every non-test row, so they are `train` with their fold.
+pub fn splits_csv(spec: &Spec, rows: usize, prepared: &Prepared) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let _ = writer.write_record(["file", "row", "split", "fold"]);
+    let source = match &spec.data.source.value {
+        Source::Csv { path, .. } => &path.value,
+        Source::Images { manifest: Some(manifest), .. } => &manifest.value,
+        Source::Images { dir, .. } => &dir.value,
+    };
+    for (row, (split, fold)) in prepared.plan.assignment(rows).into_iter().enumerate() {
+        let fold = fold.map_or(String::new(), |fold| fold.to_string());
+        let _ = writer.write_record([source, &row_number(row).to_string(), split.name(), &fold]);
+    }
+    if let Split::TestFile { path, .. } = &spec.data.split.value {
+        let mut assigned = vec![Assigned::Dropped; prepared.test_file_rows];
+        for &row in &prepared.test.rows {
+            if let Some(split) = assigned.get_mut(row) {
+                *split = Assigned::Test;
+            }
+        }
+        for (row, split) in assigned.into_iter().enumerate() {
+            let _ = writer.write_record([&path.value, &row_number(row).to_string(), split.name(), ""]);
+        }
+    }
+    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
 /// The test split's predictions: `row` (the row's number among the data rows of its file, from 1), the truth,
 /// the probabilities and the predicted class.
 fn predictions_csv(task: &Task, split: &SplitData, outputs: &SplitOutputs) -> String {
@@ -422,7 +462,7 @@ fn predictions_csv(task: &Task, split: &SplitData, outputs: &SplitOutputs) -> St
             (Targets::Numbers(numbers), _) => numbers[position].to_string(),
         };
         let output = outputs.outputs.row(position).to_vec();
-        let mut record = vec![(row + 1).to_string(), truth];
+        let mut record = vec![row_number(row).to_string(), truth];
         record.extend(prediction_cells(task, &output));
         let _ = writer.write_record(&record);
     }
