@@ -311,3 +311,33 @@ fn eval_of_a_run_trained_with_another_seed_prepares_with_that_seed() {
     assert_eq!(evaluated.status.code(), Some(0), "{}", text(&evaluated.stderr));
     assert!(text(&evaluated.stdout).contains("test ("), "{}", text(&evaluated.stdout));
 }
+
+/// With a grouped split, `test_predictions.csv` carries each test row's group, so predictions join to patients.
+#[test]
+fn test_predictions_carry_the_group_column_of_a_grouped_split() {
+    let dir = dir("grouped");
+    let data = fs::canonicalize("tests/fuzz/small.csv").unwrap();
+    let spec = dir.join("grouped.yaml");
+    fs::write(
+        &spec,
+        format!(
+            "name: grouped\nseed: 3\ndata:\n  source: \"{}\"\n  target: outcome\n  exclude: [visit_date]\n  \
+             split: {{train: 0.6, val: 0.2, test: 0.2, group: patient_id}}\nmodel:\n  - dense: {{units: 1, \
+             activation: sigmoid}}\ntrain:\n  loss: binary_crossentropy\n  epochs: 2\n  batch_size: 8\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("run");
+    let trained = galen(&["train", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let predictions = fs::read_to_string(out.join("test_predictions.csv")).unwrap();
+    assert!(predictions.starts_with("row,patient_id,truth,"), "{predictions}");
+    let rows = records(&fs::read_to_string(&data).unwrap());
+    let records = records(&predictions);
+    assert!(!records.is_empty());
+    for record in &records {
+        let line: usize = record["row"].parse().unwrap();
+        assert_eq!(record["patient_id"], rows[line - 1]["patient_id"], "row {line}");
+    }
+}

@@ -66,6 +66,8 @@ pub struct Prepared {
     /// The data rows of a `test_file` (0 without one): its test rows and those left out (a missing target, a `drop`
     /// strategy's gap), so that every row of that file can be accounted for.
     pub test_file_rows: usize,
+    /// The group (patient) of each test row, when the split has a group column: the test predictions carry it.
+    pub test_groups: Option<Vec<String>>,
 }
 
 /// The usable rows of the data with what the split needs to know about each.
@@ -203,18 +205,29 @@ pub fn prepare_planned(
         };
         splits.push(SplitData { rows: set.rows, inputs, targets, weights });
     }
+    let groups = splits.get(2).and_then(|test| group_cells(spec, &table, &test.rows));
     // The table's text (the target, the group) is given back before a test file is read.
     drop(table);
     let mut splits = splits.into_iter();
     let (Some(train), Some(val)) = (splits.next(), splits.next()) else { return None };
-    let (test, test_file_rows) = match (&spec.data.split.value, splits.next()) {
+    let (test, test_file_rows, test_groups) = match (&spec.data.split.value, splits.next()) {
         (Split::TestFile { path, .. }, _) => {
             test_file_split(file, spec, checked, &transform, &path.value, diagnostics)?
         }
-        (_, test) => (test?, 0),
+        (_, test) => (test?, 0, groups),
     };
     let transform = Some(transform);
-    Some(Prepared { transform, plan, train, val, test, dropped_target, dropped_by_strategy, test_file_rows })
+    Some(Prepared {
+        transform,
+        plan,
+        train,
+        val,
+        test,
+        dropped_target,
+        dropped_by_strategy,
+        test_file_rows,
+        test_groups,
+    })
 }
 
 /// [`prepare_planned`] with the data of each cross-validation fold of the plan, in fold order. A warning that a
@@ -281,11 +294,15 @@ fn assemble(
             }
             let train_data = table_split(spec, checked, &transform, table, train, true, diagnostics)?;
             let val_data = table_split(spec, checked, &transform, table, val, false, diagnostics)?;
-            let (test_data, test_file_rows) = match &spec.data.split.value {
+            let (test_data, test_file_rows, test_groups) = match &spec.data.split.value {
                 Split::TestFile { path, .. } => {
                     test_file_split(file, spec, checked, &transform, &path.value, diagnostics)?
                 }
-                _ => (table_split(spec, checked, &transform, table, test, false, diagnostics)?, 0),
+                _ => {
+                    let test_data = table_split(spec, checked, &transform, table, test, false, diagnostics)?;
+                    let groups = group_cells(spec, table, &test_data.rows);
+                    (test_data, 0, groups)
+                }
             };
             Some(Prepared {
                 transform: Some(transform),
@@ -296,6 +313,7 @@ fn assemble(
                 dropped_target,
                 dropped_by_strategy,
                 test_file_rows,
+                test_groups,
             })
         }
         LoadedData::Manifest(_, _) | LoadedData::Folder(_) => {
@@ -322,6 +340,7 @@ fn assemble(
                 dropped_target,
                 dropped_by_strategy,
                 test_file_rows,
+                test_groups: None,
             })
         }
         LoadedData::Unavailable => None,
@@ -350,7 +369,7 @@ fn table_split(
 }
 
 /// The test rows of a `test_file` split: a second CSV, read with the same delimiter and transformed the same way;
-/// and the number of data rows in that file.
+/// the number of data rows in that file, and the group of each test row (with a group column).
 fn test_file_split(
     file: &SpecFile,
     spec: &Spec,
@@ -358,7 +377,7 @@ fn test_file_split(
     transform: &Transform,
     written: &str,
     diagnostics: &mut Diagnostics,
-) -> Option<(SplitData, usize)> {
+) -> Option<(SplitData, usize, Option<Vec<String>>)> {
     let path = resolve(file, written);
     let table = super::read_csv(&path, &CsvOptions::of(&spec.data.source.value))
         .map_err(|found| diagnostics.extend(found))
@@ -389,7 +408,15 @@ fn test_file_split(
             .at_file(&path),
         );
     }
-    Some((table_split(spec, checked, transform, &table, &rows, false, diagnostics)?, table.rows()))
+    let split = table_split(spec, checked, transform, &table, &rows, false, diagnostics)?;
+    let groups = group_cells(spec, &table, &split.rows);
+    Some((split, table.rows(), groups))
+}
+
+/// The group of each of `rows`, when the split has a group column and the table holds it (as text).
+fn group_cells(spec: &Spec, table: &Table, rows: &[usize]) -> Option<Vec<String>> {
+    let column = table.column(&spec.data.split.value.group()?.value)?;
+    Some(rows.iter().map(|&row| column.get(row).unwrap_or_default().to_string()).collect())
 }
 
 /// Per-row loss weights from `data.class_weight`: `balanced` gives each class the weight

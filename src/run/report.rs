@@ -225,7 +225,9 @@ impl Report {
         // A JSON value's alternate display is serde_json's pretty printer, and cannot fail.
         run.write(METRICS, format!("{:#}\n", self.to_json(spec, checked)).as_bytes())?;
         if let Some((_, outputs)) = &self.test {
-            run.write(TEST_PREDICTIONS, predictions_csv(&checked.task, &prepared.test, outputs).as_bytes())?;
+            let group = spec.data.split.value.group().map(|group| group.value.as_str());
+            let groups = group.zip(prepared.test_groups.as_deref());
+            run.write(TEST_PREDICTIONS, predictions_csv(&checked.task, &prepared.test, groups, outputs).as_bytes())?;
         }
         self.write_plots(run, spec, checked)
     }
@@ -448,11 +450,19 @@ pub fn splits_csv(spec: &Spec, rows: usize, prepared: &Prepared) -> String {
     String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-/// The test split's predictions: `row` (the row's number among the data rows of its file, from 1), the truth,
-/// the probabilities and the predicted class.
-fn predictions_csv(task: &Task, split: &SplitData, outputs: &SplitOutputs) -> String {
+/// The test split's predictions: `row` (the row's number among the data rows of its file, from 1), the split's
+/// group column when it has one (the column's name, a cell per row), the truth, the probabilities and the predicted
+/// class.
+fn predictions_csv(
+    task: &Task,
+    split: &SplitData,
+    groups: Option<(&str, &[String])>,
+    outputs: &SplitOutputs,
+) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["row".to_string(), "truth".to_string()];
+    let mut header = vec!["row".to_string()];
+    header.extend(groups.map(|(name, _)| name.to_string()));
+    header.push("truth".to_string());
     header.extend(probability_columns(task));
     header.push("predicted".to_string());
     let _ = writer.write_record(&header);
@@ -462,7 +472,9 @@ fn predictions_csv(task: &Task, split: &SplitData, outputs: &SplitOutputs) -> St
             (Targets::Numbers(numbers), _) => numbers[position].to_string(),
         };
         let output = outputs.outputs.row(position).to_vec();
-        let mut record = vec![row_number(row).to_string(), truth];
+        let mut record = vec![row_number(row).to_string()];
+        record.extend(groups.map(|(_, cells)| cells.get(position).cloned().unwrap_or_default()));
+        record.push(truth);
         record.extend(prediction_cells(task, &output));
         let _ = writer.write_record(&record);
     }
