@@ -482,7 +482,7 @@ impl Fitter<'_> {
             1.0
         };
         // The values are f32 numbers widened, so their extremes narrow back exactly.
-        let range = present.then(|| [stats.min as f32, stats.max as f32]);
+        let range = present.then_some([stats.min as f32, stats.max as f32]);
         FittedValues::Numeric { fill, offset: finite_f32(offset), scale, range }
     }
 

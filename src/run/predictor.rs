@@ -74,7 +74,7 @@ impl Predictor {
 
     /// Reads a CSV with the training file's options (delimiter, missing markers).
     pub fn read_table(&self, path: &Path) -> Result<Table, Diagnostics> {
-        Ok(read_csv(path, &CsvOptions::of(&self.loaded.spec.data.source.value))?)
+        read_csv(path, &CsvOptions::of(&self.loaded.spec.data.source.value))
     }
 
     /// Prepares `rows` of `table` (read from `path`): through the saved preprocessing for a table model, with each
