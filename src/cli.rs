@@ -106,6 +106,16 @@ pub enum Command {
         /// A labelled CSV to evaluate on instead of the run's own test split.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Write the metrics, each split's predictions with their row flags, and the plots to this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Columns of the data to copy into the predictions (identifiers), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        keep: Vec<String>,
+        /// Refuse to evaluate when a row is flagged (a filled cell, an unseen category, a number out of the
+        /// training range): exit 1 naming the rows, and write nothing.
+        #[arg(long)]
+        strict: bool,
         /// What runs the model: the JIT, or the reference interpreter (slow; the oracle).
         #[arg(long, value_enum, default_value = "jit")]
         backend: BackendArg,
@@ -123,6 +133,13 @@ pub enum Command {
         /// Write the predictions to this file (default: standard output).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Columns of the input to copy into the output (identifiers), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        keep: Vec<String>,
+        /// Refuse to predict when a row is flagged (a filled cell, an unseen category, a number out of the
+        /// training range): exit 1 naming the rows and columns, and write nothing.
+        #[arg(long)]
+        strict: bool,
         /// What runs the model: the JIT, or the reference interpreter (slow; the oracle).
         #[arg(long, value_enum, default_value = "jit")]
         backend: BackendArg,
@@ -275,12 +292,18 @@ pub fn main() -> ExitCode {
             };
             bench(&options, json)
         }
-        Command::Eval { run, data, backend, cpu } => match choose_cpu_for(backend, cpu) {
-            Ok(()) => eval(&run, data.as_deref(), backend.into()),
+        Command::Eval { run, data, out, keep, strict, backend, cpu } => match choose_cpu_for(backend, cpu) {
+            Ok(()) => {
+                let options = crate::run::eval::EvalOptions { keep, strict, out };
+                eval(&run, data.as_deref(), &options, backend.into())
+            }
             Err(code) => code,
         },
-        Command::Predict { run, input, output, backend, cpu } => match choose_cpu_for(backend, cpu) {
-            Ok(()) => predict(&run, &input, output.as_deref(), backend.into()),
+        Command::Predict { run, input, output, keep, strict, backend, cpu } => match choose_cpu_for(backend, cpu) {
+            Ok(()) => {
+                let options = crate::run::predict::PredictOptions { keep, strict };
+                predict(&run, &input, output.as_deref(), &options, backend.into())
+            }
             Err(code) => code,
         },
         Command::Convert { spec, to, output } => convert(&spec, to, output.as_deref()),
@@ -469,8 +492,8 @@ fn bench(options: &crate::run::bench::BenchOptions, json: bool) -> ExitCode {
     }
 }
 
-fn eval(run: &Path, data: Option<&Path>, backend: Backend) -> ExitCode {
-    match crate::run::eval::eval(run, data, backend) {
+fn eval(run: &Path, data: Option<&Path>, options: &crate::run::eval::EvalOptions, backend: Backend) -> ExitCode {
+    match crate::run::eval::eval(run, data, options, backend) {
         Ok((outcome, warnings)) => {
             report(&warnings, None, run);
             print_stdout(&outcome.summary());
@@ -483,8 +506,14 @@ fn eval(run: &Path, data: Option<&Path>, backend: Backend) -> ExitCode {
     }
 }
 
-fn predict(run: &Path, input: &Path, output: Option<&Path>, backend: Backend) -> ExitCode {
-    let (predictions, warnings) = match crate::run::predict::predict(run, input, backend) {
+fn predict(
+    run: &Path,
+    input: &Path,
+    output: Option<&Path>,
+    options: &crate::run::predict::PredictOptions,
+    backend: Backend,
+) -> ExitCode {
+    let (predictions, warnings) = match crate::run::predict::predict(run, input, options, backend) {
         Ok(found) => found,
         Err(errors) => {
             report(&errors, None, run);

@@ -1,4 +1,5 @@
-//! Runs the stages in order for one spec file: read, parse, lower, load the data's schema, check.
+//! Runs the stages in order for one spec file: read, parse, lower, load the data's schema, check (planning the
+//! split in its course), estimate the memory.
 //!
 //! This is the one place that joins the pure stages (`spec`, `check`) with I/O (`data`); the command line and
 //! the tests both go through it.
@@ -6,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::check::{self, Checked, DataView, SplitCounts};
+use crate::check::{self, Checked, DataView, Feature, SplitCounts, Task, Vocabularies};
 use crate::data::dataset::{self, Planned};
 use crate::data::{self, CsvOptions, Layout};
 // Where the loaded data and the spec-relative paths are defined; named here too, for the pipeline's callers.
@@ -71,8 +72,14 @@ pub fn check_spec(file: SpecFile) -> CheckOutcome {
 /// [`check_file`] with a memory limit of the caller's (tests give a fixed one, so that no figure of the machine's
 /// reaches a snapshot).
 pub fn check_file_with(path: &Path, limit: Result<Option<Limit>, String>) -> CheckOutcome {
+    check_file_seeded(path, limit, None)
+}
+
+/// [`check_file_with`] with a seed that replaces the spec's (`--seed`): the split is planned with it, and the
+/// outcome's spec carries it.
+pub fn check_file_seeded(path: &Path, limit: Result<Option<Limit>, String>, seed: Option<u64>) -> CheckOutcome {
     match SpecFile::read(path) {
-        Ok(file) => check_spec_with(file, limit),
+        Ok(file) => check_spec_seeded(file, limit, seed),
         Err(diagnostic) => {
             let mut diagnostics = Diagnostics::new();
             diagnostics.push(diagnostic);
@@ -84,10 +91,19 @@ pub fn check_file_with(path: &Path, limit: Result<Option<Limit>, String>) -> Che
 /// [`check_spec`] with a memory limit of the caller's: `Ok(None)` when none is known (nothing is refused), `Err`
 /// when the environment's could not be read (an error of the check).
 pub fn check_spec_with(file: SpecFile, limit: Result<Option<Limit>, String>) -> CheckOutcome {
+    check_spec_seeded(file, limit, None)
+}
+
+/// [`check_spec_with`] with a seed that replaces the spec's (`--seed`, or the seed a run recorded): the split is
+/// planned with it, and the outcome's spec carries it.
+pub fn check_spec_seeded(file: SpecFile, limit: Result<Option<Limit>, String>, seed: Option<u64>) -> CheckOutcome {
     let mut diagnostics = Diagnostics::new();
-    let Some(lowered) = file.parse(&mut diagnostics) else {
+    let Some(mut lowered) = file.parse(&mut diagnostics) else {
         return CheckOutcome::stopped(Some(file), diagnostics);
     };
+    if let Some(seed) = seed {
+        lowered.spec.seed.value = seed;
+    }
     let (data_path, loaded) =
         if lowered.data_sound { load_data(&file, &lowered, &mut diagnostics) } else { (None, LoadedData::Unavailable) };
     let view = match &loaded {
@@ -95,9 +111,28 @@ pub fn check_spec_with(file: SpecFile, limit: Result<Option<Limit>, String>) -> 
         LoadedData::Folder(folder) => DataView::Folder(folder),
         LoadedData::Unavailable => DataView::Unavailable,
     };
-    let checked = check::check(&lowered, view, &mut diagnostics);
+    // The split is planned once, in the check's course (the predictors' widths depend on its training rows); what
+    // planning finds is said after the check's findings, and only when the check passed.
+    let mut split_found = Diagnostics::new();
+    let mut planned = None;
+    let checked = check::check_with_split(
+        &lowered,
+        view,
+        |task, features| {
+            let (counts, plan, vocabularies) = plan_split(&lowered, task, features, &loaded, &mut split_found)?;
+            planned = Some((counts, plan));
+            Some(vocabularies)
+        },
+        &mut diagnostics,
+    );
     let checked = checked.filter(|_| !diagnostics.has_errors());
-    let planned = checked.as_ref().and_then(|checked| plan_split(&lowered, checked, &loaded, &mut diagnostics));
+    let planned = match checked {
+        Some(_) => {
+            diagnostics.extend(split_found);
+            planned
+        }
+        None => None,
+    };
     let (split, planned) = planned.unzip();
     let checked = checked.filter(|_| !diagnostics.has_errors());
     // Last, whether training fits in memory: it needs the checked model, and plans its train step.
@@ -125,17 +160,20 @@ pub fn check_spec_with(file: SpecFile, limit: Result<Option<Limit>, String>) -> 
     }
 }
 
-/// Plans the split that training will use, and counts rows per split and class.
+/// Plans the split that training will use, counts rows per split and class, and finds the categories of the
+/// categorical predictors among the rows the model is fitted on.
 fn plan_split(
     lowered: &Lowered,
-    checked: &Checked,
+    task: &Task,
+    features: &[Feature],
     loaded: &LoadedData,
     diagnostics: &mut Diagnostics,
-) -> Option<(SplitCounts, Planned)> {
-    let (usable, plan) = dataset::plan(&lowered.spec, checked, loaded, diagnostics)?;
+) -> Option<(SplitCounts, Planned, Vocabularies)> {
+    let (usable, plan) = dataset::plan(&lowered.spec, task, features, loaded, diagnostics)?;
+    let vocabularies = dataset::vocabularies(features, loaded, &plan.train);
     let class_of = |rows: &[usize]| -> Vec<usize> {
         let Some(classes) = &usable.classes else { return Vec::new() };
-        let mut counts = vec![0; checked.task.classes().len()];
+        let mut counts = vec![0; task.classes().len()];
         // Both lists are ascending (see `SplitPlan`), so one walk along the usable rows finds every row.
         debug_assert!(rows.windows(2).all(|pair| pair[0] < pair[1]));
         let mut position = 0;
@@ -164,7 +202,7 @@ fn plan_split(
         splits.push(("test".to_string(), plan.test.len(), class_of(&plan.test)));
     }
     let counts = SplitCounts { splits, dropped: usable.dropped_by_strategy };
-    Some((counts, Planned::of(&usable, plan)))
+    Some((counts, Planned::of(&usable, plan), vocabularies))
 }
 
 fn load_data(file: &SpecFile, lowered: &Lowered, diagnostics: &mut Diagnostics) -> (Option<PathBuf>, LoadedData) {

@@ -152,3 +152,81 @@ fn balanced_class_weights_come_from_the_training_rows() {
     }
     assert!(prepared.test.weights.iter().all(|&w| w == 1.0), "weights apply to training only");
 }
+
+/// The text of `column`'s cells in `rows` (empty for a missing cell).
+fn cells(outcome: &CheckOutcome, column: &str, rows: &[usize]) -> Vec<String> {
+    let LoadedData::Table(table, _) = &outcome.loaded else { panic!("a table") };
+    let column = table.column(column).expect("the column");
+    rows.iter().map(|&row| column.get(row).unwrap_or_default().to_string()).collect()
+}
+
+/// Issue 16: a categorical column's vocabulary comes from the training rows. The wards `C` and `E` appear only in
+/// test rows and `D` and `G` only in validation rows: the check gives `ward` two inputs fewer than the file holds
+/// categories, the fitted transform has no input for them, and the rows holding them count as unseen, as at
+/// predict time.
+#[test]
+fn categories_seen_only_outside_training_have_no_input_and_are_unseen() {
+    let outcome = checked("tests/data/pipeline/wards_column.yaml");
+    let checked = outcome.checked.as_ref().unwrap();
+    let ward = checked.features.iter().find(|feature| feature.name == "ward").expect("`ward` is a predictor");
+    assert_eq!((ward.categories.clone(), ward.width), (vec!["A".into(), "B".into(), "F".into()], 3));
+    assert_eq!(checked.input_shape, [4], "the check's width: three wards and the age");
+    let summary = galen::check::summary(&outcome.lowered.as_ref().unwrap().spec, checked, "wards.csv", None, None);
+    assert!(summary.contains("features: 2 columns -> 4 input values"), "{summary}");
+    let (file, lowered) = (outcome.file.as_ref().unwrap(), outcome.lowered.as_ref().unwrap());
+    let mut diagnostics = Diagnostics::new();
+    let prepared = dataset::prepare(file, &lowered.spec, checked, &outcome.loaded, &mut diagnostics).expect("prepares");
+    let transform = prepared.transform.as_ref().unwrap();
+    assert_eq!(transform.input_names(), ["ward=A", "ward=B", "ward=F", "age"]);
+    assert_eq!(prepared.test.inputs.shape(), [5, 4]);
+    let LoadedData::Table(table, _) = &outcome.loaded else { panic!("a table") };
+    for (rows, unseen) in [(&prepared.test.rows, 3), (&prepared.val.rows, 3), (&prepared.train.rows, 0)] {
+        let applied = transform.apply(table, rows).expect("applies");
+        assert_eq!(applied.unseen.get("ward").copied().unwrap_or(0), unseen, "{:?}", cells(&outcome, "ward", rows));
+    }
+    // A test row of an unseen ward is all zeros in `ward`'s inputs, as `predict` encodes it.
+    let position = cells(&outcome, "ward", &prepared.test.rows).iter().position(|ward| ward == "C").unwrap();
+    let test = prepared.test.inputs.to_array();
+    assert_eq!(test.as_slice().unwrap()[position * 4..position * 4 + 3], [0.0, 0.0, 0.0]);
+    let warnings: Vec<&str> =
+        diagnostics.items.iter().filter(|d| d.code == "data::unseen_category").map(|d| d.message.as_str()).collect();
+    assert_eq!(warnings.len(), 2, "validation and test: {diagnostics:?}");
+    assert!(warnings.iter().all(|message| message.contains("`ward` (3)")), "{warnings:?}");
+}
+
+/// Issue 16, k-fold: the vocabulary is that of every non-test row, so every fold's transform has the final
+/// model's inputs; a ward of the test rows alone has none.
+#[test]
+fn every_fold_shares_the_vocabulary_of_the_non_test_rows() {
+    let outcome = checked("tests/data/pipeline/wards_kfold.galen");
+    let (file, lowered, checked) =
+        (outcome.file.as_ref().unwrap(), outcome.lowered.as_ref().unwrap(), outcome.checked.as_ref().unwrap());
+    let prepared = prepare(&outcome);
+    let plan = &prepared.plan;
+    let mut outside_test: Vec<String> = cells(&outcome, "ward", &plan.train);
+    outside_test.sort();
+    outside_test.dedup();
+    let test_only: BTreeSet<String> =
+        cells(&outcome, "ward", &plan.test).into_iter().filter(|ward| !outside_test.contains(ward)).collect();
+    assert!(!test_only.is_empty(), "the seed leaves some ward to the test rows alone: {:?}", plan.test);
+    let ward = checked.features.iter().find(|feature| feature.name == "ward").unwrap();
+    assert_eq!(ward.categories, outside_test);
+    let transform = prepared.transform.as_ref().unwrap();
+    let width = transform.width();
+    assert_eq!(width, outside_test.len() + 1);
+    assert_eq!(checked.input_shape, [width]);
+    assert!(test_only.iter().all(|ward| !transform.input_names().contains(&format!("ward={ward}"))));
+    assert_eq!(plan.folds.len(), 3);
+    for fold in &plan.folds {
+        let mut diagnostics = Diagnostics::new();
+        let fold_data = dataset::prepare_fold(file, &lowered.spec, checked, &outcome.loaded, fold, &mut diagnostics)
+            .expect("a fold");
+        let fold_transform = fold_data.transform.as_ref().unwrap();
+        assert_eq!(fold_transform.input_names(), transform.input_names(), "every fold has the same inputs");
+        assert_eq!((fold_data.train.inputs.shape()[1], fold_data.val.inputs.shape()[1]), (width, width));
+    }
+    let LoadedData::Table(table, _) = &outcome.loaded else { panic!("a table") };
+    let unseen = transform.apply(table, &plan.test).expect("applies").unseen.get("ward").copied().unwrap_or(0);
+    let test_wards = cells(&outcome, "ward", &plan.test);
+    assert_eq!(unseen, test_wards.iter().filter(|ward| test_only.contains(*ward)).count());
+}

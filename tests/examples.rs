@@ -85,7 +85,8 @@ fn examples_train_to_their_snapshot_metrics_on_the_jit_as_on_the_interpreter() {
         let jit_run = trained(&spec, Backend::Jit);
         let jit = test_metrics(&jit_run);
 
-        let (outcome, _) = galen::run::eval::eval(&jit_run, None, Backend::Interpreter)
+        let options = galen::run::eval::EvalOptions::default();
+        let (outcome, _) = galen::run::eval::eval(&jit_run, None, &options, Backend::Interpreter)
             .unwrap_or_else(|errors| panic!("{name}: the interpreter scores the JIT's model: {errors:?}"));
         let scored = outcome.to_json();
         let scored = scored["test"].as_object().unwrap_or_else(|| panic!("{name}: eval scores the test split"));

@@ -187,3 +187,49 @@ fn gradient_clipping_reads_the_same_in_both_forms_and_converts_back() {
         }
     }
 }
+
+/// Issue 16: `data.risk_correction` in both forms (`risk_correction none` and `risk_correction: none`) gives the same
+/// AST, `convert` writes it back in either form, and without it class weights mean `prior`.
+#[test]
+fn risk_correction_reads_the_same_in_both_forms_and_converts_back() {
+    use galen::spec::ast::RiskCorrection;
+    let parse = |text: String, form: Form| {
+        let extension = if form == Form::Dsl { "galen" } else { "yaml" };
+        let file = SpecFile { path: PathBuf::from(format!("risk.{extension}")), text: text.clone(), form };
+        let mut diagnostics = galen::diagnostics::Diagnostics::new();
+        let lowered = file.parse(&mut diagnostics).unwrap_or_else(|| panic!("{text}"));
+        assert!(!diagnostics.has_errors(), "{text}\n{diagnostics:?}");
+        lowered.spec
+    };
+    let dsl = |extra: &str| {
+        format!(
+            "data {{\n  source \"data/breast_cancer.csv\"\n  target diagnosis\n  class_weight balanced\n{extra}}}\n\
+             model {{\n  dense 1 sigmoid\n}}\ntrain {{\n  loss binary_crossentropy\n  epochs 2\n}}\n"
+        )
+    };
+    let yaml = |extra: &str| {
+        format!(
+            "data:\n  source: data/breast_cancer.csv\n  target: diagnosis\n  class_weight: balanced\n{extra}model:\n  \
+             - dense: {{units: 1, activation: sigmoid}}\ntrain:\n  loss: binary_crossentropy\n  epochs: 2\n"
+        )
+    };
+    for correction in [RiskCorrection::Prior, RiskCorrection::None] {
+        let name = correction.name();
+        let from_dsl = parse(dsl(&format!("  risk_correction {name}\n")), Form::Dsl);
+        let from_yaml = parse(yaml(&format!("  risk_correction: {name}\n")), Form::Yaml);
+        assert_eq!(from_dsl, from_yaml, "{name}");
+        assert_eq!(from_dsl.data.risk_correction.as_ref().map(|written| written.value), Some(correction));
+        assert_eq!(from_dsl.data.risk_correction(), Some(correction));
+        for form in [Form::Dsl, Form::Yaml] {
+            let text = convert::to_text(&from_dsl, form);
+            let written =
+                if form == Form::Dsl { format!("risk_correction {name}") } else { format!("risk_correction: {name}") };
+            assert!(text.contains(&written), "{name} as {}:\n{text}", form.name());
+            assert_eq!(parse(text, form), from_dsl, "{name} as {}", form.name());
+        }
+    }
+    let unwritten = parse(dsl(""), Form::Dsl);
+    assert_eq!(unwritten.data.risk_correction, None);
+    assert_eq!(unwritten.data.risk_correction(), Some(RiskCorrection::Prior), "`prior` by default");
+    assert!(!convert::to_text(&unwritten, Form::Yaml).contains("risk_correction"));
+}

@@ -54,6 +54,38 @@ fn says(stderr: &[u8], phrase: &str) -> bool {
     squeeze(&text(stderr)).contains(&squeeze(phrase))
 }
 
+/// One line of a run's `splits.csv`: file, row, split, fold.
+type SplitLine = (String, usize, String, Option<usize>);
+
+/// Reads a run's `splits.csv` and checks it against the run (issue 16): its train, val and test rows are as many
+/// as `metrics.json` reports for the final model's splits, and its test rows are exactly the rows of
+/// `test_predictions.csv`, by the same numbering.
+fn splits_agree(out: &Path) -> Vec<SplitLine> {
+    let text = fs::read_to_string(out.join("splits.csv")).expect("splits.csv is written");
+    assert_eq!(text.lines().next(), Some("file,row,split,fold"));
+    let lines: Vec<SplitLine> = text
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            assert_eq!(cells.len(), 4, "{line}");
+            (cells[0].to_string(), cells[1].parse().unwrap(), cells[2].to_string(), cells[3].parse().ok())
+        })
+        .collect();
+    let metrics = json(&out.join("metrics.json"));
+    for split in ["train", "val", "test"] {
+        let rows = metrics["final"][split]["rows"].as_u64().unwrap_or(0) as usize;
+        assert_eq!(lines.iter().filter(|line| line.2 == split).count(), rows, "{split} rows");
+    }
+    assert!(lines.iter().all(|line| ["train", "val", "test", "dropped"].contains(&line.2.as_str())));
+    let predictions = fs::read_to_string(out.join("test_predictions.csv")).unwrap();
+    let predicted: Vec<usize> =
+        predictions.lines().skip(1).map(|line| line.split(',').next().unwrap().parse().unwrap()).collect();
+    let tested: Vec<usize> = lines.iter().filter(|line| line.2 == "test").map(|line| line.1).collect();
+    assert_eq!(tested, predicted, "the test rows of splits.csv are those of test_predictions.csv");
+    lines
+}
+
 /// The peers' settings (80/20 stratified, 64-64-2, adam 0.001, batch 32, 50 epochs): Keras reaches 0.965 accuracy
 /// and 0.994 AUROC, PyTorch 0.974 and 0.996; the issue asks for at least 0.96 and 0.99.
 #[test]
@@ -65,6 +97,7 @@ fn breast_cancer_writes_a_complete_run_directory_and_reaches_the_peers() {
         "manifest.json",
         "model.safetensors",
         "transform.json",
+        "splits.csv",
         "metrics.json",
         "test_predictions.csv",
         "plots/learning_curves.svg",
@@ -81,6 +114,10 @@ fn breast_cancer_writes_a_complete_run_directory_and_reaches_the_peers() {
     let metrics = json(&out.join("metrics.json"));
     let test = &metrics["final"]["test"];
     assert_eq!(test["rows"], 114);
+    let splits = splits_agree(&out);
+    assert_eq!(splits.len(), 569, "one line per data row");
+    assert!(splits.iter().enumerate().all(|(index, line)| line.0 == "data/breast_cancer.csv" && line.1 == index + 1));
+    assert!(splits.iter().all(|line| line.2 != "dropped" && line.3.is_none()));
     let accuracy = test["accuracy"].as_f64().unwrap();
     let auroc = test["auroc"].as_f64().unwrap();
     assert!(accuracy >= 0.96 && auroc >= 0.99, "accuracy {accuracy}, AUROC {auroc}");
@@ -133,18 +170,20 @@ fn breast_cancer_writes_a_complete_run_directory_and_reaches_the_peers() {
         predictions.lines().skip(1).filter_map(|line| line.split_once(',')).collect();
     let test_predictions = fs::read_to_string(out.join("test_predictions.csv")).unwrap();
     assert_eq!(test_predictions.lines().next(), Some("row,truth,p_malignant,predicted"));
-    assert_eq!(predictions.lines().next(), Some("row,p_malignant,predicted"));
+    assert_eq!(predictions.lines().next(), Some("row,p_malignant,predicted,filled,unseen,out_of_range"));
     for line in test_predictions.lines().skip(1) {
         let cells: Vec<&str> = line.split(',').collect();
-        assert_eq!(by_row[cells[0]], format!("{},{}", cells[2], cells[3]), "row {}", cells[0]);
+        let expected = format!("{},{},", cells[2], cells[3]);
+        assert!(by_row[cells[0]].starts_with(&expected), "row {}: {} against {expected}", cells[0], by_row[cells[0]]);
     }
     assert_eq!(test_predictions.lines().count(), 115);
 
     // `eval` on the run's own data reproduces the final test metrics.
-    let (evaluated, _) = galen::run::eval::eval(&out, None, galen::backend::Backend::Jit).unwrap();
-    let (name, score) = evaluated.splits.last().unwrap();
-    assert_eq!(name, "test");
-    assert_eq!(score.scores.to_json(), strip(test, &["loss"]));
+    let options = galen::run::eval::EvalOptions::default();
+    let (evaluated, _) = galen::run::eval::eval(&out, None, &options, galen::backend::Backend::Jit).unwrap();
+    let split = evaluated.splits.last().unwrap();
+    assert_eq!(split.name, "test");
+    assert_eq!(split.score.scores.to_json(), strip(test, &["loss"]));
 }
 
 /// A split's metrics without the keys training adds around them.
@@ -208,14 +247,15 @@ metrics accuracy, auc
 "#,
     )
     .unwrap();
-    // Per run: the thread count, then model.safetensors, metrics.json and test_predictions.csv.
-    type Files = (usize, Vec<u8>, Vec<u8>, Vec<u8>);
+    // Per run: the thread count, then model.safetensors, metrics.json, test_predictions.csv and splits.csv.
+    type Files = (usize, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
     let mut files: Vec<Files> = Vec::new();
     for (run, threads) in [1, 2, 3, 2].into_iter().enumerate() {
         let out = dir.join(format!("run-{run}-threads-{threads}"));
         trained(&options(&spec, &out, threads));
         let read = |name: &str| fs::read(out.join(name)).unwrap();
-        files.push((threads, read("model.safetensors"), read("metrics.json"), read("test_predictions.csv")));
+        let (model, metrics) = (read("model.safetensors"), read("metrics.json"));
+        files.push((threads, model, metrics, read("test_predictions.csv"), read("splits.csv")));
         assert_eq!(json(&out.join("manifest.json"))["threads"], threads);
     }
     let metrics = json(&dir.join("run-0-threads-1/metrics.json"));
@@ -224,10 +264,11 @@ metrics accuracy, auc
         "the model learns: {}",
         metrics["final"]["test"]
     );
-    for (threads, model, metrics, predictions) in &files[1..] {
+    for (threads, model, metrics, predictions, splits) in &files[1..] {
         assert!(*model == files[0].1, "model.safetensors differs with {threads} threads");
         assert!(*metrics == files[0].2, "metrics.json differs with {threads} threads");
         assert!(*predictions == files[0].3, "test_predictions.csv differs with {threads} threads");
+        assert!(*splits == files[0].4, "splits.csv differs with {threads} threads");
     }
 }
 
@@ -275,11 +316,41 @@ fn k_fold_reports_every_fold_and_refits_on_all_non_test_rows() {
     assert!((cv["sd"]["accuracy"].as_f64().unwrap() - sd).abs() < 1e-12);
     assert_eq!(metrics["final"]["train"]["rows"], 455);
     assert_eq!(metrics["final"]["test"]["rows"], 114);
+    // splits.csv gives each non-test row the fold that holds it out, as many as the fold's validation rows.
+    let splits = splits_agree(&out);
+    for (index, fold) in folds.iter().enumerate() {
+        let held_out = splits.iter().filter(|line| line.3 == Some(index + 1) && line.2 == "train").count();
+        assert_eq!(held_out as u64, fold["val"]["rows"].as_u64().unwrap(), "fold {}", index + 1);
+    }
+    assert!(splits.iter().filter(|line| line.2 == "test").all(|line| line.3.is_none()));
     // The cosine schedule falls from 0.01 towards 0.0001 over the run.
     let rates: Vec<f64> =
         metrics["epochs"].as_array().unwrap().iter().map(|e| e["learning_rate"].as_f64().unwrap()).collect();
     assert_eq!(rates[0], 0.01);
     assert!(rates.windows(2).all(|pair| pair[1] < pair[0]) && rates[5] > 0.0001, "{rates:?}");
+}
+
+/// Issue 16: with a test file, splits.csv lists the first file's rows (training, validation, or left out for a
+/// missing target) and then the test file's, each under its file's name as the spec writes it, numbered as
+/// test_predictions.csv numbers them.
+#[test]
+fn splits_csv_names_the_rows_of_a_test_file_too() {
+    let out = temp_dir("test-file-splits");
+    trained(&options("tests/data/pipeline/test_file.yaml", &out, 1));
+    let splits = splits_agree(&out);
+    let of_file = |file: &str| splits.iter().filter(|line| line.0 == file).collect::<Vec<_>>();
+    let (first, holdout) = (of_file("../../fuzz/small.csv"), of_file("holdout.csv"));
+    assert_eq!(first.len() + holdout.len(), splits.len());
+    assert!(first.iter().all(|line| line.2 != "test") && holdout.iter().all(|line| line.2 == "test"));
+    assert_eq!(holdout.iter().map(|line| line.1).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
+    let source = fs::read_to_string("tests/fuzz/small.csv").unwrap();
+    assert_eq!(first.len(), source.lines().count() - 1, "one line per data row of the first file");
+    let kept = first.iter().filter(|line| line.2 != "dropped").count();
+    assert_eq!(kept, 43 + 5, "the training and validation rows");
+    assert!(first.iter().enumerate().all(|(index, line)| line.1 == index + 1 && line.3.is_none()));
+    let rerun = temp_dir("test-file-splits-again");
+    trained(&options("tests/data/pipeline/test_file.yaml", &rerun, 2));
+    assert_eq!(fs::read(out.join("splits.csv")).unwrap(), fs::read(rerun.join("splits.csv")).unwrap());
 }
 
 #[test]
@@ -411,9 +482,11 @@ fn the_command_line_refuses_an_existing_out_and_eval_and_predict_check_their_inp
         .map(|(i, line)| format!("{line},{}\n", if i == 0 { "shoe_size" } else { "41" }))
         .collect();
     fs::write(dir.join("extra.csv"), extra).unwrap();
-    let failed = galen(&["predict", out.to_str().unwrap(), "--input", dir.join("extra.csv").to_str().unwrap()]);
-    assert_eq!(failed.status.code(), Some(1));
-    assert!(says(&failed.stderr, "shoe_size"), "{}", text(&failed.stderr));
+    // A column training did not have is ignored with a warning naming it (issue 16: IDs need not be stripped).
+    let extra_run = galen(&["predict", out.to_str().unwrap(), "--input", dir.join("extra.csv").to_str().unwrap()]);
+    assert_eq!(extra_run.status.code(), Some(0), "{}", text(&extra_run.stderr));
+    assert!(says(&extra_run.stderr, "data::extra_column"), "{}", text(&extra_run.stderr));
+    assert!(says(&extra_run.stderr, "shoe_size"), "{}", text(&extra_run.stderr));
     // Predictions go to a file when asked, rows in the input's order.
     let output = dir.join("predictions.csv");
     let predicted = galen(&[

@@ -1,27 +1,24 @@
 //! The features: every column the data section names exists, the predictors are chosen (the listed features, or
 //! every column but the target, the excluded, split and group columns and declared ids and dates), the leakage
 //! guards run on identifier-like and date-like predictors, each predictor gets its missing-value strategy and its
-//! width after one-hot encoding and missing indicators, and the input shape follows (`data.shape`, images).
+//! width after one-hot encoding and missing indicators (a categorical predictor's categories are those of the rows
+//! the model is fitted on, once the split is planned), and the input shape follows (`data.shape`, images).
 
-use super::{shapes, unknown_column, Feature};
+use super::{shapes, unknown_column, Feature, Vocabularies};
 use crate::data::{ColumnInfo, Schema};
 use crate::diagnostics::{quote_list, Diagnostic, Diagnostics, Span};
 use crate::spec::ast::*;
 use crate::spec::lower::example;
 use crate::spec::Form;
 
-/// The predictor columns and the input shape, for a CSV source.
-pub(super) fn table_inputs(
-    spec: &Spec,
-    form: Form,
-    schema: &Schema,
-    diagnostics: &mut Diagnostics,
-) -> Option<(Vec<Feature>, Vec<usize>)> {
+/// The predictor columns of a CSV source, each with its categories and width from the whole file (none for an
+/// image manifest, whose inputs are the images). The caller reads the errors found from `diagnostics`.
+pub(super) fn table_features(spec: &Spec, form: Form, schema: &Schema, diagnostics: &mut Diagnostics) -> Vec<Feature> {
     let data = &spec.data;
     let errors_before = diagnostics.error_count();
     if let Source::Images { .. } = data.source.value {
         // An image manifest: the inputs are the images, the table only lists them.
-        return image_inputs(spec, diagnostics);
+        return Vec::new();
     }
     let mut named: Vec<(&Spanned<String>, &str)> = Vec::new();
     named.extend(data.exclude.value.iter().map(|name| (name, "the excluded column")));
@@ -86,20 +83,13 @@ pub(super) fn table_inputs(
             diagnostics.push(too_many_categories(spec, column, listed_at));
             continue;
         }
-        // A constant fill that is not one of the column's values becomes a category of its own.
-        let extra_category = match &impute {
-            Impute::Constant(value) => usize::from(column.find_category(value.text()).is_none()),
-            _ => 0,
+        let categories = match column.kind {
+            ColumnKind::Categorical | ColumnKind::Binary => column.categories.clone(),
+            _ => Vec::new(),
         };
-        let categories = column.categories.len().max(1) + extra_category;
-        let mut width = match (column.kind, data.encode.value) {
-            (ColumnKind::Categorical, Encode::OneHot) => categories,
-            _ => 1,
-        };
-        if data.missing.indicator.value && column.missing > 0 {
-            width += 1;
-        }
-        features.push(Feature { name: column.name.clone(), kind: column.kind, width, missing: column.missing, impute });
+        let (name, kind, missing) = (column.name.clone(), column.kind, column.missing);
+        let width = feature_width(spec, column, &categories, &impute);
+        features.push(Feature { name, kind, width, missing, impute, categories });
     }
     if !constant.is_empty() {
         diagnostics.push(constant_columns(spec, form, &constant));
@@ -110,6 +100,50 @@ pub(super) fn table_inputs(
                 .at(data.span)
                 .with_help("check `features` and `exclude`"),
         );
+    }
+    features
+}
+
+/// The input values a predictor becomes with `categories`: under one-hot encoding one per category and one for a
+/// constant fill that is not among them (a category of its own), at least one; else one; plus a missing indicator
+/// when asked for and the column has gaps.
+fn feature_width(spec: &Spec, column: &ColumnInfo, categories: &[String], impute: &Impute) -> usize {
+    let data = &spec.data;
+    let extra_category = match impute {
+        Impute::Constant(value) => usize::from(!categories.contains(&column.label_of(value.text()))),
+        _ => 0,
+    };
+    // As the transform counts them: a column whose training rows hold no category but are filled with a constant
+    // has that one category.
+    let values = match (column.kind, data.encode.value) {
+        (ColumnKind::Categorical, Encode::OneHot) => (categories.len() + extra_category).max(1),
+        _ => 1,
+    };
+    values + usize::from(data.missing.indicator.value && column.missing > 0)
+}
+
+/// The input shape of a CSV source's `features` (the images' for an image manifest). With `vocabularies` (the
+/// categories of the rows the model is fitted on), each categorical predictor takes its categories and width from
+/// them; without, from the whole file.
+pub(super) fn table_inputs(
+    spec: &Spec,
+    schema: &Schema,
+    mut features: Vec<Feature>,
+    vocabularies: Option<&Vocabularies>,
+    diagnostics: &mut Diagnostics,
+) -> Option<(Vec<Feature>, Vec<usize>)> {
+    let data = &spec.data;
+    if let Source::Images { .. } = data.source.value {
+        return image_inputs(spec, diagnostics);
+    }
+    for feature in features.iter_mut().filter(|feature| feature.kind == ColumnKind::Categorical) {
+        let (Some(categories), Some(column)) =
+            (vocabularies.and_then(|found| found.get(&feature.name)), schema.column(&feature.name))
+        else {
+            continue;
+        };
+        feature.categories = categories.clone();
+        feature.width = feature_width(spec, column, categories, &feature.impute);
     }
     let width: usize = features.iter().map(|feature| feature.width).sum();
     let shape = match &data.shape {
@@ -142,7 +176,7 @@ pub(super) fn table_inputs(
         }
         None => vec![width],
     };
-    (diagnostics.error_count() == errors_before).then_some((features, shape))
+    Some((features, shape))
 }
 
 pub(super) fn image_inputs(spec: &Spec, diagnostics: &mut Diagnostics) -> Option<(Vec<Feature>, Vec<usize>)> {

@@ -68,7 +68,18 @@ pub struct Feature {
     pub missing: usize,
     /// How missing cells are filled.
     pub impute: Impute,
+    /// The categories the column is encoded with, in the schema's order (empty for a numeric column). A
+    /// categorical column's are those of the rows the model is fitted on, when the split is known
+    /// ([`check_with_split`]), else the whole file's; a binary column keeps both values of the file, because it is
+    /// one input either way and its kind comes from the whole file. A constant fill outside them is not among
+    /// them (the transform appends it, and `width` counts it).
+    pub categories: Vec<String>,
 }
+
+/// The categories of each categorical predictor among the rows the model is fitted on (every non-test row under
+/// k-fold, so that all folds share one input width), by column, each in the schema's order. A category seen only
+/// outside them is unseen to the model, as at predict time.
+pub type Vocabularies = std::collections::BTreeMap<String, Vec<String>>;
 
 /// A checked spec: everything later stages need to know about the model's inputs and outputs.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,9 +132,23 @@ pub fn rebuild(spec: &Spec, task: Task, input_shape: Vec<usize>) -> Result<Check
     }
 }
 
-/// Checks a lowered spec against its data. Returns the typed model when every check that could run passed and
-/// the spec was sound; diagnostics (errors and warnings) go to `diagnostics` either way.
+/// Checks a lowered spec against its data, with every categorical predictor's categories (and so its width) from
+/// the whole file. Returns the typed model when every check that could run passed and the spec was sound;
+/// diagnostics (errors and warnings) go to `diagnostics` either way.
 pub fn check(lowered: &Lowered, data: DataView, diagnostics: &mut Diagnostics) -> Option<Checked> {
+    check_with_split(lowered, data, |_, _| None, diagnostics)
+}
+
+/// [`check`] with the split planned in its course: once the task and the predictors are known and no error was
+/// found, `split` is called with them (it plans the rows, which needs the classes and the `drop` strategies) and
+/// gives the categories of the rows the model will be fitted on, from which the predictors' widths, the input
+/// shape and the layers' parameters follow; `None` keeps the whole file's categories.
+pub fn check_with_split(
+    lowered: &Lowered,
+    data: DataView,
+    split: impl FnOnce(&Task, &[Feature]) -> Option<Vocabularies>,
+    diagnostics: &mut Diagnostics,
+) -> Option<Checked> {
     let spec = &lowered.spec;
     let form = lowered.form;
     let errors_before = diagnostics.error_count();
@@ -141,11 +166,28 @@ pub fn check(lowered: &Lowered, data: DataView, diagnostics: &mut Diagnostics) -
     if let Some((task, _)) = &task {
         target::check_task_settings(spec, task, diagnostics);
     }
-    let inputs = match data {
-        DataView::Table(schema) if lowered.data_sound => features::table_inputs(spec, form, schema, diagnostics),
-        DataView::Folder(_) if lowered.data_sound => features::image_inputs(spec, diagnostics),
+    // The predictors, then the split (which needs the classes and the `drop` strategies), then the widths: a
+    // categorical predictor's come from the categories of the rows the model is fitted on.
+    let errors_before_inputs = diagnostics.error_count();
+    let features = match data {
+        DataView::Table(schema) if lowered.data_sound => {
+            Some(features::table_features(spec, form, schema, diagnostics))
+        }
+        DataView::Folder(_) if lowered.data_sound => Some(Vec::new()),
         _ => None,
     };
+    let vocabularies = match (&task, &features) {
+        (Some((task, _)), Some(features)) if diagnostics.error_count() == errors_before => split(task, features),
+        _ => None,
+    };
+    let inputs = match (data, features) {
+        (DataView::Table(schema), Some(features)) => {
+            features::table_inputs(spec, schema, features, vocabularies.as_ref(), diagnostics)
+        }
+        (DataView::Folder(_), Some(_)) => features::image_inputs(spec, diagnostics),
+        _ => None,
+    };
+    let inputs = inputs.filter(|_| diagnostics.error_count() == errors_before_inputs);
     let layers = match &inputs {
         Some((_, shape)) if lowered.model_sound => shapes::infer(shape, &spec.model.value, diagnostics),
         _ => None,

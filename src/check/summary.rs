@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::shapes::format_shape;
 use super::{Checked, Task};
-use crate::spec::ast::{Source, Spec, Split};
+use crate::spec::ast::{ClassWeight, RiskCorrection, Source, Spec, Split};
 use crate::spec::lower::trim_float;
 
 /// How many rows (and of each class) each split receives, as planned for the spec's seed.
@@ -146,6 +146,7 @@ fn data_summary(out: &mut String, spec: &Spec, checked: &Checked, data_path: &st
     if let Some(split) = split {
         split_table(out, checked, split);
     }
+    class_weight_lines(out, data);
     if checked.features.is_empty() {
         return;
     }
@@ -169,6 +170,29 @@ fn data_summary(out: &mut String, spec: &Spec, checked: &Checked, data_path: &st
             feature.missing,
         );
     }
+}
+
+/// The class weights, and whether the risks reported are corrected for them.
+fn class_weight_lines(out: &mut String, data: &crate::spec::ast::Data) {
+    let (Some(weights), Some(correction)) = (&data.class_weight, data.risk_correction()) else { return };
+    let weights = match &weights.value {
+        ClassWeight::Balanced => {
+            "balanced (each class weighs rows / (classes × its rows), over the training rows)".to_string()
+        }
+        ClassWeight::Explicit(given) => {
+            let given: Vec<String> =
+                given.iter().map(|(class, weight)| format!("{} {}", class.value, trim_float(weight.value))).collect();
+            format!("{} (1 for a class not named)", given.join(", "))
+        }
+    };
+    let _ = writeln!(out, "  class weights: {weights}");
+    let correction = match correction {
+        RiskCorrection::Prior => {
+            "prior (reported risks corrected back to the training prevalence, Saerens et al. 2002)"
+        }
+        RiskCorrection::None => "none (reported risks reflect the weighted classes, not the training prevalence)",
+    };
+    let _ = writeln!(out, "  risk correction: {correction}");
 }
 
 fn class_lines(out: &mut String, classes: &[String], counts: &[usize]) {

@@ -180,6 +180,108 @@ impl Applied {
     }
 }
 
+/// How far beyond the training rows' range a number may lie, as a share of that range, before its row is flagged
+/// out of range.
+pub const RANGE_MARGIN: f64 = 0.1;
+
+/// What is unusual about one row's cells, as the names of the feature columns concerned, in input order. A clean
+/// row has none; a flagged row still gets its prediction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RowFlags {
+    /// Columns whose cell was missing and was filled by the saved strategy.
+    pub filled: Vec<String>,
+    /// Categorical columns whose cell holds a category the training rows did not have.
+    pub unseen: Vec<String>,
+    /// Numeric columns whose number lies below the training rows' minimum or above their maximum by more than
+    /// [`RANGE_MARGIN`] of their range.
+    pub out_of_range: Vec<String>,
+}
+
+impl RowFlags {
+    /// Whether nothing is flagged.
+    pub fn is_clean(&self) -> bool {
+        self.filled.is_empty() && self.unseen.is_empty() && self.out_of_range.is_empty()
+    }
+
+    /// Each flag with its columns, `;`-separated as the output's cells hold them: `filled`, `unseen`,
+    /// `out_of_range`.
+    pub fn cells(&self) -> [String; 3] {
+        [self.filled.join(";"), self.unseen.join(";"), self.out_of_range.join(";")]
+    }
+
+    /// The flags in words for a message: `unseen sex; out of range age, creatinine`.
+    pub fn describe(&self) -> String {
+        let kinds = [("filled", &self.filled), ("unseen", &self.unseen), ("out of range", &self.out_of_range)];
+        let parts: Vec<String> = kinds
+            .iter()
+            .filter(|(_, columns)| !columns.is_empty())
+            .map(|(kind, columns)| format!("{kind} {}", columns.join(", ")))
+            .collect();
+        parts.join("; ")
+    }
+}
+
+/// The names of the three flag columns of predictions, in the order of [`RowFlags::cells`].
+pub const FLAG_COLUMNS: [&str; 3] = ["filled", "unseen", "out_of_range"];
+
+impl Transform {
+    /// The flags of `rows` of a table, in the order given: every row, those a `drop` strategy leaves out too (rows
+    /// beyond the table are skipped). Needs the same columns as [`Transform::apply`]; a run saved before the
+    /// training ranges were recorded gets no out-of-range flags (see [`Transform::has_ranges`]).
+    pub fn flag_rows(&self, table: &Table, rows: &[usize]) -> Result<Vec<RowFlags>, Diagnostics> {
+        let matrix = table.matrix();
+        let sources = self.sources(table)?;
+        let flags = rows
+            .iter()
+            .copied()
+            .filter(|&row| row < table.rows())
+            .map(|row| {
+                let raw = matrix_row(matrix, row);
+                let mut flags = RowFlags::default();
+                for source in &sources {
+                    let feature = source.feature;
+                    if source.missing(raw, row) {
+                        if !feature.drops_missing() {
+                            flags.filled.push(feature.name.clone());
+                        }
+                        continue;
+                    }
+                    match &feature.values {
+                        FittedValues::Numeric { range: Some([low, high]), .. } => {
+                            let Some(number) = source.number(raw, row) else { continue };
+                            let (low, high, number) = (f64::from(*low), f64::from(*high), f64::from(number));
+                            let margin = RANGE_MARGIN * (high - low);
+                            if number < low - margin || number > high + margin {
+                                flags.out_of_range.push(feature.name.clone());
+                            }
+                        }
+                        FittedValues::Categorical { labels_numeric, .. } => {
+                            let known = source.column.get(row).and_then(|text| source.code(text, *labels_numeric));
+                            if known.is_none() {
+                                flags.unseen.push(feature.name.clone());
+                            }
+                        }
+                        FittedValues::Numeric { range: None, .. } => {}
+                    }
+                }
+                flags
+            })
+            .collect();
+        Ok(flags)
+    }
+
+    /// Whether the transform records its training ranges: runs saved by an earlier galen have none, and so no
+    /// out-of-range flags. (A numeric column without a number in the training rows has no range either way.)
+    pub fn has_ranges(&self) -> bool {
+        let mut numeric = self.features.iter().filter_map(|feature| match &feature.values {
+            FittedValues::Numeric { range, .. } => Some(range),
+            FittedValues::Categorical { .. } => None,
+        });
+        let first = numeric.next();
+        first.is_none() || first.into_iter().chain(numeric).any(Option::is_some)
+    }
+}
+
 /// The inputs of the sets of rows given to [`Transform::apply_in_place`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct InPlace {
@@ -392,7 +494,7 @@ fn input_row(sources: &[Source], raw: &[f32], row: usize, key: usize, out: &mut 
         let Some(values) = out.get_mut(source.offset..source.offset + width) else { continue };
         let missing = source.missing(raw, row);
         match &feature.values {
-            FittedValues::Numeric { fill, offset, scale } => {
+            FittedValues::Numeric { fill, offset, scale, .. } => {
                 let number = source.number(raw, row);
                 if number.is_none() && !missing {
                     let text = source.column.get(row).unwrap_or_default().to_string();

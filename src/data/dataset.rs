@@ -15,10 +15,10 @@ use super::split::{plan_split, Fold, SplitPlan, SplitRows};
 use super::transform::{rows_dropped_by_strategy, Targets, Transform};
 use super::{resolve, LoadedData};
 use super::{CsvOptions, Schema, Table};
-use crate::check::{Checked, Task};
+use crate::check::{Checked, Feature, Task, Vocabularies};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::rng::Streams;
-use crate::spec::ast::{ClassWeight, Source, Spec, Split};
+use crate::spec::ast::{ClassWeight, ColumnKind, Source, Spec, Split};
 use crate::spec::SpecFile;
 
 /// The rows of one split, ready for the model.
@@ -63,6 +63,11 @@ pub struct Prepared {
     pub dropped_target: usize,
     /// Rows left out by a `drop` strategy.
     pub dropped_by_strategy: usize,
+    /// The data rows of a `test_file` (0 without one): its test rows and those left out (a missing target, a `drop`
+    /// strategy's gap), so that every row of that file can be accounted for.
+    pub test_file_rows: usize,
+    /// The group (patient) of each test row, when the split has a group column: the test predictions carry it.
+    pub test_groups: Option<Vec<String>>,
 }
 
 /// The usable rows of the data with what the split needs to know about each.
@@ -82,16 +87,34 @@ pub struct UsableRows {
     pub dropped_by_strategy: usize,
 }
 
-/// Finds the usable rows and plans the split, as `galen check` shows it and training uses it.
+/// Finds the usable rows and plans the split, as `galen check` shows it and training uses it: `task` gives the
+/// classes to stratify by, `features` the `drop` strategies that leave rows out.
 pub fn plan(
     spec: &Spec,
-    checked: &Checked,
+    task: &Task,
+    features: &[Feature],
     loaded: &LoadedData,
     diagnostics: &mut Diagnostics,
 ) -> Option<(UsableRows, SplitPlan)> {
-    let usable = usable_rows(spec, checked, loaded, diagnostics)?;
-    let plan = plan_usable(spec, checked, &usable, diagnostics)?;
+    let usable = usable_rows(spec, task, features, loaded, diagnostics)?;
+    let plan = plan_usable(spec, task, &usable, diagnostics)?;
     Some((usable, plan))
+}
+
+/// The categories of each categorical predictor among `rows` (the rows the model is fitted on: every non-test
+/// row under k-fold), in the schema's order: what the check gives each such predictor, and so its width and the
+/// transform's vocabulary. Empty for images.
+pub fn vocabularies(features: &[Feature], loaded: &LoadedData, rows: &[usize]) -> Vocabularies {
+    let LoadedData::Table(table, schema) = loaded else { return Vocabularies::new() };
+    features
+        .iter()
+        .filter(|feature| feature.kind == ColumnKind::Categorical)
+        .filter_map(|feature| {
+            let (column, info) = (table.column(&feature.name)?, schema.column(&feature.name)?);
+            let categories = info.categories_among(rows.iter().filter_map(|&row| column.get(row)));
+            Some((feature.name.clone(), categories))
+        })
+        .collect()
 }
 
 /// The check's split plan, handed on to training so that the rows are planned (and warned about) once.
@@ -112,24 +135,11 @@ impl Planned {
     }
 }
 
-/// Plans the split again with the seed of `spec` (`--seed` replaces the spec's). Only the split's own findings
-/// are said: the usable rows are the check's, whose warnings were said already.
-pub fn replan(spec: &Spec, checked: &Checked, loaded: &LoadedData, diagnostics: &mut Diagnostics) -> Option<Planned> {
-    let usable = usable_rows(spec, checked, loaded, &mut Diagnostics::new())?;
-    let plan = plan_usable(spec, checked, &usable, diagnostics)?;
-    Some(Planned::of(&usable, plan))
-}
-
-fn plan_usable(
-    spec: &Spec,
-    checked: &Checked,
-    usable: &UsableRows,
-    diagnostics: &mut Diagnostics,
-) -> Option<SplitPlan> {
+fn plan_usable(spec: &Spec, task: &Task, usable: &UsableRows, diagnostics: &mut Diagnostics) -> Option<SplitPlan> {
     let split_rows = SplitRows {
         rows: &usable.rows,
         classes: usable.classes.as_deref(),
-        class_names: checked.task.classes(),
+        class_names: task.classes(),
         groups: usable.groups.as_deref(),
         assigned: usable.assigned.as_deref(),
     };
@@ -145,7 +155,7 @@ pub fn prepare(
     loaded: &LoadedData,
     diagnostics: &mut Diagnostics,
 ) -> Option<Prepared> {
-    let (usable, plan) = plan(spec, checked, loaded, diagnostics)?;
+    let (usable, plan) = plan(spec, &checked.task, &checked.features, loaded, diagnostics)?;
     let planned = Planned::of(&usable, plan);
     // The usable rows are not needed beyond their counts: their memory is given back before the inputs are made.
     drop(usable);
@@ -195,17 +205,29 @@ pub fn prepare_planned(
         };
         splits.push(SplitData { rows: set.rows, inputs, targets, weights });
     }
+    let groups = splits.get(2).and_then(|test| group_cells(spec, &table, &test.rows));
     // The table's text (the target, the group) is given back before a test file is read.
     drop(table);
     let mut splits = splits.into_iter();
     let (Some(train), Some(val)) = (splits.next(), splits.next()) else { return None };
-    let test = match (&spec.data.split.value, splits.next()) {
+    let (test, test_file_rows, test_groups) = match (&spec.data.split.value, splits.next()) {
         (Split::TestFile { path, .. }, _) => {
             test_file_split(file, spec, checked, &transform, &path.value, diagnostics)?
         }
-        (_, test) => test?,
+        (_, test) => (test?, 0, groups),
     };
-    Some(Prepared { transform: Some(transform), plan, train, val, test, dropped_target, dropped_by_strategy })
+    let transform = Some(transform);
+    Some(Prepared {
+        transform,
+        plan,
+        train,
+        val,
+        test,
+        dropped_target,
+        dropped_by_strategy,
+        test_file_rows,
+        test_groups,
+    })
 }
 
 /// [`prepare_planned`] with the data of each cross-validation fold of the plan, in fold order. A warning that a
@@ -272,11 +294,15 @@ fn assemble(
             }
             let train_data = table_split(spec, checked, &transform, table, train, true, diagnostics)?;
             let val_data = table_split(spec, checked, &transform, table, val, false, diagnostics)?;
-            let test_data = match &spec.data.split.value {
+            let (test_data, test_file_rows, test_groups) = match &spec.data.split.value {
                 Split::TestFile { path, .. } => {
                     test_file_split(file, spec, checked, &transform, &path.value, diagnostics)?
                 }
-                _ => table_split(spec, checked, &transform, table, test, false, diagnostics)?,
+                _ => {
+                    let test_data = table_split(spec, checked, &transform, table, test, false, diagnostics)?;
+                    let groups = group_cells(spec, table, &test_data.rows);
+                    (test_data, 0, groups)
+                }
             };
             Some(Prepared {
                 transform: Some(transform),
@@ -286,10 +312,12 @@ fn assemble(
                 test: test_data,
                 dropped_target,
                 dropped_by_strategy,
+                test_file_rows,
+                test_groups,
             })
         }
         LoadedData::Manifest(_, _) | LoadedData::Folder(_) => {
-            let (files, classes) = image_rows(spec, checked, loaded)?;
+            let (files, classes) = image_rows(spec, &checked.task, loaded)?;
             let Source::Images { size, color, .. } = &spec.data.source.value else { return None };
             let split = |rows: &[usize], weighted: bool, diagnostics: &mut Diagnostics| -> Option<SplitData> {
                 let chosen: Vec<PathBuf> = rows.iter().map(|&row| files[row].clone()).collect();
@@ -302,7 +330,18 @@ fn assemble(
             };
             let (train, val, test) =
                 (split(train, true, diagnostics)?, split(val, false, diagnostics)?, split(test, false, diagnostics)?);
-            Some(Prepared { transform: None, plan, train, val, test, dropped_target, dropped_by_strategy })
+            let test_file_rows = 0;
+            Some(Prepared {
+                transform: None,
+                plan,
+                train,
+                val,
+                test,
+                dropped_target,
+                dropped_by_strategy,
+                test_file_rows,
+                test_groups: None,
+            })
         }
         LoadedData::Unavailable => None,
     }
@@ -329,7 +368,8 @@ fn table_split(
     Some(SplitData { rows: applied.rows, inputs, targets, weights })
 }
 
-/// The test rows of a `test_file` split: a second CSV, read with the same delimiter and transformed the same way.
+/// The test rows of a `test_file` split: a second CSV, read with the same delimiter and transformed the same way;
+/// the number of data rows in that file, and the group of each test row (with a group column).
 fn test_file_split(
     file: &SpecFile,
     spec: &Spec,
@@ -337,12 +377,12 @@ fn test_file_split(
     transform: &Transform,
     written: &str,
     diagnostics: &mut Diagnostics,
-) -> Option<SplitData> {
+) -> Option<(SplitData, usize, Option<Vec<String>>)> {
     let path = resolve(file, written);
     let table = super::read_csv(&path, &CsvOptions::of(&spec.data.source.value))
         .map_err(|found| diagnostics.extend(found))
         .ok()?;
-    let problems = transform.check_columns(&table);
+    let problems = transform.check_columns(&table, &[]);
     let failed = problems.has_errors();
     diagnostics.extend(problems);
     if failed {
@@ -368,7 +408,15 @@ fn test_file_split(
             .at_file(&path),
         );
     }
-    table_split(spec, checked, transform, &table, &rows, false, diagnostics)
+    let split = table_split(spec, checked, transform, &table, &rows, false, diagnostics)?;
+    let groups = group_cells(spec, &table, &split.rows);
+    Some((split, table.rows(), groups))
+}
+
+/// The group of each of `rows`, when the split has a group column and the table holds it (as text).
+fn group_cells(spec: &Spec, table: &Table, rows: &[usize]) -> Option<Vec<String>> {
+    let column = table.column(&spec.data.split.value.group()?.value)?;
+    Some(rows.iter().map(|&row| column.get(row).unwrap_or_default().to_string()).collect())
 }
 
 /// Per-row loss weights from `data.class_weight`: `balanced` gives each class the weight
@@ -439,16 +487,19 @@ fn shape_error(shape: &[usize], width: usize) -> Diagnostic {
 /// Rows with a target, without a `drop`-strategy gap and (with a group split) with a group.
 fn usable_rows(
     spec: &Spec,
-    checked: &Checked,
+    task: &Task,
+    features: &[Feature],
     loaded: &LoadedData,
     diagnostics: &mut Diagnostics,
 ) -> Option<UsableRows> {
     match loaded {
-        LoadedData::Table(table, schema) => Some(table_rows(spec, checked, table, schema, diagnostics)),
-        LoadedData::Manifest(manifest, schema) => Some(table_rows(spec, checked, &manifest.table, schema, diagnostics)),
+        LoadedData::Table(table, schema) => Some(table_rows(spec, task, features, table, schema, diagnostics)),
+        LoadedData::Manifest(manifest, schema) => {
+            Some(table_rows(spec, task, features, &manifest.table, schema, diagnostics))
+        }
         LoadedData::Folder(_) => {
             // The rows of an image folder are its files, in the order `image_rows` lays them out.
-            let (_, classes) = image_rows(spec, checked, loaded)?;
+            let (_, classes) = image_rows(spec, task, loaded)?;
             let rows = (0..classes.len()).collect();
             Some(UsableRows {
                 rows,
@@ -465,7 +516,8 @@ fn usable_rows(
 
 fn table_rows(
     spec: &Spec,
-    checked: &Checked,
+    task: &Task,
+    features: &[Feature],
     table: &Table,
     schema: &Schema,
     diagnostics: &mut Diagnostics,
@@ -474,7 +526,7 @@ fn table_rows(
     let target = table.column(target_name);
     let info = schema.column(target_name);
     let dropped_by_strategy: std::collections::BTreeSet<usize> =
-        rows_dropped_by_strategy(checked, table).into_iter().collect();
+        rows_dropped_by_strategy(features, table).into_iter().collect();
     let group_column = spec.data.split.value.group().and_then(|group| table.column(&group.value));
     let split_column = match &spec.data.split.value {
         Split::Column { column } => table.column(&column.value),
@@ -482,13 +534,13 @@ fn table_rows(
     };
     let mut usable = UsableRows {
         rows: Vec::new(),
-        classes: if matches!(checked.task, Task::Regression) { None } else { Some(Vec::new()) },
+        classes: if matches!(task, Task::Regression) { None } else { Some(Vec::new()) },
         groups: group_column.map(|_| Vec::new()),
         assigned: split_column.map(|_| Vec::new()),
         dropped_target: 0,
         dropped_by_strategy: 0,
     };
-    let classes = checked.task.classes();
+    let classes = task.classes();
     let mut missing_group = 0;
     let mut class_of: std::collections::HashMap<&str, Option<usize>> = std::collections::HashMap::new();
     for row in 0..table.rows() {
@@ -549,7 +601,7 @@ fn table_rows(
 }
 
 /// Image files and their class per row, for an image folder or a manifest.
-fn image_rows(spec: &Spec, checked: &Checked, loaded: &LoadedData) -> Option<(Vec<PathBuf>, Vec<u32>)> {
+fn image_rows(spec: &Spec, task: &Task, loaded: &LoadedData) -> Option<(Vec<PathBuf>, Vec<u32>)> {
     match loaded {
         LoadedData::Folder(folder) => {
             let mut files = Vec::new();
@@ -563,7 +615,7 @@ fn image_rows(spec: &Spec, checked: &Checked, loaded: &LoadedData) -> Option<(Ve
         LoadedData::Manifest(manifest, schema) => {
             let column = manifest.table.column(&spec.data.target.value)?;
             let info = schema.column(&spec.data.target.value)?;
-            let names = checked.task.classes();
+            let names = task.classes();
             let classes = (0..manifest.table.rows())
                 .map(|row| {
                     let label = column.get(row).map(|cell| info.label_of(cell)).unwrap_or_default();

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Checked, Feature};
+use crate::check::Feature;
 use crate::data::cells::{finite_f32, label_text, parse_number};
 use crate::data::schema::Schema;
 use crate::data::table::{Column, Table};
@@ -394,9 +394,8 @@ pub fn fill_without_order(spec: &Spec, schema: &Schema, features: &[Feature]) ->
 
 /// Original rows that a `drop` strategy removes: a missing cell in a feature column whose strategy is `drop`. The
 /// caller removes them before splitting.
-pub fn rows_dropped_by_strategy(checked: &Checked, table: &Table) -> Vec<usize> {
-    let dropping: Vec<&Column> = checked
-        .features
+pub fn rows_dropped_by_strategy(features: &[Feature], table: &Table) -> Vec<usize> {
+    let dropping: Vec<&Column> = features
         .iter()
         .filter(|feature| feature.impute == Impute::Drop)
         .filter_map(|feature| table.column(&feature.name))
@@ -440,7 +439,7 @@ pub fn no_group_column(table: &Table, group: &str) -> Option<Diagnostic> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::check::{check, DataView};
+    use crate::check::{check, check_with_split, Checked, DataView, Vocabularies};
     use crate::data::transform::{Applied, Transform};
     use crate::data::{infer_schema, read_csv_bytes, CsvOptions};
     use crate::spec::{Form, SpecFile};
@@ -460,15 +459,23 @@ pub(crate) mod tests {
 
     /// A binary classifier of `y` with the `data` lines given (each `  key: value`), checked against `csv`.
     pub(crate) fn fixture(data: &str, csv: &str) -> Fixture {
-        let output = "{units: 1, activation: sigmoid}\ntrain:\n  loss: binary_crossentropy";
-        fixture_with(data, csv, output)
+        fixture_with(data, csv, BINARY_OUTPUT)
     }
+
+    /// The output layer and the train section of a binary classifier.
+    const BINARY_OUTPUT: &str = "{units: 1, activation: sigmoid}\ntrain:\n  loss: binary_crossentropy";
 
     pub(crate) fn regression(data: &str, csv: &str) -> Fixture {
         fixture_with(data, csv, "1\ntrain:\n  loss: mse")
     }
 
     fn fixture_with(data: &str, csv: &str, output: &str) -> Fixture {
+        fixture_trained_on(data, csv, output, None)
+    }
+
+    /// A fixture whose categorical columns have the categories of the `train` rows, as the pipeline's split gives
+    /// them; all rows' without `train`.
+    fn fixture_trained_on(data: &str, csv: &str, output: &str, train: Option<&[usize]>) -> Fixture {
         let text = format!(
             "name: t\ndata:\n  source: t.csv\n  target: y\n{data}model:\n  - dense: {output}\n  \
              optimizer: {{adam: {{lr: 0.01}}}}\n  epochs: 1\n  batch_size: 2\n"
@@ -480,7 +487,17 @@ pub(crate) mod tests {
         let declared = lowered.spec.data.types.value.iter().map(|(c, k)| (c.value.clone(), k.value)).collect();
         let (schema, found) = infer_schema(&table, &declared);
         diagnostics.extend(found);
-        let checked = check(&lowered, DataView::Table(&schema), &mut diagnostics);
+        let vocabularies = |_: &_, features: &[Feature]| -> Option<Vocabularies> {
+            let train = train?;
+            let categorical = features.iter().filter(|feature| feature.kind == ColumnKind::Categorical);
+            let of = |name: &str| {
+                let column = table.column(name).expect("a column");
+                let cells = train.iter().filter_map(|&row| column.get(row));
+                schema.column(name).expect("in the schema").categories_among(cells)
+            };
+            Some(categorical.map(|feature| (feature.name.clone(), of(&feature.name))).collect())
+        };
+        let checked = check_with_split(&lowered, DataView::Table(&schema), vocabularies, &mut diagnostics);
         let checked = checked.unwrap_or_else(|| panic!("the checker refused: {diagnostics:#?}"));
         Fixture { spec: lowered.spec, checked, schema, table }
     }
@@ -591,6 +608,24 @@ pub(crate) mod tests {
         assert_eq!(applied.features, ndarray::arr2(&[[0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0]]));
     }
 
+    /// Issue 16: the check counts a categorical column's inputs from the training rows' categories, as the
+    /// transform does, also when those rows hold none of them but a constant fills their gaps.
+    #[test]
+    fn the_checked_width_is_the_fitted_width_for_the_training_rows_categories() {
+        for (train, names) in [
+            (vec![0, 1, 2], vec!["c=red", "c=unknown"]),
+            (vec![2], vec!["c=unknown"]),
+            (vec![3, 4], vec!["c=blue", "c=green", "c=unknown"]),
+        ] {
+            let data = "  missing: {categorical: {constant: unknown}}\n";
+            let fixture = fixture_trained_on(data, LABELS, BINARY_OUTPUT, Some(&train));
+            let (transform, codes) = fit(&fixture, &train);
+            assert!(codes.is_empty(), "{train:?}: {codes:?}");
+            assert_eq!(transform.input_names(), names, "{train:?}");
+            assert_eq!(fixture.checked.input_shape, [names.len()], "{train:?}");
+        }
+    }
+
     #[test]
     fn a_constant_that_cannot_fill_its_column_is_an_error() {
         // The checker refuses these before anything is fitted, so `galen check` reports them too.
@@ -609,12 +644,12 @@ pub(crate) mod tests {
     fn drop_leaves_rows_out_before_the_split_and_when_applied() {
         let csv = "x,c,y\n1,red,a\nNA,blue,b\n3,NA,a\n4,green,b\n";
         let fixture = fixture("  missing: {columns: {x: drop}}\n", csv);
-        assert_eq!(rows_dropped_by_strategy(&fixture.checked, &fixture.table), [1]);
+        assert_eq!(rows_dropped_by_strategy(&fixture.checked.features, &fixture.table), [1]);
         let (transform, _) = fit(&fixture, &[0, 2, 3]);
         let applied = transform.apply(&fixture.table, &[3, 1, 2, 0]).expect("applies");
         assert_eq!((applied.rows, applied.imputed), (vec![3, 2, 0], 1));
         let fixture = self::fixture("  missing: drop\n", csv);
-        assert_eq!(rows_dropped_by_strategy(&fixture.checked, &fixture.table), [1, 2]);
+        assert_eq!(rows_dropped_by_strategy(&fixture.checked.features, &fixture.table), [1, 2]);
     }
 
     const VISITS: &str = "p,x,y\nA,NA,a\nB,10,b\nA,1,a\nB,NA,b\nA,NA,a\nB,30,b\nA,3,a\nA,NA,b\n";

@@ -8,7 +8,7 @@
 //! split, in the table's matrix itself when training; each split's [`Inputs`] are rows of that matrix, and
 //! `batches` cuts the training rows into seeded mini-batches.
 
-mod apply;
+pub mod apply;
 pub mod batches;
 pub mod cells;
 mod csv_bytes;
@@ -24,6 +24,7 @@ pub mod transform;
 
 use std::path::{Path, PathBuf};
 
+pub use apply::{RowFlags, FLAG_COLUMNS};
 pub use cells::is_missing;
 pub use csv_read::{read_csv, read_csv_bytes, read_table, read_table_bytes, CsvOptions, Layout};
 pub use images::{read_manifest, scan_image_folder, ImageClass, ImageFolder, Manifest};

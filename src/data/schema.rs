@@ -162,6 +162,23 @@ impl ColumnInfo {
         let label = self.label_of(value);
         self.categories.iter().position(|category| *category == label)
     }
+
+    /// Those of `categories` that some of `cells` (non-missing cells of this column, such as the training rows')
+    /// hold, in the order of `categories`.
+    pub fn categories_among<'a>(&self, cells: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let index: HashMap<&str, usize> =
+            self.categories.iter().enumerate().map(|(position, category)| (category.as_str(), position)).collect();
+        let mut seen = vec![false; self.categories.len()];
+        // Each different cell text is turned into a label once.
+        let mut known: HashMap<&str, Option<usize>> = HashMap::new();
+        for cell in cells {
+            let position = *known.entry(cell).or_insert_with(|| index.get(self.label_of(cell).as_str()).copied());
+            if let Some(position) = position {
+                seen[position] = true;
+            }
+        }
+        self.categories.iter().zip(seen).filter(|(_, seen)| *seen).map(|(category, _)| category.clone()).collect()
+    }
 }
 
 /// Infers the schema of `table`; `declared` holds the kinds from `data.types` (names that are not columns are the

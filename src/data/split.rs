@@ -54,6 +54,55 @@ pub struct Fold {
     pub val: Vec<usize>,
 }
 
+/// Where one row of the data file went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Assigned {
+    /// Among the rows the final model is fitted on (every non-test row under k-fold).
+    Train,
+    /// A validation row.
+    Val,
+    /// A test row.
+    Test,
+    /// Left out before the split: a missing target, a `drop` strategy's gap, a missing group.
+    Dropped,
+}
+
+impl Assigned {
+    /// The name `splits.csv` writes: `train`, `val`, `test` or `dropped`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Assigned::Train => "train",
+            Assigned::Val => "val",
+            Assigned::Test => "test",
+            Assigned::Dropped => "dropped",
+        }
+    }
+}
+
+impl SplitPlan {
+    /// Where each of the file's first `rows` rows went, in row order, with its cross-validation fold (counted from
+    /// 1: the fold that holds the row out) under k-fold. A row in no list was left out before the split.
+    pub fn assignment(&self, rows: usize) -> Vec<(Assigned, Option<usize>)> {
+        let mut assigned = vec![(Assigned::Dropped, None); rows];
+        let lists = [(&self.train, Assigned::Train), (&self.val, Assigned::Val), (&self.test, Assigned::Test)];
+        for (list, part) in lists {
+            for &row in list.iter() {
+                if let Some(entry) = assigned.get_mut(row) {
+                    entry.0 = part;
+                }
+            }
+        }
+        for (index, fold) in self.folds.iter().enumerate() {
+            for &row in &fold.val {
+                if let Some(entry) = assigned.get_mut(row) {
+                    entry.1 = Some(index + 1);
+                }
+            }
+        }
+        assigned
+    }
+}
+
 /// Plans the split; errors and warnings go to `diagnostics` (pointing at `split.span` or the relevant field's span);
 /// None when the split is impossible.
 pub fn plan_split(
@@ -771,6 +820,34 @@ mod tests {
             assert!(grouped || sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "seed {seed}");
             assert!(grouped || !stratify || data.class_deviation(&vals) < 1.0, "seed {seed}");
         }
+    }
+
+    /// `splits.csv`'s column: every row named once, the gaps left by dropped rows as `dropped`, folds under k-fold.
+    #[test]
+    fn the_assignment_names_every_row_of_the_file() {
+        let data = Data::random(4, 1);
+        let rows = data.rows.last().unwrap() + 3;
+        let count = |assigned: &[(Assigned, Option<usize>)], part| assigned.iter().filter(|a| a.0 == part).count();
+        let (plan, _, _) = data.plan(&fractions(0.2, 0.2, true, false), 4);
+        let plan = plan.expect("a plan");
+        let assigned = plan.assignment(rows);
+        assert_eq!(assigned.len(), rows);
+        assert_eq!(count(&assigned, Assigned::Train), plan.train.len());
+        assert_eq!(count(&assigned, Assigned::Val), plan.val.len());
+        assert_eq!(count(&assigned, Assigned::Test), plan.test.len());
+        assert_eq!(count(&assigned, Assigned::Dropped), rows - data.rows.len());
+        assert!(plan.test.iter().all(|&row| assigned[row] == (Assigned::Test, None)));
+        assert!(assigned.iter().all(|(_, fold)| fold.is_none()));
+        let (plan, _, _) = data.plan(&k_fold(3, 0.2, true, false), 4);
+        let plan = plan.expect("a plan");
+        let assigned = plan.assignment(rows);
+        assert_eq!(count(&assigned, Assigned::Train), plan.train.len());
+        for (index, fold) in plan.folds.iter().enumerate() {
+            assert!(fold.val.iter().all(|&row| assigned[row] == (Assigned::Train, Some(index + 1))));
+        }
+        assert!(plan.test.iter().all(|&row| assigned[row] == (Assigned::Test, None)));
+        let folded = assigned.iter().filter(|(_, fold)| fold.is_some()).count();
+        assert_eq!(folded, plan.train.len());
     }
 
     #[test]

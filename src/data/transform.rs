@@ -4,11 +4,13 @@
 //!
 //! Choices, each for a reason:
 //! - **Every statistic is fitted on the training rows only**: means, medians, modes, quantiles, minimum and
-//!   maximum, standard deviations and fill values. The **vocabulary** of a categorical or binary column is not a
-//!   statistic: it is the column's domain, the categories the schema found in the whole file, like a declared type.
-//!   It fixes the model's input width, which the checker computes before any split exists, and carries no outcome
-//!   information. A `{constant: V}` fill whose value is not in the vocabulary is appended to it (its own one-hot
-//!   column, the last ordinal index); the checker counts it in the width.
+//!   maximum, standard deviations and fill values, and the **vocabulary** of a categorical column: the categories
+//!   of the rows the model is fitted on (every non-test row under k-fold, so that every fold has the same inputs),
+//!   which the check found once the split was planned and gives in [`Feature::categories`], because they fix the
+//!   model's input width. A category seen only outside them is unseen, as at predict time (below). A binary
+//!   column keeps both values of the whole file: it is one input either way, and its kind comes from the whole
+//!   file. A `{constant: V}` fill whose value is not in the vocabulary is appended to it (its own one-hot column,
+//!   the last ordinal index); the checker counts it in the width.
 //! - **Numbers** become `(x - offset) / scale`: `standard` uses the mean and the population standard deviation,
 //!   `minmax` the minimum and the range, `robust` the median and the interquartile range (linear quantiles),
 //!   `none` offset 0 and scale 1. A spread of 0 on the training rows keeps scale 1 (the offset still applies) with
@@ -26,10 +28,12 @@
 //! - **Missing cells** are filled before scaling, as [`crate::data::impute`] describes; a missing-indicator input
 //!   follows every column where the checker found missing cells, when `missing.indicator` is on.
 //! - **Predict-time columns** ([`Transform::check_columns`]): every feature column must be there
-//!   (`data::missing_column`); a column the training file did not have is an error too (`data::extra_column`),
-//!   because it most often means a renamed column or the wrong file, and predictions should not be made from a
-//!   file whose layout differs silently. The target and the other columns of the training file (excluded,
+//!   (`data::missing_column`, an error naming it); a column the training file did not have is a warning
+//!   (`data::extra_column`): most often it is an identifier to carry through (`--keep`), and a renamed feature
+//!   column shows up as missing anyway. The target and the other columns of the training file (excluded,
 //!   identifiers, the group column) may be present or absent.
+//! - **Row flags** ([`Transform::flag_rows`]): each row's filled cells, unseen categories, and numbers beyond the
+//!   training rows' range (kept in `range`) by more than 10% of it.
 //! - Fitted numbers are stored as f32, the precision the model sees, and JSON gives them back bit for bit (checked
 //!   for every finite f32 with the serde_json in use); statistics are computed in f64 first.
 
@@ -97,6 +101,11 @@ pub enum FittedValues {
         offset: f32,
         /// Divided by next; never 0.
         scale: f32,
+        /// The smallest and largest number of the training rows, as the model reads them (f32), for the
+        /// out-of-range flag of predict-time rows; absent with no number in the training rows, and in runs saved
+        /// before galen recorded it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        range: Option<[f32; 2]>,
     },
     /// A label among a fixed vocabulary.
     Categorical {
@@ -156,7 +165,7 @@ pub enum Targets {
 
 impl Transform {
     /// Fits every statistic on `train_rows` (original row indices) of `table`, the file `schema` describes. The
-    /// features, their kinds, strategies and widths come from `checked`; the vocabularies from `schema`. Warnings
+    /// features, their kinds, strategies, widths and vocabularies come from `checked`. Warnings
     /// (`data::zero_variance`, `data::fill_without_order`) and errors (a constant that cannot fill its column, a
     /// width that disagrees with the checker's) go to `diagnostics`; after an error the transform must not be used.
     pub fn fit(
@@ -271,29 +280,30 @@ impl Transform {
         }
     }
 
-    /// Checks a predict-time table's columns: every feature column must be there (`data::missing_column`), and a
-    /// column the training file did not have is an error (`data::extra_column`); the target and the other columns
-    /// of the training file may be absent. A missing group column, when rows are filled in order within it, is a
+    /// Checks a predict-time table's columns: every feature column must be there (`data::missing_column`, an
+    /// error), and a column the training file did not have is a warning (`data::extra_column`: it is ignored, as
+    /// an identifier to carry through with `--keep` would be); the target and the other columns of the training
+    /// file may be absent. Columns in `kept` (copied into the output by the caller) are not extra. A missing group column, when rows are filled in order within it, is a
     /// warning (`data::no_group_column`).
-    pub fn check_columns(&self, table: &Table) -> Diagnostics {
+    pub fn check_columns(&self, table: &Table, kept: &[String]) -> Diagnostics {
         let mut diagnostics = Diagnostics::new();
         let absent: Vec<&str> =
             self.features.iter().map(|f| f.name.as_str()).filter(|name| table.column(name).is_none()).collect();
-        let extra: Vec<&str> = table.names().filter(|name| !self.columns.iter().any(|known| known == name)).collect();
+        let extra: Vec<&str> =
+            table.names().filter(|name| !self.columns.iter().chain(kept).any(|known| known == name)).collect();
         if !absent.is_empty() {
             diagnostics.push(missing_columns(table, &absent, &extra));
         }
         if !extra.is_empty() {
-            let (message, label) = match extra.as_slice() {
-                [one] => (format!("the file has a column `{one}` that the training file did not have"), "column"),
-                _ => {
-                    (format!("the file has columns the training file did not have: {}", quote_list(&extra)), "columns")
-                }
+            let message = match extra.as_slice() {
+                [one] => format!("the file has a column `{one}` that the training file did not have; it is ignored"),
+                _ => format!("the file has columns the training file did not have, ignored: {}", quote_list(&extra)),
             };
             diagnostics.push(
-                Diagnostic::error("data::extra_column", message)
-                    .at_data(table.path(), 1, None)
-                    .with_help(format!("remove the {label}, or give the file the training file's column names")),
+                Diagnostic::warning("data::extra_column", message).at_data(table.path(), 1, None).with_help(
+                    "`--keep COLUMN` copies a column such as an identifier into the output; a misspelt feature \
+                     column would be reported missing",
+                ),
             );
         }
         let ordered = self.features.iter().any(FittedFeature::fills_in_order);
@@ -452,6 +462,7 @@ impl Fitter<'_> {
     /// `values`: the numbers of the training rows' cells, in row order (missing cells and text left out).
     fn numeric(&mut self, feature: &Feature, values: Vec<f64>) -> FittedValues {
         let robust = self.spec.data.scale.value == Scale::Robust;
+        let present = !values.is_empty();
         let stats = NumericStats::of(values, feature.impute == Impute::Mode, robust);
         let fill = number_fill(self.spec, feature, &stats, self.diagnostics);
         let (offset, spread) = match self.spec.data.scale.value {
@@ -470,13 +481,15 @@ impl Fitter<'_> {
             }
             1.0
         };
-        FittedValues::Numeric { fill, offset: finite_f32(offset), scale }
+        // The values are f32 numbers widened, so their extremes narrow back exactly.
+        let range = present.then_some([stats.min as f32, stats.max as f32]);
+        FittedValues::Numeric { fill, offset: finite_f32(offset), scale, range }
     }
 
     fn categorical(&mut self, feature: &Feature, cells: &[&str]) -> FittedValues {
         let info = self.schema.column(&feature.name);
         let labels_numeric = info.is_some_and(|info| info.labels_numeric);
-        let mut categories = info.map(|info| info.categories.clone()).unwrap_or_default();
+        let mut categories = feature.categories.clone();
         let encoding = match (feature.kind, self.spec.data.encode.value) {
             (ColumnKind::Binary, _) => CategoryEncoding::Binary,
             (ColumnKind::Categorical, Encode::OneHot) => CategoryEncoding::OneHot,
@@ -813,14 +826,22 @@ mod tests {
     fn predict_time_columns_are_checked_by_name() {
         let fixture = fixture("  exclude: [note]\n", "x,c,note,y\n1,red,n,a\n2,blue,m,b\n3,red,o,a\n");
         let (transform, _) = fit(&fixture, &all_rows(&fixture.table));
-        assert!(transform.check_columns(&table("c,x\nred,1\n")).is_empty());
-        assert!(transform.check_columns(&table("note,y,c,x\nq,a,red,1\n")).is_empty());
-        let found = transform.check_columns(&table("xx,c,site\n1,red,3\n"));
+        assert!(transform.check_columns(&table("c,x\nred,1\n"), &[]).is_empty());
+        assert!(transform.check_columns(&table("note,y,c,x\nq,a,red,1\n"), &[]).is_empty());
+        let found = transform.check_columns(&table("xx,c,site\n1,red,3\n"), &[]);
         let codes: Vec<&str> = found.items.iter().map(|d| d.code).collect();
         assert_eq!(codes, ["data::missing_column", "data::extra_column"]);
         assert!(found.items[0].message.contains("`x`"), "{found:?}");
         assert!(found.items[0].help.as_deref().is_some_and(|help| help.contains("`xx` for `x`")));
         assert!(found.items[1].message.contains("`xx`, `site`"), "{found:?}");
+        assert!(found.items[0].is_error() && !found.items[1].is_error(), "an extra column is only a warning");
+        // An identifier column the training file lacked is ignored with a warning, never an error.
+        let with_id = transform.check_columns(&table("patient_id,c,x\np1,red,1\n"), &[]);
+        assert!(!with_id.has_errors(), "{with_id:?}");
+        assert_eq!(with_id.items.iter().map(|d| d.code).collect::<Vec<_>>(), ["data::extra_column"]);
+        assert!(with_id.items[0].message.contains("`patient_id`"));
+        // A column the caller copies into its output is not extra.
+        assert!(transform.check_columns(&table("patient_id,c,x\np1,red,1\n"), &["patient_id".into()]).is_empty());
         let error = transform.apply(&table("c\nred\n"), &[0]).expect_err("no `x`");
         assert_eq!(error.items[0].code, "data::missing_column");
     }

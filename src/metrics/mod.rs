@@ -40,6 +40,7 @@ mod bootstrap;
 mod calibration;
 mod counts;
 mod present;
+pub mod prior;
 mod ranking;
 #[cfg(test)]
 mod tests;
@@ -49,6 +50,7 @@ use std::fmt;
 use ndarray::ArrayView2;
 
 pub use present::rounded;
+pub use prior::PriorCorrection;
 
 /// A classifier's predictions on one split.
 #[derive(Clone, Copy, Debug)]

@@ -29,14 +29,47 @@ pub fn rounded(value: &Value, places: u32) -> Value {
 }
 
 impl ClassificationReport {
+    /// The rule that turns probabilities into the predicted class behind every threshold-dependent figure
+    /// (accuracy, sensitivity, specificity, PPV, NPV, F1, the per-class metrics and the confusion matrix), in
+    /// words: `P(positive) >= 0.5` for a binary task, the most probable class (argmax) otherwise.
+    pub fn threshold_rule(&self) -> String {
+        match &self.task {
+            TaskMetrics::Binary(binary) => {
+                let positive = self.confusion.classes.get(binary.positive).map_or("", String::as_str);
+                format!("P({positive}) >= 0.5")
+            }
+            TaskMetrics::Multiclass(_) => "the most probable class (argmax)".to_string(),
+        }
+    }
+
+    /// The threshold as JSON: `{"rule": "probability", "value": 0.5, "class": POSITIVE}` for a binary task,
+    /// `{"rule": "argmax"}` otherwise; `applies_to` lists the figures it decides.
+    fn threshold_json(&self) -> Value {
+        let decided = ["accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "per_class", "macro", "weighted"];
+        let applies_to: Value = decided.iter().chain(&["confusion_matrix"]).map(|name| Value::from(*name)).collect();
+        let mut json = Map::new();
+        match &self.task {
+            TaskMetrics::Binary(binary) => {
+                json.insert("rule".into(), "probability".into());
+                json.insert("value".into(), 0.5.into());
+                json.insert("class".into(), self.confusion.classes.get(binary.positive).cloned().into());
+            }
+            TaskMetrics::Multiclass(_) => {
+                json.insert("rule".into(), "argmax".into());
+            }
+        }
+        json.insert("applies_to".into(), applies_to);
+        Value::Object(json)
+    }
+
     /// The report as JSON. Keys, in order: `task` (`"binary"` or `"multiclass"`), `rows`, then for a binary task
     /// `positive_class`, `accuracy`, `sensitivity`, `sensitivity_ci`, `specificity`, `specificity_ci`, `ppv`,
     /// `npv`, `f1`, `auroc`, `auroc_ci`, `pr_auc`, `log_loss`, `brier`, `calibration_intercept`,
     /// `calibration_slope`, and for a multi-class task `accuracy`, `auroc`, `pr_auc`, `log_loss`, `brier`; then
-    /// `confusion_matrix` (`classes`, `counts`), `per_class`, `macro`, `weighted`, and the curves:
-    /// `roc_curve` (`fpr`, `tpr`, `thresholds`) and `calibration_curve` (`mean_predicted`, `observed`, `count` per
-    /// bin) for a binary task, `roc_curves` (`class`, `roc_curve`) and the pooled one-vs-rest `calibration_curve`
-    /// for a multi-class one. An interval is
+    /// `threshold` (the rule behind the threshold-dependent figures), `confusion_matrix` (`classes`, `counts`),
+    /// `per_class`, `macro`, `weighted`, and the curves: `roc_curve` (`fpr`, `tpr`, `thresholds`) and
+    /// `calibration_curve` (`mean_predicted`, `observed`, `count` per bin) for a binary task, `roc_curves`
+    /// (`class`, `roc_curve`) and the pooled one-vs-rest `calibration_curve` for a multi-class one. An interval is
     /// `{"low", "high", "level", "resamples", "usable"}`. Undefined values are `null`.
     pub fn to_json(&self) -> Value {
         let mut json = Map::new();
@@ -63,6 +96,7 @@ impl ClassificationReport {
                 json.insert("brier".into(), number(self.brier));
             }
         }
+        json.insert("threshold".into(), self.threshold_json());
         json.insert("confusion_matrix".into(), confusion_json(&self.confusion));
         json.insert("per_class".into(), self.per_class.iter().map(class_json).collect());
         json.insert("macro".into(), averages_json(&self.macro_average));
@@ -89,6 +123,7 @@ impl ClassificationReport {
             TaskMetrics::Binary(binary) => {
                 let positive_class = self.confusion.classes.get(binary.positive).map_or("", String::as_str);
                 metrics.push(("Positive class", positive_class.to_string()));
+                metrics.push(("Threshold", self.threshold_rule()));
                 metrics.push(("Accuracy", decimal(self.accuracy)));
                 metrics.push(("Sensitivity (recall)", with_interval(binary.sensitivity, &binary.sensitivity_ci)));
                 metrics.push(("Specificity", with_interval(binary.specificity, &binary.specificity_ci)));
@@ -104,6 +139,7 @@ impl ClassificationReport {
             }
             TaskMetrics::Multiclass(multiclass) => {
                 let one_vs_rest = |value| format!("{}  macro one-vs-rest", decimal(value));
+                metrics.push(("Threshold", self.threshold_rule()));
                 metrics.push(("Accuracy", decimal(self.accuracy)));
                 metrics.push(("AUROC (ROC AUC)", one_vs_rest(multiclass.auroc)));
                 metrics.push(("PR AUC (average precision)", one_vs_rest(multiclass.pr_auc)));
@@ -117,7 +153,10 @@ impl ClassificationReport {
             lines.extend(self.per_class_table());
         }
         lines.push(String::new());
-        lines.push("Confusion matrix (rows: true class, columns: predicted class)".to_string());
+        lines.push(format!(
+            "Confusion matrix at {} (rows: true class, columns: predicted class)",
+            self.threshold_rule()
+        ));
         let mut table = vec![std::iter::once(String::new()).chain(self.confusion.classes.iter().cloned()).collect()];
         for (class, counts) in self.confusion.classes.iter().zip(&self.confusion.counts) {
             table.push(std::iter::once(class.clone()).chain(counts.iter().map(u64::to_string)).collect());

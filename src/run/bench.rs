@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::train::check_sizes;
-use crate::data::dataset::{prepare_planned, replan};
+use crate::data::dataset::prepare_planned;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::ir::{Graph, Op};
 use crate::lowering::Model;
-use crate::pipeline::check_file;
+use crate::memory::Limit;
+use crate::pipeline::check_file_seeded;
 use crate::runtime::train::{Event, Runner};
 use crate::spec::ast::Schedule;
 use crate::spec::SpecFile;
@@ -277,7 +278,7 @@ pub fn bench(options: &BenchOptions) -> BenchOutcome {
 
 fn bench_in_pool(options: &BenchOptions) -> BenchOutcome {
     let started = Instant::now();
-    let check = check_file(&options.spec);
+    let check = check_file_seeded(&options.spec, Limit::from_environment(), options.seed);
     let load = started.elapsed();
     let mut outcome = BenchOutcome { file: check.file.clone(), diagnostics: check.diagnostics, report: None };
     let (Some(file), Some(lowered), Some(checked)) = (&check.file, &check.lowered, &check.checked) else {
@@ -286,16 +287,10 @@ fn bench_in_pool(options: &BenchOptions) -> BenchOutcome {
     if outcome.diagnostics.has_errors() {
         return outcome;
     }
+    // The spec carries `--seed` when given: the check planned the split with it.
     let mut spec = lowered.spec.clone();
-    let mut planned = check.planned;
-    if let Some(seed) = options.seed {
-        spec.seed.value = seed;
-        // As in `galen train`: the split is planned again with this seed, and what that finds replaces the check's.
-        outcome.diagnostics.items.retain(|diagnostic| !diagnostic.code.starts_with("split::"));
-        planned = replan(&spec, checked, &check.loaded, &mut outcome.diagnostics);
-    }
     let diagnostics = &mut outcome.diagnostics;
-    let Some(planned) = planned else { return outcome };
+    let Some(planned) = check.planned else { return outcome };
     let started = Instant::now();
     let Some(prepared) = prepare_planned(file, &spec, checked, check.loaded, planned, diagnostics) else {
         return outcome;

@@ -27,6 +27,11 @@ pub struct Manifest {
     pub seed: u64,
     /// Worker threads.
     pub threads: usize,
+    /// With class weights, what they did to the risks and whether the reported ones are corrected
+    /// ([`PriorCorrection::to_json`](crate::metrics::PriorCorrection::to_json)); absent without class weights, and
+    /// in runs saved before corrections were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_correction: Option<serde_json::Value>,
     /// The code path that ran the model: the backend and the CPU features it could use.
     pub code_path: CodePath,
     /// When training started (UTC, RFC 3339).

@@ -4,8 +4,11 @@
 //! runs/breast-cancer-20261129-140512/
 //!   breast_cancer.galen      the spec as given, byte for byte
 //!   manifest.json            galen version, spec and data paths with SHA-256, seed, threads, CPU code path, times
-//!   model.safetensors        the weights (and running statistics), metadata in a fixed order
+//!                            (and the risk correction, with class weights)
+//!   model.safetensors        the weights (and running statistics), metadata in a fixed order (the task, the
+//!                            risk correction that `eval` and `predict` apply)
 //!   transform.json           the fitted preprocessing, so that `predict` applies exactly what training saw
+//!   splits.csv               where every data row went: file, row (as in test_predictions.csv), split, fold
 //!   metrics.json             per epoch and final, per split (no times: reruns give the same bytes)
 //!   test_predictions.csv     the test rows' outputs, which `galen predict` reproduces
 //!   plots/*.svg              learning curves; ROC, calibration and confusion matrix for classifiers
@@ -16,9 +19,12 @@
 
 pub mod bench;
 pub mod eval;
+pub mod loaded;
 pub mod manifest;
 pub mod predict;
+pub mod predictor;
 pub mod report;
+pub mod risk;
 pub mod train;
 pub mod weights;
 
@@ -42,6 +48,8 @@ pub const TRANSFORM: &str = "transform.json";
 pub const METRICS: &str = "metrics.json";
 /// The test split's predictions.
 pub const TEST_PREDICTIONS: &str = "test_predictions.csv";
+/// Where every data row went (`report::splits_csv`).
+pub const SPLITS: &str = "splits.csv";
 /// The folder of plots.
 pub const PLOTS: &str = "plots";
 
@@ -384,6 +392,7 @@ mod tests {
             data: Vec::new(),
             seed: 1,
             threads: 1,
+            risk_correction: None,
             code_path: manifest::CodePath::detect("interpreter"),
             started: String::new(),
             finished: String::new(),

@@ -6,11 +6,13 @@ use serde_json::{json, Map, Value};
 use super::{RunDir, METRICS, PLOTS, TEST_PREDICTIONS};
 use crate::check::{Checked, Task};
 use crate::data::dataset::{Prepared, SplitData};
+use crate::data::split::Assigned;
 use crate::data::transform::Targets;
 use crate::diagnostics::Diagnostic;
+use crate::metrics::PriorCorrection;
 use crate::plots;
 use crate::runtime::train::{Ending, EpochRecord, Fit, Runner, SplitOutputs, SplitScore};
-use crate::spec::ast::Spec;
+use crate::spec::ast::{Source, Spec, Split};
 
 /// The keys of a split's metrics that hold curves for the plots.
 pub const CURVES: &[&str] = &["roc_curve", "roc_curves", "calibration_curve"];
@@ -54,6 +56,10 @@ pub struct Report {
     pub headline: Vec<String>,
     /// What changed for the final model after cross-validation (settings dropped, epochs chosen).
     pub refit_changes: Vec<String>,
+    /// With class weights, the correction of the final model's risks (applied with `prior`, recorded with `none`).
+    pub risk_correction: Option<PriorCorrection>,
+    /// The class names, for the correction's summary.
+    pub classes: Vec<String>,
 }
 
 impl Report {
@@ -61,7 +67,7 @@ impl Report {
     /// intervals from the spec's seed.
     pub fn build(
         spec: &Spec,
-        _checked: &Checked,
+        checked: &Checked,
         runner: &mut Runner,
         prepared: &Prepared,
         fit: Fit,
@@ -88,6 +94,8 @@ impl Report {
             folds,
             headline,
             refit_changes: Vec::new(),
+            risk_correction: runner.risk_correction().cloned(),
+            classes: checked.task.classes().to_vec(),
         }
     }
 
@@ -97,6 +105,19 @@ impl Report {
         root.insert("experiment".into(), json!(spec.name.value));
         root.insert("seed".into(), json!(spec.seed.value));
         root.insert("task".into(), task_json(&checked.task));
+        if let Some(correction) = &self.risk_correction {
+            let mut record = correction.to_json();
+            let scope = if correction.applies() {
+                "every probability and metric here (each epoch's and the final ones) is of the corrected risks; \
+                 the losses are of the model's uncorrected outputs, as training computes them"
+            } else {
+                "the risks are the weighted model's, not corrected"
+            };
+            if let Value::Object(map) = &mut record {
+                map.insert("scope".into(), json!(scope));
+            }
+            root.insert("risk_correction".into(), record);
+        }
         let ending = match self.ending {
             Ending::Completed => json!({"status": "completed"}),
             Ending::EarlyStopped { epoch } => json!({"status": "stopped early", "epoch": epoch}),
@@ -204,7 +225,9 @@ impl Report {
         // A JSON value's alternate display is serde_json's pretty printer, and cannot fail.
         run.write(METRICS, format!("{:#}\n", self.to_json(spec, checked)).as_bytes())?;
         if let Some((_, outputs)) = &self.test {
-            run.write(TEST_PREDICTIONS, predictions_csv(&checked.task, &prepared.test, outputs).as_bytes())?;
+            let group = spec.data.split.value.group().map(|group| group.value.as_str());
+            let groups = group.zip(prepared.test_groups.as_deref());
+            run.write(TEST_PREDICTIONS, predictions_csv(&checked.task, &prepared.test, groups, outputs).as_bytes())?;
         }
         self.write_plots(run, spec, checked)
     }
@@ -224,20 +247,8 @@ impl Report {
             .collect();
         let mut svgs = vec![("learning_curves.svg", plots::learning_curves(title, &points, self.best_epoch))];
         let scored = self.test.as_ref().map(|(test, _)| test).or(self.val.as_ref());
-        if let (Some(scored), false) = (scored, matches!(checked.task, Task::Regression)) {
-            if let Some(series) = scored.scores.roc_series() {
-                svgs.push(("roc.svg", plots::roc_curve(title, &series)));
-            }
-            if let Some(bins) = scored.scores.calibration_bins() {
-                let title = match checked.task {
-                    Task::Multiclass { .. } => format!("{title} (each class against the rest, pooled)"),
-                    _ => title.clone(),
-                };
-                svgs.push(("calibration.svg", plots::calibration_curve(&title, &bins)));
-            }
-            if let Some((classes, counts)) = scored.scores.confusion() {
-                svgs.push(("confusion_matrix.svg", plots::confusion_matrix(title, &classes, &counts)));
-            }
+        if let Some(scored) = scored {
+            svgs.extend(split_plots(title, &checked.task, scored));
         }
         for (name, svg) in svgs {
             let svg = svg.map_err(|error| Diagnostic::error("run::plot", format!("cannot draw `{name}`: {error}")))?;
@@ -261,6 +272,9 @@ impl Report {
             }
         };
         text.push_str(&format!("{ending}\n"));
+        if let Some(correction) = &self.risk_correction {
+            text.push_str(&format!("{}\n", super::risk::summary_line(correction, &self.classes)));
+        }
         let scored = match (&self.test, &self.val) {
             (Some((test, _)), _) => Some(("test", test)),
             (None, Some(val)) => Some(("validation", val)),
@@ -293,6 +307,31 @@ impl Report {
         }
         text
     }
+}
+
+/// The plots of a classifier's scored split, by file name: the ROC curve, the calibration curve and the confusion
+/// matrix (titled with the threshold behind it); none for a regression.
+pub fn split_plots(title: &str, task: &Task, scored: &SplitScore) -> Vec<(&'static str, Result<String, String>)> {
+    let mut svgs = Vec::new();
+    if matches!(task, Task::Regression) {
+        return svgs;
+    }
+    if let Some(series) = scored.scores.roc_series() {
+        svgs.push(("roc.svg", plots::roc_curve(title, &series)));
+    }
+    if let Some(bins) = scored.scores.calibration_bins() {
+        let title = match task {
+            Task::Multiclass { .. } => format!("{title} (each class against the rest, pooled)"),
+            _ => title.to_string(),
+        };
+        svgs.push(("calibration.svg", plots::calibration_curve(&title, &bins)));
+    }
+    if let Some((classes, counts)) = scored.scores.confusion() {
+        let rule = scored.scores.threshold_rule().unwrap_or_default();
+        let title = format!("{title} (at {rule})");
+        svgs.push(("confusion_matrix.svg", plots::confusion_matrix(&title, &classes, &counts)));
+    }
+    svgs
 }
 
 /// A split's metrics as `galen train` and `galen eval` print them: `NAME (N rows)`, then a line per metric.
@@ -372,11 +411,58 @@ pub fn prediction_cells(task: &Task, output: &[f32]) -> Vec<String> {
     }
 }
 
-/// The test split's predictions: `row` (the row's number among the data rows of its file, from 1), the truth,
-/// the probabilities and the predicted class.
-fn predictions_csv(task: &Task, split: &SplitData, outputs: &SplitOutputs) -> String {
+/// A row's number as the run's files write it: its place among the data rows of its file, counted from 1 (the
+/// header is not counted, so a file's line is this number plus one). `test_predictions.csv` and `splits.csv`
+/// share it, so that they join on it.
+pub fn row_number(row: usize) -> usize {
+    row + 1
+}
+
+/// `splits.csv`: where every data row went, one line per row in file order, with the columns `file` (the data
+/// file as the spec writes it: `data.source`, or `split.test_file` for the rows of a test file), `row` (as
+/// [`row_number`] counts, as in `test_predictions.csv`), `split` (`train`, `val`, `test`, or `dropped` for a row
+/// left out before the split: a missing target, a `drop` strategy's gap, a missing group; a test file's row left
+/// out likewise) and `fold` (under k-fold, the fold that holds the row out, from 1; empty otherwise). Under
+/// k-fold the final model's training rows are every non-test row, so they are `train` with their fold.
+pub fn splits_csv(spec: &Spec, rows: usize, prepared: &Prepared) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["row".to_string(), "truth".to_string()];
+    let _ = writer.write_record(["file", "row", "split", "fold"]);
+    let source = match &spec.data.source.value {
+        Source::Csv { path, .. } => &path.value,
+        Source::Images { manifest: Some(manifest), .. } => &manifest.value,
+        Source::Images { dir, .. } => &dir.value,
+    };
+    for (row, (split, fold)) in prepared.plan.assignment(rows).into_iter().enumerate() {
+        let fold = fold.map_or(String::new(), |fold| fold.to_string());
+        let _ = writer.write_record([source, &row_number(row).to_string(), split.name(), &fold]);
+    }
+    if let Split::TestFile { path, .. } = &spec.data.split.value {
+        let mut assigned = vec![Assigned::Dropped; prepared.test_file_rows];
+        for &row in &prepared.test.rows {
+            if let Some(split) = assigned.get_mut(row) {
+                *split = Assigned::Test;
+            }
+        }
+        for (row, split) in assigned.into_iter().enumerate() {
+            let _ = writer.write_record([&path.value, &row_number(row).to_string(), split.name(), ""]);
+        }
+    }
+    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// The test split's predictions: `row` (the row's number among the data rows of its file, from 1), the split's
+/// group column when it has one (the column's name, a cell per row), the truth, the probabilities and the predicted
+/// class.
+fn predictions_csv(
+    task: &Task,
+    split: &SplitData,
+    groups: Option<(&str, &[String])>,
+    outputs: &SplitOutputs,
+) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["row".to_string()];
+    header.extend(groups.map(|(name, _)| name.to_string()));
+    header.push("truth".to_string());
     header.extend(probability_columns(task));
     header.push("predicted".to_string());
     let _ = writer.write_record(&header);
@@ -386,7 +472,9 @@ fn predictions_csv(task: &Task, split: &SplitData, outputs: &SplitOutputs) -> St
             (Targets::Numbers(numbers), _) => numbers[position].to_string(),
         };
         let output = outputs.outputs.row(position).to_vec();
-        let mut record = vec![(row + 1).to_string(), truth];
+        let mut record = vec![row_number(row).to_string()];
+        record.extend(groups.map(|(_, cells)| cells.get(position).cloned().unwrap_or_default()));
+        record.push(truth);
         record.extend(prediction_cells(task, &output));
         let _ = writer.write_record(&record);
     }

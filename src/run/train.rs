@@ -9,13 +9,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::manifest::{data_records, now, CodePath, Manifest, SpecRecord};
 use super::report::{self, FoldResult, Report};
-use super::{weights, RunDir, MANIFEST, MODEL, TRANSFORM};
+use super::{weights, RunDir, MANIFEST, MODEL, SPLITS, TRANSFORM};
 use crate::backend::Backend;
 use crate::check::Checked;
-use crate::data::dataset::{prepare_training, replan, Prepared, SplitData};
+use crate::data::dataset::{prepare_training, Prepared, SplitData};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::lowering::Model;
-use crate::pipeline::check_file;
+use crate::memory::Limit;
+use crate::pipeline::check_file_seeded;
 use crate::runtime::train::{Ending, EpochRecord, Event, Runner};
 use crate::spec::ast::{Schedule, Spec};
 use crate::spec::SpecFile;
@@ -92,7 +93,7 @@ pub fn train(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> TrainOut
 
 fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> TrainOutcome {
     let started = now();
-    let check = check_file(&options.spec);
+    let check = check_file_seeded(&options.spec, Limit::from_environment(), options.seed);
     let mut outcome = TrainOutcome { file: check.file.clone(), diagnostics: check.diagnostics, ..Default::default() };
     let (Some(file), Some(lowered), Some(checked)) = (&check.file, &check.lowered, &check.checked) else {
         return outcome;
@@ -100,17 +101,10 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     if outcome.diagnostics.has_errors() {
         return outcome;
     }
-    let mut spec = lowered.spec.clone();
-    let mut planned = check.planned;
-    if let Some(seed) = options.seed {
-        spec.seed.value = seed;
-        // The check planned the split with the spec's seed: it is planned again with this one, and what that finds
-        // replaces what the check found.
-        outcome.diagnostics.items.retain(|diagnostic| !diagnostic.code.starts_with("split::"));
-        planned = replan(&spec, checked, &check.loaded, &mut outcome.diagnostics);
-    }
+    // The spec carries `--seed` when given: the check planned the split with it.
+    let spec = lowered.spec.clone();
     let diagnostics = &mut outcome.diagnostics;
-    let Some(planned) = planned else { return outcome };
+    let Some(planned) = check.planned else { return outcome };
     let Some((prepared, folds)) = prepare_training(file, &spec, checked, check.loaded, planned, diagnostics) else {
         return outcome;
     };
@@ -141,6 +135,7 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     };
     outcome.run = Some(run.final_path().to_path_buf());
     let spec_name = options.spec.file_name().map_or("spec".into(), |name| name.to_string_lossy().into_owned());
+    let risk_correction = super::risk::correction(&spec, checked, &prepared.train);
     let mut manifest = Manifest {
         galen_version: env!("CARGO_PKG_VERSION").to_string(),
         command: options.command.clone(),
@@ -152,6 +147,7 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
         data,
         seed: spec.seed.value,
         threads: options.threads.max(1),
+        risk_correction: risk_correction.as_ref().map(crate::metrics::PriorCorrection::to_json),
         code_path: CodePath::detect(options.backend.name()),
         started,
         finished: String::new(),
@@ -166,7 +162,8 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
         .and_then(|()| match &prepared.transform {
             Some(transform) => run.write(TRANSFORM, format!("{}\n", transform.to_json()).as_bytes()),
             None => Ok(()),
-        });
+        })
+        .and_then(|()| run.write(SPLITS, report::splits_csv(&spec, checked.rows, &prepared).as_bytes()));
     if let Err(error) = written {
         diagnostics.push(error);
         return outcome;
@@ -178,6 +175,7 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     let mut fold_results = Vec::new();
     for (index, fold) in folds.iter().enumerate() {
         progress.prefix = format!("fold {}/{}  ", index + 1, folds.len());
+        runner.set_risk_correction(super::risk::correction(&spec, checked, &fold.train));
         let fitted = runner.fit(
             &spec,
             &fold.train,
@@ -207,7 +205,9 @@ fn train_in_pool(options: &TrainOptions, interrupt: Option<&AtomicBool>) -> Trai
     let (final_spec, epochs, refit_changes) = refit_settings(&spec, &fold_results);
     progress.prefix = if folds.is_empty() { String::new() } else { "final model  ".to_string() };
     let mut checkpoint_error = None;
-    let metadata = model_metadata(&manifest, &spec, checked);
+    let risk_metadata = super::risk::metadata(risk_correction.as_ref());
+    let metadata: Vec<_> = model_metadata(&manifest, &spec, checked).into_iter().chain(risk_metadata).collect();
+    runner.set_risk_correction(risk_correction);
     let fitted =
         runner.fit(&final_spec, &prepared.train, &prepared.val, epochs, spec.seed.value, interrupt, &mut |event| {
             progress.event(&event);
@@ -281,7 +281,7 @@ fn model_metadata(manifest: &Manifest, spec: &Spec, checked: &Checked) -> Vec<(S
         ("spec_sha256".to_string(), manifest.spec.sha256.clone()),
         ("seed".to_string(), spec.seed.value.to_string()),
     ];
-    metadata.extend(super::eval::describe_model(&checked.task, &checked.input_shape));
+    metadata.extend(super::loaded::describe_model(&checked.task, &checked.input_shape));
     metadata
 }
 

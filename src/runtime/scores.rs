@@ -166,6 +166,12 @@ impl Scores {
         let Scores::Classification(report) = self else { return None };
         Some((report.confusion.classes.clone(), report.confusion.counts.clone()))
     }
+
+    /// The rule behind the threshold-dependent figures, in words (classification only).
+    pub fn threshold_rule(&self) -> Option<String> {
+        let Scores::Classification(report) = self else { return None };
+        Some(report.threshold_rule())
+    }
 }
 
 fn roc_series(class: String, curve: &metrics::RocCurve, auc: Option<f64>) -> plots::RocSeries {

@@ -24,6 +24,7 @@ use crate::diagnostics::Diagnostic;
 use crate::interpreter::Tensor;
 use crate::ir::{Graph, Role};
 use crate::lowering::{initial_values, names, Model, TargetEncoding};
+use crate::metrics::PriorCorrection;
 use crate::rng::{ChaCha20Rng, Purpose, Rng, Streams};
 use crate::spec::ast::Spec;
 
@@ -35,7 +36,8 @@ pub type Weights = BTreeMap<String, ArrayD<f32>>;
 pub struct SplitOutputs {
     /// The mean loss (weighted by the split's loss weights, as training computes it).
     pub loss: f64,
-    /// `[rows, width]`: class probabilities (P(positive) for one sigmoid unit) or predicted numbers.
+    /// `[rows, width]`: class probabilities (P(positive) for one sigmoid unit; corrected for class weights when the
+    /// runner has a risk correction, while the loss is of the model's own outputs) or predicted numbers.
     pub outputs: Array2<f32>,
 }
 
@@ -223,6 +225,9 @@ pub struct Runner<'m> {
     backend: Backend,
     /// Graphs the JIT could not compile, which ran on the interpreter instead.
     pub warnings: Vec<String>,
+    /// The correction of the risks for class weights, applied to every output `evaluate` and `predict` give (the
+    /// losses stay the model's own).
+    risk_correction: Option<PriorCorrection>,
     train_steps: Graphs,
     evaluations: Graphs,
     predictions: Graphs,
@@ -238,6 +243,7 @@ impl<'m> Runner<'m> {
             batch_size: batch_size.max(1),
             backend: Backend::default(),
             warnings: Vec::new(),
+            risk_correction: None,
             train_steps: Graphs::new(GraphKind::TrainStep),
             evaluations: Graphs::new(GraphKind::Evaluate),
             predictions: Graphs::new(GraphKind::Predict),
@@ -248,6 +254,23 @@ impl<'m> Runner<'m> {
     pub fn with_backend(mut self, backend: Backend) -> Runner<'m> {
         self.backend = backend;
         self
+    }
+
+    /// The same runner with the risks it reports corrected for class weights (`None`: as the model gives them).
+    pub fn with_risk_correction(mut self, correction: Option<PriorCorrection>) -> Runner<'m> {
+        self.risk_correction = correction;
+        self
+    }
+
+    /// Corrects the risks from now on for the class weights of the rows about to be trained on (each
+    /// cross-validation fold has its own); `None` reports them as the model gives them.
+    pub fn set_risk_correction(&mut self, correction: Option<PriorCorrection>) {
+        self.risk_correction = correction;
+    }
+
+    /// The correction of the risks in force, if any.
+    pub fn risk_correction(&self) -> Option<&PriorCorrection> {
+        self.risk_correction.as_ref()
     }
 
     /// Builds, optimizes and compiles now the graphs that training on `train_rows` rows and evaluating `eval_rows`
@@ -401,6 +424,7 @@ impl<'m> Runner<'m> {
             loss += result.get(names::LOSS).and_then(|loss| loss.scalar()).unwrap_or(f64::NAN) * positions.len() as f64;
             copy_rows(&mut outputs, positions, &result[names::OUTPUT]);
         }
+        self.correct_risks(&mut outputs);
         SplitOutputs { loss: loss / split.len().max(1) as f64, outputs }
     }
 
@@ -416,7 +440,19 @@ impl<'m> Runner<'m> {
             let result = executable.run(&graph_inputs);
             copy_rows(&mut outputs, positions, &result[names::OUTPUT]);
         }
+        self.correct_risks(&mut outputs);
         outputs
+    }
+
+    /// A classifier's outputs corrected for the class weights, when a correction is set.
+    fn correct_risks(&self, outputs: &mut Array2<f32>) {
+        let Some(correction) = &self.risk_correction else { return };
+        let positive = match self.task {
+            Task::Binary { positive, .. } => positive,
+            Task::Multiclass { .. } => 0,
+            Task::Regression => return,
+        };
+        correction.correct_outputs(outputs, positive);
     }
 
     /// The loss and metrics of `values` on `split`; with `bootstrap`, confidence intervals too.

@@ -106,6 +106,18 @@ pub struct Data {
     pub split: Spanned<Split>,
     /// Per-class loss weights.
     pub class_weight: Option<Spanned<ClassWeight>>,
+    /// How reported risks are corrected for the class weights, as written (only with `class_weight`); see
+    /// [`Data::risk_correction`] for the setting in force.
+    pub risk_correction: Option<Spanned<RiskCorrection>>,
+}
+
+impl Data {
+    /// The risk correction in force: `None` without class weights (there is nothing to correct), else the one
+    /// written, `prior` by default.
+    pub fn risk_correction(&self) -> Option<RiskCorrection> {
+        self.class_weight.as_ref()?;
+        Some(self.risk_correction.as_ref().map_or(RiskCorrection::Prior, |correction| correction.value))
+    }
 }
 
 /// Where the rows come from.
@@ -354,6 +366,18 @@ pub enum ClassWeight {
     Balanced,
     /// Given per class label (as written).
     Explicit(Vec<(Spanned<String>, Spanned<f64>)>),
+}
+
+named_enum! {
+    /// What class weights do to the risks a model reports. A model trained with class weights `w_k` learns the
+    /// classes as if their prevalences were `w_k n_k / sum_j w_j n_j`; `prior` corrects its probabilities back to
+    /// the training rows' prevalence (Saerens, Latinne and Decaestecker 2002).
+    pub enum RiskCorrection {
+        /// Corrected back to the training prevalence.
+        Prior = "prior",
+        /// Left as the weighted model gives them.
+        None = "none",
+    }
 }
 
 /// One layer of the model.

@@ -150,6 +150,9 @@ fn data_entries(data: &Data, form: Form) -> Vec<Entry> {
         };
         entries.push(entry("class_weight", node));
     }
+    if let Some(correction) = &data.risk_correction {
+        entries.push(entry("risk_correction", text(correction.value.name())));
+    }
     entries
 }
 

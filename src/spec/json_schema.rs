@@ -14,8 +14,8 @@
 use serde_json::{json, Map, Value};
 
 use super::ast::{
-    Activation, Color, ColumnKind, Encode, Impute, Loss, Metric, Padding, Scalar, Scale, CLIPPING_KEYS, LAYER_NAMES,
-    OPTIMIZER_NAMES, SCHEDULE_NAMES,
+    Activation, Color, ColumnKind, Encode, Impute, Loss, Metric, Padding, RiskCorrection, Scalar, Scale, CLIPPING_KEYS,
+    LAYER_NAMES, OPTIMIZER_NAMES, SCHEDULE_NAMES,
 };
 
 /// The schema's `$id`.
@@ -335,6 +335,9 @@ fn data_schema() -> Value {
         1), minmax (to 0..1) or robust (median and interquartile range).";
     let encode = "How categorical columns become numbers: onehot (one 0/1 column per category) or ordinal (the \
         category's position).";
+    let risk_correction = "With `class_weight`, how the reported risks are corrected: prior (the default: back to \
+        the prevalence of the training rows, Saerens et al. 2002, so that they estimate risk again) or none (the \
+        weighted model's probabilities, which overstate the classes weighted up).";
     let properties = json!({
         "source": source_schema(),
         "target": text("The column to predict, for example `diagnosis`."),
@@ -374,10 +377,19 @@ fn data_schema() -> Value {
                 },
             ],
         },
+        "risk_correction": with_default(
+            enum_of(RiskCorrection::NAMES, risk_correction),
+            json!(RiskCorrection::Prior.name())
+        ),
     });
     let description = "Where the data come from and how they are prepared. Every statistic is learned from the \
         training rows only.";
-    object(description, properties, &["source", "target"])
+    let mut schema = object(description, properties, &["source", "target"]);
+    if let Value::Object(map) = &mut schema {
+        // Without class weights there is nothing to correct, and `lower` refuses the key.
+        map.insert("dependentRequired".into(), json!({"risk_correction": ["class_weight"]}));
+    }
+    schema
 }
 
 fn source_schema() -> Value {
@@ -694,7 +706,7 @@ mod tests {
     #[test]
     fn every_name_table_appears() {
         let offered = offered(&json_schema());
-        let tables: [&[&str]; 12] = [
+        let tables: [&[&str]; 13] = [
             Activation::NAMES,
             Loss::NAMES,
             Metric::NAMES,
@@ -704,6 +716,7 @@ mod tests {
             Color::NAMES,
             ColumnKind::NAMES,
             Impute::NAMES,
+            RiskCorrection::NAMES,
             LAYER_NAMES,
             OPTIMIZER_NAMES,
             SCHEDULE_NAMES,

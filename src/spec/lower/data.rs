@@ -47,6 +47,8 @@ impl Reader<'_> {
         });
         let split = self.split(params.get("split"), node.span);
         let class_weight = params.get("class_weight").and_then(|node| self.class_weight(node));
+        let weighted = params.get("class_weight").is_some();
+        let risk_correction = params.get("risk_correction").and_then(|node| self.risk_correction(node, weighted));
         self.sound = sound;
         Data {
             span: node.span,
@@ -62,6 +64,7 @@ impl Reader<'_> {
             encode,
             split,
             class_weight,
+            risk_correction,
         }
     }
 
@@ -458,5 +461,25 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// `risk_correction: prior | none`, which only means something with class weights (`weighted`: the key is
+    /// written, rightly or not): without them the risks need no correction, and the key is refused as `delimiter`
+    /// is for an image folder.
+    fn risk_correction(&mut self, node: &Node, weighted: bool) -> Option<Spanned<RiskCorrection>> {
+        let correction = self.choice(node, "risk correction", "spec::unknown_name", RiskCorrection::ALL)?;
+        if !weighted {
+            let example = self.example("class_weight balanced");
+            self.error(
+                Diagnostic::error(
+                    "spec::conflict",
+                    "`risk_correction` corrects risks for class weights, but `class_weight` is not set",
+                )
+                .at(node.span)
+                .with_label("no class weights to correct for")
+                .with_help(format!("remove `risk_correction`, or weight the classes, for example `{example}`")),
+            );
+        }
+        Some(correction)
     }
 }

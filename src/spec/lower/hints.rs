@@ -33,6 +33,7 @@ const SYNONYMS: &[(&str, &str)] = &[
     ("encoding", "encode"),
     ("class_weights", "class_weight"),
     ("weights", "class_weight"),
+    ("prior_correction", "risk_correction"),
     ("optimiser", "optimizer"),
     ("loss_function", "loss"),
     ("n_epochs", "epochs"),
@@ -172,6 +173,7 @@ pub const DATA_KEYS: &[&str] = &[
     "encode",
     "split",
     "class_weight",
+    "risk_correction",
 ];
 
 /// The keys of `train`.
