@@ -443,6 +443,7 @@ fn json_has_fixed_keys_and_rounds() {
         "brier",
         "calibration_intercept",
         "calibration_slope",
+        "threshold",
         "confusion_matrix",
         "per_class",
         "macro",
@@ -455,6 +456,11 @@ fn json_has_fixed_keys_and_rounds() {
     assert_eq!(json["ppv"], json!(0.7143));
     assert_eq!(json["rows"], json!(12));
     assert_eq!(json["positive_class"], json!("malignant"));
+    assert_eq!(json["threshold"]["rule"], json!("probability"));
+    assert_eq!(
+        (json["threshold"]["value"].clone(), json["threshold"]["class"].clone()),
+        (json!(0.5), json!("malignant"))
+    );
     assert_eq!(json["confusion_matrix"], json!({"classes": ["benign", "malignant"], "counts": [[4, 2], [1, 5]]}));
     assert_eq!(json["roc_curve"]["thresholds"][0], json!(null), "the +∞ threshold");
     let interval = json["auroc_ci"].as_object().unwrap();
@@ -471,6 +477,7 @@ fn json_has_fixed_keys_and_rounds() {
         "pr_auc",
         "log_loss",
         "brier",
+        "threshold",
         "confusion_matrix",
         "per_class",
         "macro",
@@ -479,6 +486,7 @@ fn json_has_fixed_keys_and_rounds() {
         "calibration_curve",
     ];
     assert_eq!(keys, expected);
+    assert_eq!(multi["threshold"]["rule"], json!("argmax"));
     let regression = regression(&[1.0, 2.0], &[1.5, 2.0]).unwrap().to_json();
     assert_eq!(
         rounded(&regression, 4),
