@@ -62,7 +62,8 @@ pub enum Command {
         /// A seed replacing the spec's (split, initial weights, shuffling, dropout, bootstrap).
         #[arg(long)]
         seed: Option<u64>,
-        /// No progress bar: one plain line per epoch.
+        /// Print only the run directory on standard output, and only errors on standard error (no progress, no
+        /// summary, no warnings): for scripts, `RUN=$(galen train SPEC -q)`.
         #[arg(long, short)]
         quiet: bool,
         /// What runs the model: the JIT, or the reference interpreter (slow; the oracle).
@@ -154,9 +155,13 @@ pub enum Command {
         /// The form to write.
         #[arg(long, value_enum)]
         to: FormArg,
-        /// Write to this file instead of standard output (refuses to overwrite the input).
+        /// Write to this file instead of standard output (refuses to overwrite the input, and an existing file
+        /// unless `--force`).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
     },
     /// Print the JSON Schema of the YAML form of a spec, for editors.
     Schema,
@@ -276,7 +281,7 @@ pub fn main() -> ExitCode {
                 backend: backend.into(),
                 command: std::env::args().collect(),
             };
-            train(&options)
+            train(&options, quiet)
         }
         Command::Bench { spec, epochs, threads, seed, json, backend, profile, cpu } => {
             if let Err(code) = choose_cpu_for(backend, cpu) {
@@ -306,7 +311,7 @@ pub fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Convert { spec, to, output } => convert(&spec, to, output.as_deref()),
+        Command::Convert { spec, to, output, force } => convert(&spec, to, output.as_deref(), force),
         Command::Synth(args) => match crate::synth::run(&args) {
             Ok(wrote) => {
                 print_stdout(&format!("{wrote}\n"));
@@ -452,7 +457,8 @@ fn default_threads() -> usize {
 /// Set by Ctrl-C: training stops after the current batch and keeps the last checkpoint.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-fn train(options: &crate::run::train::TrainOptions) -> ExitCode {
+/// `galen train`; with `quiet`, only the run directory's path on standard output and only errors on standard error.
+fn train(options: &crate::run::train::TrainOptions, quiet: bool) -> ExitCode {
     // A first Ctrl-C asks training to stop after the current batch; a second one ends galen at once. Every file is
     // written atomically, so none is half-written either way; after a second Ctrl-C the manifest still says
     // `running` and a temporary file may remain beside the model.
@@ -463,11 +469,18 @@ fn train(options: &crate::run::train::TrainOptions) -> ExitCode {
         eprintln!("\ninterrupted: stopping after the current batch (Ctrl-C again to quit at once)");
     });
     let outcome = crate::run::train::train(options, Some(&INTERRUPTED));
-    let failed = report(&outcome.diagnostics, outcome.file.as_ref(), &options.spec);
-    if let Some(run) = &outcome.run {
-        print_stdout(&format!("run directory: {}\n", run.display()));
+    let shown = if quiet {
+        Diagnostics { items: outcome.diagnostics.items.iter().filter(|d| d.is_error()).cloned().collect() }
+    } else {
+        outcome.diagnostics.clone()
+    };
+    let failed = report(&shown, outcome.file.as_ref(), &options.spec);
+    match (&outcome.run, quiet) {
+        (Some(run), true) => print_stdout(&format!("{}\n", run.display())),
+        (Some(run), false) => print_stdout(&format!("run directory: {}\n", run.display())),
+        (None, _) => {}
     }
-    if let Some(summary) = &outcome.report {
+    if let (Some(summary), false) = (&outcome.report, quiet) {
         print_stdout(&summary.summary());
     }
     if failed {
@@ -541,7 +554,7 @@ fn predict(
     ExitCode::SUCCESS
 }
 
-fn convert(path: &Path, to: FormArg, output: Option<&Path>) -> ExitCode {
+fn convert(path: &Path, to: FormArg, output: Option<&Path>, force: bool) -> ExitCode {
     let mut diagnostics = Diagnostics::new();
     let form = match to {
         FormArg::Yaml => Form::Yaml,
@@ -561,6 +574,16 @@ fn convert(path: &Path, to: FormArg, output: Option<&Path>) -> ExitCode {
     }
     let Some(lowered) = lowered else { return ExitCode::from(1) };
     let text = convert::to_text(&lowered.spec, form);
+    let comments = convert::count_comments(&file.text, file.form);
+    if comments > 0 {
+        let dropped = Diagnostic::warning(
+            "convert::comments_dropped",
+            format!("{comments} comment(s) of the spec are not in the converted text: converting keeps no comment"),
+        )
+        .at_file(path)
+        .with_help("copy the comments you need by hand");
+        report(&Diagnostics { items: vec![dropped] }, None, path);
+    }
     match output {
         None => {
             print_stdout(&text);
@@ -570,6 +593,13 @@ fn convert(path: &Path, to: FormArg, output: Option<&Path>) -> ExitCode {
             let diagnostic = Diagnostic::error("cli::overwrite", "the output would overwrite the spec being converted")
                 .at_file(target)
                 .with_help("choose another output file");
+            report(&Diagnostics { items: vec![diagnostic] }, None, path);
+            ExitCode::from(1)
+        }
+        Some(target) if target.exists() && !force => {
+            let diagnostic = Diagnostic::error("cli::exists", "the output file exists")
+                .at_file(target)
+                .with_help("choose another output file, or add `--force` to replace it");
             report(&Diagnostics { items: vec![diagnostic] }, None, path);
             ExitCode::from(1)
         }

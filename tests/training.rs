@@ -413,13 +413,20 @@ fn the_command_line_refuses_an_existing_out_and_eval_and_predict_check_their_inp
     fs::write(dir.join("small.galen"), spec).unwrap();
     let spec = dir.join("small.galen");
     let out = dir.join("run");
-    let first = galen(&["train", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    // Standard error is not a terminal here: plain progress lines, a line per epoch, and the summary on stdout.
+    let first = galen(&["train", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(first.status.success(), "{}", text(&first.stderr));
     let stdout = text(&first.stdout);
     assert!(stdout.starts_with(&format!("run directory: {}", out.display())), "{stdout}");
     assert!(stdout.contains("Sensitivity (recall)") && stdout.contains("95% CI"), "{stdout}");
     let stderr = text(&first.stderr);
     assert_eq!(stderr.lines().filter(|line| line.starts_with("epoch ")).count(), 2, "{stderr}");
+    // --quiet (issue 17): the run directory alone on stdout, nothing on stderr when nothing is wrong.
+    let quiet_out = dir.join("quiet");
+    let quiet = galen(&["train", spec.to_str().unwrap(), "--out", quiet_out.to_str().unwrap(), "--quiet"]);
+    assert!(quiet.status.success(), "{}", text(&quiet.stderr));
+    assert_eq!(text(&quiet.stdout), format!("{}\n", quiet_out.display()));
+    assert_eq!(text(&quiet.stderr), "");
 
     let again = galen(&["train", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(1));

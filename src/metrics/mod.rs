@@ -421,10 +421,15 @@ impl ClassificationReport {
     /// `brier`. A binary task reports the positive class; a multi-class task the macro averages (one-vs-rest for
     /// `auc` and `pr_auc`). An undefined value is NaN; a name that has no single value for a classifier
     /// (`confusion_matrix`, regression metrics, unknown names) is left out.
+    /// `calibration` gives two figures, `calibration_intercept` and `calibration_slope` (binary tasks only).
     pub fn headline(&self, metric_names: &[&str]) -> Vec<(String, f64)> {
         metric_names
             .iter()
-            .filter_map(|&name| Some((name.to_string(), self.metric(name)?.unwrap_or(f64::NAN))))
+            .flat_map(|&name| match name {
+                "calibration" => vec!["calibration_intercept", "calibration_slope"],
+                _ => vec![name],
+            })
+            .filter_map(|name| Some((name.to_string(), self.metric(name)?.unwrap_or(f64::NAN))))
             .collect()
     }
 
@@ -442,6 +447,8 @@ impl ClassificationReport {
             (TaskMetrics::Binary(binary), "f1") => binary.f1,
             (TaskMetrics::Binary(binary), "auc") => binary.auroc,
             (TaskMetrics::Binary(binary), "pr_auc") => binary.pr_auc,
+            (TaskMetrics::Binary(binary), "calibration_intercept") => binary.calibration_intercept,
+            (TaskMetrics::Binary(binary), "calibration_slope") => binary.calibration_slope,
             (TaskMetrics::Multiclass(_), "precision" | "ppv") => averages.precision,
             (TaskMetrics::Multiclass(_), "recall" | "sensitivity") => averages.recall,
             (TaskMetrics::Multiclass(_), "specificity") => averages.specificity,

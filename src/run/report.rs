@@ -12,7 +12,7 @@ use crate::diagnostics::Diagnostic;
 use crate::metrics::PriorCorrection;
 use crate::plots;
 use crate::runtime::train::{Ending, EpochRecord, Fit, Runner, SplitOutputs, SplitScore};
-use crate::spec::ast::{Source, Spec, Split};
+use crate::spec::ast::{Metric, Source, Spec, Split};
 
 /// The keys of a split's metrics that hold curves for the plots.
 pub const CURVES: &[&str] = &["roc_curve", "roc_curves", "calibration_curve"];
@@ -234,7 +234,8 @@ impl Report {
 
     fn write_plots(&self, run: &RunDir, spec: &Spec, checked: &Checked) -> Result<(), Diagnostic> {
         let title = &spec.name.value;
-        let monitored = self.headline.iter().find(|name| *name != "confusion_matrix").cloned();
+        let single = |name: &&String| Metric::from_name(name).is_some_and(Metric::is_single_number);
+        let monitored = self.headline.iter().find(single).cloned();
         let points: Vec<plots::EpochPoint> = self
             .history
             .iter()

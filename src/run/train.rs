@@ -28,17 +28,19 @@ pub enum Progress {
     Bar,
     /// A plain line per epoch on standard error.
     Lines,
-    /// Nothing (tests).
+    /// Nothing (`--quiet`, tests).
     Silent,
 }
 
 impl Progress {
-    /// The bar on a terminal, plain lines otherwise or with `--quiet`.
+    /// Nothing with `--quiet`; otherwise the bar on a terminal, plain lines when standard error is not one.
     pub fn for_terminal(quiet: bool) -> Progress {
-        if quiet || !std::io::stderr().is_terminal() {
-            Progress::Lines
-        } else {
+        if quiet {
+            Progress::Silent
+        } else if std::io::stderr().is_terminal() {
             Progress::Bar
+        } else {
+            Progress::Lines
         }
     }
 }

@@ -748,6 +748,8 @@ named_enum! {
         Brier = "brier",
         /// Counts of true and predicted classes.
         ConfusionMatrix = "confusion_matrix",
+        /// Calibration intercept and slope (a binary model's; printed as two figures).
+        Calibration = "calibration",
         /// Mean squared error.
         Mse = "mse",
         /// Root mean squared error.
@@ -763,5 +765,11 @@ impl Metric {
     /// Whether the metric applies to regression (the others apply to classification).
     pub fn is_regression(self) -> bool {
         matches!(self, Metric::Mse | Metric::Rmse | Metric::Mae | Metric::R2)
+    }
+
+    /// Whether the metric is one number, and so can be monitored (`val_auc`): not the confusion matrix, nor
+    /// calibration (an intercept and a slope).
+    pub fn is_single_number(self) -> bool {
+        !matches!(self, Metric::ConfusionMatrix | Metric::Calibration)
     }
 }

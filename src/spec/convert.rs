@@ -397,3 +397,46 @@ pub fn format_number(value: f64) -> String {
         plain
     }
 }
+
+/// The comments of a spec's source, which converting cannot keep (the document tree holds none): `#` to the end
+/// of the line outside a quoted string, in either form. In YAML a `#` starts a comment only at the start of a line
+/// or after a blank, and single-quoted strings count too.
+pub fn count_comments(text: &str, form: Form) -> usize {
+    let mut comments = 0;
+    for line in text.lines() {
+        let mut quote: Option<char> = None;
+        let mut escaped = false;
+        let mut previous = ' ';
+        for character in line.chars() {
+            match quote {
+                Some('"') if escaped => escaped = false,
+                Some('"') if character == '\\' => escaped = true,
+                Some(open) if character == open => quote = None,
+                Some(_) => {}
+                None if character == '"' => quote = Some('"'),
+                None if character == '\'' && form == Form::Yaml => quote = Some('\''),
+                None if character == '#' && (form == Form::Dsl || previous.is_whitespace()) => {
+                    comments += 1;
+                    break;
+                }
+                None => {}
+            }
+            previous = character;
+        }
+    }
+    comments
+}
+
+#[cfg(test)]
+mod comment_tests {
+    use super::*;
+
+    #[test]
+    fn comments_are_counted_outside_strings_in_both_forms() {
+        let dsl = "# a spec\nexperiment \"a # not a comment\" # one\ndata {\n  source \"x.csv\"\n}\n";
+        assert_eq!(count_comments(dsl, Form::Dsl), 2);
+        let yaml = "# top\nname: 'it''s # not'\nurl: a#b\ndata:\n  source: \"x # y.csv\"  # trailing\n";
+        assert_eq!(count_comments(yaml, Form::Yaml), 2);
+        assert_eq!(count_comments("name: x\n", Form::Yaml), 0);
+    }
+}

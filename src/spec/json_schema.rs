@@ -548,7 +548,7 @@ fn train_schema() -> Value {
 /// `val_loss`, `loss`, or `val_` and a metric that is a single number.
 fn monitor() -> Value {
     let mut names = vec!["val_loss".to_string(), "loss".to_string()];
-    let single = Metric::ALL.iter().filter(|(_, metric)| *metric != Metric::ConfusionMatrix);
+    let single = Metric::ALL.iter().filter(|(_, metric)| metric.is_single_number());
     names.extend(single.map(|(name, _)| format!("val_{name}")));
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let help = "The quantity watched: `val_loss`, or `val_` and a metric such as `val_auc` (`loss` is the training \
@@ -724,10 +724,10 @@ mod tests {
         for name in tables.iter().flat_map(|table| table.iter()) {
             assert!(offered.contains(*name), "`{name}` is missing from the schema");
         }
-        for metric in Metric::NAMES.iter().filter(|name| **name != "confusion_matrix") {
+        for metric in Metric::NAMES.iter().filter(|name| !["confusion_matrix", "calibration"].contains(name)) {
             assert!(offered.contains(&format!("val_{metric}")), "`val_{metric}` is missing");
         }
-        assert!(!offered.contains("val_confusion_matrix"));
+        assert!(!offered.contains("val_confusion_matrix") && !offered.contains("val_calibration"));
     }
 
     #[test]

@@ -306,8 +306,16 @@ impl Reader<'_> {
         match &node.value {
             Value::Number { value, .. } if value.is_finite() => Some(Spanned::new(*value, node.span)),
             Value::Str(text) => {
+                let words: Vec<&str> = text.split_whitespace().collect();
                 let help = if text.trim().parse::<f64>().is_ok() {
                     format!("remove the quotes: write {}", text.trim())
+                } else if words.len() > 1 && words[0].parse::<f64>().is_ok() {
+                    // YAML's `- dense: 16 relu` is one string: the values go in a list or in the map form.
+                    format!(
+                        "`{text}` is several values in one: write them as a list, `[{}]`, or in the map form with a \
+                         key for each (`{{units: 16, activation: relu}}` for a dense layer)",
+                        words.join(", ")
+                    )
                 } else {
                     format!("write it as a number in digits (`{text}` is text)")
                 };
@@ -657,7 +665,8 @@ impl Reader<'_> {
     fn monitor(&mut self, node: &Node) -> Option<Spanned<String>> {
         let text = self.text(node, "`monitor`")?;
         let mut legal: Vec<String> = vec!["val_loss".into(), "loss".into()];
-        legal.extend(Metric::NAMES.iter().filter(|m| **m != "confusion_matrix").map(|m| format!("val_{m}")));
+        let single = Metric::ALL.iter().filter(|(_, metric)| metric.is_single_number());
+        legal.extend(single.map(|(name, _)| format!("val_{name}")));
         if legal.contains(&text.value) {
             return Some(text);
         }
