@@ -97,3 +97,23 @@ fn calibration_is_a_metric_a_spec_may_ask_for_but_not_monitor() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(says(&refused.stderr, "val_calibration"), "{}", text(&refused.stderr));
 }
+
+/// The plots say what they show: each title names the split and its n and the positive class; the ROC legend
+/// names the positive class rather than a bare label (before: the experiment's name alone, and `1 (AUC 0.843)`).
+#[test]
+fn plots_name_their_split_its_size_and_the_positive_class() {
+    let out = dir("plots").join("run");
+    let trained = galen(&["train", "tests/data/flags/flchain.yaml", "--out", out.to_str().unwrap(), "-q"]);
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let metrics: serde_json::Value = serde_json::from_slice(&fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    let splits = &metrics["final"];
+    let (train, val, test) = (&splits["train"]["rows"], &splits["val"]["rows"], &splits["test"]["rows"]);
+    let svg = |name: &str| fs::read_to_string(out.join("plots").join(name)).unwrap();
+    let heading = format!("flchain-flags: test split, n = {test}, positive class 1");
+    for plot in ["roc.svg", "calibration.svg", "confusion_matrix.svg"] {
+        assert!(svg(plot).contains(&heading), "{plot} lacks `{heading}`");
+    }
+    assert!(svg("roc.svg").contains("positive class 1 (AUC "));
+    let curves = format!("flchain-flags: learning curves (training n = {train}, validation n = {val})");
+    assert!(svg("learning_curves.svg").contains(&curves), "learning curves lack `{curves}`");
+}

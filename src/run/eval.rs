@@ -311,7 +311,8 @@ fn write_results(
         });
         let csv = predictions_csv(task, &kept_names, true, true, rows)?;
         write_atomic(&out.join(format!("{stem}_predictions.csv")), csv.as_bytes()).map_err(one)?;
-        for (name, svg) in split_plots(title, task, &split.score) {
+        let label = if data.is_some() { format!("`{}`", split.name) } else { format!("{} split", split.name) };
+        for (name, svg) in split_plots(title, &label, task, &split.score) {
             let svg =
                 svg.map_err(|error| one(Diagnostic::error("run::plot", format!("cannot draw `{name}`: {error}"))))?;
             write_atomic(&out.join(PLOTS).join(format!("{stem}_{name}")), svg.as_bytes()).map_err(one)?;

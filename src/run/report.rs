@@ -246,10 +246,16 @@ impl Report {
                 val_metric: monitored.as_ref().and_then(|name| Some((name.clone(), record.val.as_ref()?.value(name)?))),
             })
             .collect();
-        let mut svgs = vec![("learning_curves.svg", plots::learning_curves(title, &points, self.best_epoch))];
-        let scored = self.test.as_ref().map(|(test, _)| test).or(self.val.as_ref());
-        if let Some(scored) = scored {
-            svgs.extend(split_plots(title, &checked.task, scored));
+        let validation = self.val.as_ref().map_or(String::new(), |val| format!(", validation n = {}", val.rows));
+        let curves = format!("{title}: learning curves (training n = {}{validation})", self.train.rows);
+        let mut svgs = vec![("learning_curves.svg", plots::learning_curves(&curves, &points, self.best_epoch))];
+        let scored = match (&self.test, &self.val) {
+            (Some((test, _)), _) => Some(("test split", test)),
+            (None, Some(val)) => Some(("validation split", val)),
+            (None, None) => None,
+        };
+        if let Some((split, scored)) = scored {
+            svgs.extend(split_plots(title, split, &checked.task, scored));
         }
         for (name, svg) in svgs {
             let svg = svg.map_err(|error| Diagnostic::error("run::plot", format!("cannot draw `{name}`: {error}")))?;
@@ -311,12 +317,22 @@ impl Report {
 }
 
 /// The plots of a classifier's scored split, by file name: the ROC curve, the calibration curve and the confusion
-/// matrix (titled with the threshold behind it); none for a regression.
-pub fn split_plots(title: &str, task: &Task, scored: &SplitScore) -> Vec<(&'static str, Result<String, String>)> {
+/// matrix (titled with the threshold behind it); none for a regression. Each title names the experiment, the split
+/// (`split`: `test split`, `` `new.csv` ``) and its n, and the positive class of a binary model.
+pub fn split_plots(
+    experiment: &str,
+    split: &str,
+    task: &Task,
+    scored: &SplitScore,
+) -> Vec<(&'static str, Result<String, String>)> {
     let mut svgs = Vec::new();
-    if matches!(task, Task::Regression) {
-        return svgs;
-    }
+    let positive = match task {
+        Task::Binary { classes, positive, .. } => format!(", positive class {}", classes[*positive]),
+        Task::Multiclass { .. } => String::new(),
+        Task::Regression => return svgs,
+    };
+    let title = format!("{experiment}: {split}, n = {}{positive}", scored.rows);
+    let title = &title;
     if let Some(series) = scored.scores.roc_series() {
         svgs.push(("roc.svg", plots::roc_curve(title, &series)));
     }

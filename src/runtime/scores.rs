@@ -124,7 +124,7 @@ impl Scores {
             TaskMetrics::Binary(binary) => {
                 let curve = binary.roc_curve.as_ref()?;
                 let class = report.confusion.classes.get(binary.positive).cloned().unwrap_or_default();
-                vec![roc_series(class, curve, binary.auroc)]
+                vec![roc_series(format!("positive class {class}"), curve, binary.auroc)]
             }
             TaskMetrics::Multiclass(multiclass) => report
                 .confusion
@@ -134,7 +134,7 @@ impl Scores {
                 .filter_map(|(class, curve)| {
                     let curve = curve.as_ref()?;
                     let auc = auc_of(curve);
-                    Some(roc_series(class.clone(), curve, auc))
+                    Some(roc_series(format!("{class} against the rest"), curve, auc))
                 })
                 .collect(),
         };
