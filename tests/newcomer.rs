@@ -2,28 +2,14 @@
 //! unasked, YAML's `- dense: 16 relu` gets the fix that works, and `calibration` is a metric a spec may ask for.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
-fn galen(arguments: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_galen")).args(arguments).output().expect("galen runs")
-}
+mod common;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Whether error output says `phrase`, ignoring where the report wraps its lines.
-fn says(stderr: &[u8], phrase: &str) -> bool {
-    let squeeze = |text: &str| text.chars().filter(|c| !c.is_whitespace() && *c != '|').collect::<String>();
-    squeeze(&text(stderr)).contains(&squeeze(phrase))
-}
+use common::{galen, says, text};
 
 fn dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("newcomer-{name}"));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    common::fresh_dir("newcomer", name)
 }
 
 #[test]
