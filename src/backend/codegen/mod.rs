@@ -144,8 +144,11 @@ pub fn compile(kernels: &[Kernel], path: CpuPath) -> Result<Compiled, CodegenErr
     let started = Instant::now();
     let isa = isa(path)?;
     let signature = kernel_signature(&*isa)?;
-    let mut code =
-        CodeMemory(ManuallyDrop::new(JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()))));
+    let mut builder = JITBuilder::with_isa(isa.clone(), default_libcall_names());
+    // The portable path's fused multiply-add is a call of `fmaf`, which Cranelift looks up among the process's
+    // symbols: a binary that never calls it itself (a test binary) has none. libm's is correctly rounded too.
+    builder.symbol("fmaf", libm::fmaf as *const u8);
+    let mut code = CodeMemory(ManuallyDrop::new(JITModule::new(builder)));
     let module = &mut *code.0;
     let ids = kernels
         .iter()
